@@ -1,0 +1,40 @@
+# agentstaff — the two commands a new user needs are `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-fast lint bench claude clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip >/dev/null
+	@$(BIN)/pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+## run: the supervisor in the foreground with the default team (real claude if on PATH, else fakes)
+run: $(STAMP)
+	$(BIN)/staff up --foreground
+
+## claude: install the real Claude Code CLI (npm) into .cache/claude for the end-to-end tests
+claude:
+	@bash scripts/install-claude.sh
+
+## test: every test, from nothing (venv, install, the real Claude Code from npm, tests)
+test: $(STAMP) claude
+	$(BIN)/python -m pytest -q
+
+## test-fast: the tests without the real Claude Code
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not claude"
+
+lint: $(STAMP)
+	$(BIN)/ruff check supervisor hook tests fixtures
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info

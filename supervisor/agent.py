@@ -1,0 +1,444 @@
+"""One agent: its pty, its screen, its detected state, and the task it is working on.
+
+The state machine has one door, `change_state()`, which checks the transition and
+publishes an event; everything that moves an agent (screen detection, the child's exit,
+a person taking over) goes through it. Delivery of a task is here too, because only the
+agent knows how its program takes input: text (as a bracketed paste when the program
+asked for it), then a separate Enter once the text was echoed, then a check that the
+program left idle, with one retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import answers
+from .detect import Detection, Profile, View
+from .ptyproc import ExitStatus, PtyProcess, SpawnError
+from .screen import Terminal
+from .tasks import Task
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "starting": frozenset({"idle", "blocked", "working", "user", "exited", "crashed"}),
+    "idle": frozenset({"working", "blocked", "user", "exited", "crashed"}),
+    "working": frozenset({"idle", "blocked", "user", "exited", "crashed"}),
+    "blocked": frozenset({"idle", "working", "user", "exited", "crashed"}),
+    "user": frozenset({"idle", "working", "blocked", "exited", "crashed"}),
+    "exited": frozenset({"starting"}),
+    "crashed": frozenset({"starting"}),
+}
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass
+class AgentSpec:
+    """An agent as the config file describes it."""
+
+    name: str
+    command: list[str]
+    profile: str = "claude"
+    role: str | None = None
+    role_text: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    restart: str = "on-failure"
+    rows: int = 40
+    cols: int = 120
+    source: str = ""
+
+
+Listener = Callable[["Agent", str, dict[str, Any]], None]
+ProcessFactory = Callable[..., PtyProcess]
+
+
+class Agent:
+    def __init__(
+        self,
+        spec: AgentSpec,
+        profile: Profile,
+        *,
+        env: dict[str, str],
+        listener: Listener | None = None,
+        clock: Callable[[], float] = time.time,
+        process_factory: ProcessFactory = PtyProcess,
+        confirm_timeout: float = 2.0,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.profile = profile
+        self.env = env
+        self.listener = listener
+        self.clock = clock
+        self.process_factory = process_factory
+        self.confirm_timeout = confirm_timeout
+        self.state = "starting"
+        self.screen_state = "starting"
+        self.detection: Detection | None = None
+        self.proc: PtyProcess | None = None
+        self.term = Terminal(spec.cols, spec.rows)
+        self.current_task: Task | None = None
+        self.last_active = clock()
+        self.error: str | None = None
+        self.exit_status: ExitStatus | None = None
+        self.done_titles: list[str] = []
+        self.session_id = str(uuid.uuid4())
+        self.starts = 0
+        self.user_hold = False
+        self._pending: tuple[str, float] | None = None
+        self._pending_timer: asyncio.TimerHandle | None = None
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
+        self._left_idle = False
+        self._task_done: asyncio.Future[None] | None = None
+        self._transcript: Path | None = None
+        self._transcript_offset = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def argv(self) -> list[str]:
+        argv = list(self.spec.command)
+        p = self.profile
+        if p.get("session_flag"):
+            if self.starts > 0 and p.get("resume_flag"):
+                argv += [p.get("resume_flag"), self.session_id]
+            else:
+                argv += [p.get("session_flag"), self.session_id]
+        if self.spec.role_text and p.get("role_flag"):
+            argv += [p.get("role_flag"), self.spec.role_text]
+        return argv
+
+    def start(self) -> None:
+        """Spawn the program. A spawn failure leaves the agent `exited` with the reason."""
+        self.term = Terminal(self.spec.cols, self.spec.rows)
+        self.term.reply = self._reply
+        self.detection = None
+        self.screen_state = "starting"
+        self.exit_status = None
+        self.error = None
+        if self.state in ("exited", "crashed"):
+            self.change_state("starting", "restart")
+        proc = self.process_factory(
+            self.argv(), cwd=self.spec.cwd, env=self.env, rows=self.spec.rows, cols=self.spec.cols
+        )
+        proc.on_output = self._on_output
+        proc.on_exit = self._on_exit
+        try:
+            proc.start()
+        except SpawnError as exc:
+            self.error = str(exc)
+            self.proc = None
+            self.change_state("exited", self.error)
+            return
+        self.proc = proc
+        self.starts += 1
+        self._emit("spawned", pid=proc.pid)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self.proc is not None and self.proc.alive:
+            await self.proc.terminate(grace)
+
+    # -- output and detection ---------------------------------------------------------
+    def _reply(self, data: str) -> None:
+        """The emulator answers a terminal query (cursor position, device attributes)."""
+        if self.proc is not None:
+            self.proc.write(data.encode())
+
+    def _on_output(self, data: bytes, text: str) -> None:
+        self.term.feed(text)
+        self.last_active = self.clock()
+        self._evaluate()
+        self._wake()
+
+    def view(self) -> View:
+        return View(self.term.lines(), self.term.title)
+
+    def _evaluate(self) -> None:
+        det = self.profile.detect(self.view())
+        delay = det.debounce
+        if det.state == "idle" and self.screen_state == "blocked":
+            delay = max(delay, float(self.profile.get("settle_after_blocked_ms", 300)) / 1000)
+        if det.state != self.screen_state and delay > 0:
+            now = time.monotonic()
+            if self._pending is None or self._pending[0] != det.state:
+                self._pending = (det.state, now + delay)
+                self._arm_timer(delay)
+                return
+            if now < self._pending[1]:
+                return
+        self._clear_pending()
+        self._apply(det)
+
+    def _arm_timer(self, delay: float) -> None:
+        if self._pending_timer is not None:
+            self._pending_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._pending_timer = loop.call_later(delay + 0.001, self._evaluate)
+
+    def _clear_pending(self) -> None:
+        self._pending = None
+        if self._pending_timer is not None:
+            self._pending_timer.cancel()
+            self._pending_timer = None
+
+    def _apply(self, det: Detection) -> None:
+        self.detection = det
+        if not self.alive:
+            return
+        self.screen_state = det.state
+        new = det.state
+        if self.state == "starting" and new not in ("idle", "blocked"):
+            return
+        if self.user_hold:
+            new = "user"
+        self.change_state(new, det.rule)
+
+    def set_user_hold(self, hold: bool) -> None:
+        """A person is typing into this agent (console): report `user`, deliver nothing."""
+        self.user_hold = hold
+        if not self.alive or self.state == "starting":
+            return
+        self.change_state("user" if hold else self.screen_state, "person")
+
+    # -- the state machine ------------------------------------------------------------------
+    def change_state(self, new: str, reason: str = "") -> None:
+        old = self.state
+        if new == old:
+            return
+        if new not in TRANSITIONS[old]:
+            raise ValueError(f"agent {self.name}: {old} → {new} is not allowed")
+        self.state = new
+        self.last_active = self.clock()
+        self._task_progress(old, new)
+        self._emit("state", old=old, new=new, reason=reason)
+        self._wake()
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.listener is not None:
+            self.listener(self, kind, data)
+
+    # -- waiting on conditions, without polling ----------------------------------------------
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for pred, fut in self._waiters:
+            if fut.done():
+                continue
+            if pred():
+                fut.set_result(True)
+            else:
+                keep.append((pred, fut))
+        self._waiters = keep
+
+    async def until(self, pred: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait until `pred()` holds, re-checked on every output and state change."""
+        if pred():
+            return True
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append((pred, fut))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+
+    # -- writing ------------------------------------------------------------------------
+    def write(self, data: str | bytes) -> None:
+        if self.proc is None:
+            return
+        self.proc.write(data.encode() if isinstance(data, str) else data)
+
+    def resize(self, rows: int, cols: int) -> None:
+        self.spec.rows, self.spec.cols = rows, cols
+        self.term.resize(rows, cols)
+        if self.proc is not None:
+            self.proc.resize(rows, cols)
+        self._evaluate()
+
+    def encode_task(self, text: str) -> str:
+        """The keys that put `text` into the input box (not the Enter)."""
+        text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip("\n")
+        multi = "\n" in text or len(text) >= 64
+        if self.profile.get("paste") == "bracketed" and multi and self.term.screen.bracketed_paste:
+            return f"\x1b[200~{text}\x1b[201~"
+        return text
+
+    def input_box(self) -> str | None:
+        return self.view().region("prompt_box")
+
+    # -- tasks ------------------------------------------------------------------------------
+    async def run_task(self, task: Task) -> None:
+        """Type `task` into the program and return when it is answered, failed or cancelled."""
+        if self.state != "idle":
+            raise RuntimeError(f"agent {self.name} is {self.state}, not idle")
+        loop = asyncio.get_running_loop()
+        self.current_task = task
+        task.agent = self.name
+        task.move("delivered", now=self.clock())
+        self._left_idle = False
+        self._task_done = loop.create_future()
+        self._mark_transcript()
+        self._emit("task", task=task)
+
+        keys = self.encode_task(task.text)
+        gen = self.term.generation
+        self.write(keys)
+        # The Enter must be a separate write, after the program took the text (else a
+        # long text plus Enter reads as one paste and the Enter becomes a newline).
+        await self.until(lambda: self.term.generation != gen or not self.alive, 1.0)
+        enter = str(self.profile.get("enter", "\r"))
+        for attempt in range(2):
+            if self._task_done.done():
+                break
+            self.write(enter)
+            if await self.until(
+                lambda: (
+                    self._left_idle or not self.alive or self._task_done is None or self._task_done.done()
+                ),
+                self.confirm_timeout,
+            ):
+                break
+            if not self._text_in_box(task.text):
+                # The text left the box but we saw no busy frame: the program finished
+                # within one read (an instant reply). Settle it from the screen.
+                self._finish_task()
+                break
+            if attempt == 1:
+                self._fail_task("the agent did not accept the input (still idle after Enter twice)")
+        await asyncio.shield(self._task_done)
+
+    def _text_in_box(self, text: str) -> bool:
+        box = self.input_box()
+        if box is None:
+            return False
+        first = " ".join(text.split())[:20]
+        flat = " ".join(box.split())
+        return bool(first) and (first in flat or "[Pasted text" in flat)
+
+    def _task_progress(self, old: str, new: str) -> None:
+        task = self.current_task
+        if task is None or task.final:
+            return
+        if new in ("exited", "crashed"):
+            return  # handled in _on_exit
+        if new in ("working", "blocked", "user") and old in ("idle", "user", "working", "blocked"):
+            if new != "user":
+                self._left_idle = True
+                task.move(new, now=self.clock())
+                self._emit("task", task=task)
+        elif new == "idle" and self._left_idle:
+            self._finish_task()
+
+    def _mark_transcript(self) -> None:
+        self._transcript = None
+        if self.profile.get("transcript") == "claude":
+            cwd = self.spec.cwd or self.env.get("PWD") or str(Path.cwd())
+            path = answers.transcript_path(self.env, cwd, self.session_id)
+            self._transcript = path
+            try:
+                self._transcript_offset = path.stat().st_size
+            except OSError:
+                self._transcript_offset = 0
+
+    def extract_answer(self, task: Task) -> tuple[str, str]:
+        if self._transcript is not None:
+            text = answers.from_transcript(self._transcript, self._transcript_offset, task.text)
+            if text is not None:
+                return text, "transcript"
+        p = self.profile
+        text = answers.from_screen(
+            self.term.history_text(),
+            self.term.lines(),
+            task.text,
+            prompt_prefix=str(p.get("prompt_prefix", "")),
+            answer_prefix=str(p.get("answer_prefix", "")),
+            drop=list(p.get("answer_drop", [])),
+            prompt_regex=p.get("prompt_regex"),
+        )
+        return (text or ""), "screen"
+
+    def _finish_task(self) -> None:
+        task = self.current_task
+        if task is None or task.final:
+            return
+        task.answer, task.answer_source = self.extract_answer(task)
+        if task.state == "delivered":
+            task.move("working", now=self.clock())
+        task.move("done", now=self.clock())
+        self._end_task(task)
+
+    def _fail_task(self, error: str, state: str = "failed") -> None:
+        task = self.current_task
+        if task is None or task.final:
+            return
+        task.error = error
+        task.move(state, now=self.clock())
+        self._end_task(task)
+
+    def cancel_task(self) -> None:
+        """Interrupt the running task (the profile's interrupt key) and mark it cancelled."""
+        if self.current_task is None:
+            return
+        self._fail_task("cancelled", "cancelled")
+        self.write(str(self.profile.get("interrupt", "\x1b")))
+
+    def _end_task(self, task: Task) -> None:
+        self.done_titles.append(task.title())
+        self.current_task = None
+        self._left_idle = False
+        if self._task_done is not None and not self._task_done.done():
+            self._task_done.set_result(None)
+        self._emit("task", task=task)
+        self._wake()
+
+    def _on_exit(self, status: ExitStatus) -> None:
+        self.exit_status = status
+        self._clear_pending()
+        crashed = self.current_task is not None and not self.current_task.final
+        if crashed:
+            self._fail_task(f"agent {self.name} crashed ({status.describe()}) while working on it")
+        self.error = self.error or (None if status.ok else status.describe())
+        self.change_state("crashed" if crashed else "exited", status.describe())
+        self._emit("exit", status=status.describe(), ok=status.ok)
+
+    # -- reporting ------------------------------------------------------------------------------
+    def context_summary(self) -> str:
+        n = len(self.done_titles)
+        if not n:
+            return "no tasks yet"
+        recent = ", ".join(self.done_titles[-3:])
+        return f"{n} task{'s' if n != 1 else ''}: {recent}"
+
+    def status(self) -> dict[str, Any]:
+        det = self.detection
+        return {
+            "agent_id": self.name,
+            "status": self.state,
+            "current_task": self.current_task.id if self.current_task else None,
+            "current_task_title": self.current_task.title() if self.current_task else None,
+            "context_summary": self.context_summary(),
+            "last_active": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_active)),
+            "pid": self.pid,
+            "window_id": self.name,
+            "profile": self.profile.name,
+            "role": self.spec.role,
+            "session_id": self.session_id,
+            "rule": det.rule if det else None,
+            "exit": self.exit_status.describe() if self.exit_status else None,
+            "error": self.error,
+            "command": self.spec.command,
+            "cwd": self.spec.cwd,
+        }

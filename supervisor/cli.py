@@ -1,0 +1,437 @@
+"""`staff`: the command line client of the daemon.
+
+Exit codes: 0 ok, 1 the task failed (or was cancelled, or is still running at the
+timeout), 2 usage error / unknown agent / no daemon / bad config. Every error is one
+line on stderr that says what to do next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import config as configmod
+from .protocol import (
+    ERR_NO_DAEMON,
+    Client,
+    ProtocolError,
+    socket_path,
+    state_home,
+)
+
+KEY_NAMES = {
+    "enter": "\r",
+    "return": "\r",
+    "esc": "\x1b",
+    "escape": "\x1b",
+    "tab": "\t",
+    "space": " ",
+    "bspace": "\x7f",
+    "backspace": "\x7f",
+    "up": "\x1b[A",
+    "down": "\x1b[B",
+    "right": "\x1b[C",
+    "left": "\x1b[D",
+    "home": "\x1b[H",
+    "end": "\x1b[F",
+    "pageup": "\x1b[5~",
+    "pagedown": "\x1b[6~",
+    "delete": "\x1b[3~",
+    "btab": "\x1b[Z",
+}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    raise CliError(message, code)
+
+
+def keys_from_args(words: list[str], literal: bool) -> str:
+    """tmux-style keys: names (Enter, Esc, C-c, Up…) or literal text, concatenated."""
+    if literal:
+        return "".join(words)
+    out = []
+    for word in words:
+        low = word.lower()
+        if low in KEY_NAMES:
+            out.append(KEY_NAMES[low])
+        elif len(word) == 3 and low.startswith("c-") and word[2].isalpha():
+            out.append(chr(ord(word[2].lower()) - 96))
+        elif low.startswith("m-") and len(word) > 2:
+            out.append("\x1b" + word[2:])
+        else:
+            out.append(word)
+    return "".join(out)
+
+
+def client(home: Path, timeout: float | None = 10.0) -> Client:
+    return Client(socket_path(home), timeout=timeout).connect()
+
+
+def daemon_alive(home: Path) -> dict[str, Any] | None:
+    try:
+        with Client(socket_path(home), timeout=3.0) as c:
+            result: dict[str, Any] = c.call("ping")
+            return result
+    except ProtocolError:
+        return None
+
+
+def start_daemon(home: Path, config_path: str | None, *, quiet: bool = False) -> dict[str, Any]:
+    """Start a detached daemon and return once its socket answers (or fail clearly)."""
+    running = daemon_alive(home)
+    if running:
+        return {**running, "already": True}
+    if config_path:
+        config_path = str(Path(config_path).resolve())
+    configmod.find(config_path)  # fail here, in the user's terminal, on a bad config
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    rfd, wfd = os.pipe()
+    env = dict(os.environ, STAFF_READY_FD=str(wfd))
+    argv = [sys.executable, "-m", "supervisor.daemon", "--home", str(home)]
+    if config_path:
+        argv += ["-c", config_path]
+    logf = open(home / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=logf,
+            env=env,
+            pass_fds=(wfd,),
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
+    finally:
+        os.close(wfd)
+        logf.close()
+    with os.fdopen(rfd, "rb") as r:
+        line = r.readline().decode(errors="replace").strip()
+    if line.startswith("error "):
+        proc.wait(timeout=10)
+        fail(line[6:])
+    if line != "ok":
+        code = proc.wait(timeout=10)
+        fail(
+            f"the daemon exited at start (status {code}); see {home / 'daemon.out'} and {home / 'daemon.log'}"
+        )
+    info = daemon_alive(home)
+    if not info:
+        fail(f"the daemon started but does not answer; see {home / 'daemon.log'}")
+    return info
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace, home: Path) -> int:
+    if args.foreground:
+        from .daemon import run
+
+        return run(args.config, home, foreground=True)
+    info = start_daemon(home, args.config)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    verb = "already running" if info.get("already") else "up"
+    print(f"staff: daemon {verb} (pid {info['pid']}), agents: {', '.join(info['agents'])}")
+    if info.get("note"):
+        print(f"staff: {info['note']}")
+    with client(home) as c:
+        for a in c.call("status")["agents"]:
+            if a["error"] and a["status"] in ("exited", "crashed"):
+                print(f"staff: warning: agent {a['agent_id']} did not start: {a['error']}", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, home: Path) -> int:
+    try:
+        c = client(home, timeout=None)
+    except ProtocolError:
+        print("staff: no daemon running")
+        return 0
+    with c:
+        info = c.call("ping")
+        c.call("shutdown")
+        # The daemon closes every connection when it exits: wait for our EOF.
+        try:
+            for _ in c.stream("subscribe", read_timeout=30):
+                pass
+        except ProtocolError as exc:
+            if exc.code != ERR_NO_DAEMON:
+                raise
+    print(f"staff: daemon {info['pid']} stopped")
+    return 0
+
+
+STATE_STYLE = {
+    "idle": "green",
+    "working": "yellow",
+    "blocked": "bold red",
+    "user": "cyan",
+    "starting": "blue",
+    "exited": "dim",
+    "crashed": "bold magenta",
+}
+
+
+def cmd_status(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        st = c.call("status")
+    if args.json:
+        print(json.dumps(st, indent=1, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"staff — {st['config']}", title_justify="left")
+    for col in ("agent", "state", "task", "queue", "pid", "context", "note"):
+        table.add_column(col)
+    for a in st["agents"]:
+        style = STATE_STYLE.get(a["status"], "")
+        task = f"{a['current_task']} {a['current_task_title'] or ''}" if a["current_task"] else ""
+        table.add_row(
+            a["agent_id"],
+            f"[{style}]{a['status']}[/]",
+            task,
+            str(a["queue"]),
+            str(a["pid"] or "-"),
+            a["context_summary"],
+            a["error"] or a["exit"] or "",
+        )
+    Console().print(table)
+    return 0
+
+
+def _print_task(task: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(task, indent=1, ensure_ascii=False))
+    elif task["state"] == "done":
+        print(task["answer"] or "")
+    elif task["state"] in ("failed", "cancelled"):
+        print(f"staff: task {task['id']} {task['state']}: {task['error']}", file=sys.stderr)
+    else:
+        print(
+            f"staff: task {task['id']} is still {task['state']} on {task['agent'] or task['to']}; "
+            f"fetch the answer later with `staff wait {task['id']}`",
+            file=sys.stderr,
+        )
+    return 0 if task["state"] == "done" else 1
+
+
+def _wait(c: Client, task_id: str, timeout: float | None, *, live: bool) -> dict[str, Any]:
+    """Wait for a task; on a terminal, a spinner with the agent's state and elapsed time."""
+    if not live:
+        result: dict[str, Any] = c.call("wait", task=task_id, timeout=timeout)
+        return result
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    start = time.monotonic()
+    state = "queued"
+    final: dict[str, Any] = {}
+    with console.status(f"{task_id} {state}") as spin:
+        frames: Iterator[dict[str, Any]] = c.stream("wait", task=task_id, timeout=timeout, progress=True)
+        for frame in frames:
+            ev = frame.get("event")
+            if ev is None:
+                if not frame.get("ok"):
+                    err = frame.get("error") or {}
+                    raise ProtocolError(err.get("code", "internal"), err.get("message", "error"))
+                final = frame["result"]
+                break
+            if ev.get("type") == "task":
+                state = f"{ev['task']['state']} on {ev['task'].get('agent') or ev['task']['to']}"
+            elif ev.get("type") == "state":
+                state = f"agent {ev['agent']} {ev['new']}"
+            spin.update(f"{task_id} {state} · {time.monotonic() - start:.0f}s")
+    return final
+
+
+def _read_text(words: list[str]) -> str:
+    text = " ".join(words)
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        fail("the task text is empty")
+    return text
+
+
+def cmd_submit(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        task = c.call("submit", to=args.agent, text=_read_text(args.text))
+    print(json.dumps(task) if args.json else task["id"])
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, home: Path) -> int:
+    text = _read_text(args.text)
+    with client(home, timeout=None) as c:
+        task = c.call("submit", to=args.agent, text=text)
+        live = sys.stderr.isatty() and not args.json
+        task = _wait(c, task["id"], args.timeout, live=live)
+    return _print_task(task, args.json)
+
+
+def cmd_wait(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=None) as c:
+        task = _wait(c, args.task, args.timeout, live=sys.stderr.isatty() and not args.json)
+    return _print_task(task, args.json)
+
+
+def cmd_cancel(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        task = c.call("cancel", task=args.task)
+    print(json.dumps(task) if args.json else f"{task['id']} {task['state']}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace, home: Path) -> int:
+    keys = keys_from_args(args.keys, args.literal)
+    with client(home) as c:
+        c.call("send", agent=args.agent, keys=keys)
+    return 0
+
+
+def cmd_screen(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        scr = c.call("screen", agent=args.agent, scrollback=args.scrollback)
+    if args.json:
+        print(json.dumps(scr, ensure_ascii=False))
+        return 0
+    lines = [*scr["history"], *scr["lines"]]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        ex = c.call("explain", agent=args.agent)
+    if args.json:
+        print(json.dumps(ex, indent=1, ensure_ascii=False))
+        return 0
+    print(
+        f"{ex['agent']}: {ex['state']}  "
+        f"(profile {ex['profile']} {ex['profile_version']}, {ex['profile_source']})"
+    )
+    if ex["explain"]:
+        print(f"  decided: {ex['explain']}")
+    print(f"  screen now: {ex['live']}")
+    if ex["user_hold"]:
+        print("  a person holds this agent (console): tasks wait")
+    if ex["error"]:
+        print(f"  error: {ex['error']}")
+    print("  rules (highest priority first):")
+    for r in ex["rules"]:
+        mark = "✔" if r["matched"] is not None else "·"
+        hit = f"  matched {r['matched']!r}" if r["matched"] is not None else ""
+        print(f"    {mark} {r['priority']:>4} {r['id']:<20} → {r['state']:<8} [{r['region']}]{hit}")
+    print(f"    fallback → {ex['fallback']}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        logs = c.call("logs", agent=args.agent, lines=args.lines)
+    print("\n".join(logs["lines"]))
+    return 0
+
+
+def cmd_agent_op(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=60) as c:
+        st = c.call(args.cmd, agent=args.agent)
+    if args.json:
+        print(json.dumps(st))
+    else:
+        print(f"{st['agent_id']}: {st['status']} (pid {st['pid'] or '-'})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="staff", description="A pty-supervised team of coding agents.")
+    ap.add_argument("--home", help="state directory (default $STAFF_HOME or the XDG state dir)")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    p = add("up", cmd_up, "start the daemon with the team (returns when it is ready)")
+    p.add_argument(
+        "-c", "--config", help="team file (default ./staff.toml, then the user's, then the default team)"
+    )
+    p.add_argument("--foreground", action="store_true", help="run here and print state changes")
+    add("down", cmd_down, "stop the daemon and every agent")
+    add("status", cmd_status, "the team: states, tasks, queues")
+    for name, fn, help in (
+        ("ask", cmd_ask, "give an agent a task, wait, print the answer"),
+        ("submit", cmd_submit, "queue a task, print its id"),
+    ):
+        p = add(name, fn, help)
+        p.add_argument("agent", help="agent name, role:NAME, or any")
+        p.add_argument("text", nargs="+", help="the task text (- reads stdin)")
+        if name == "ask":
+            p.add_argument("--timeout", type=float, help="seconds to wait (the task keeps running)")
+    p = add("wait", cmd_wait, "wait for a task and print its answer")
+    p.add_argument("task")
+    p.add_argument("--timeout", type=float)
+    p = add("cancel", cmd_cancel, "cancel a queued or running task")
+    p.add_argument("task")
+    p = add("send", cmd_send, "type keys into an agent (tmux-style names: Enter Esc C-c Up …)")
+    p.add_argument("agent")
+    p.add_argument("keys", nargs="+")
+    p.add_argument("-l", "--literal", action="store_true", help="send the words as they are")
+    p = add("screen", cmd_screen, "print an agent's current screen")
+    p.add_argument("agent")
+    p.add_argument("--scrollback", action="store_true", help="include the scrollback")
+    p = add("explain", cmd_explain, "why an agent is in its state: the rule and the text it matched")
+    p.add_argument("agent")
+    p = add("logs", cmd_logs, "an agent's output as plain text (scrollback + screen)")
+    p.add_argument("agent")
+    p.add_argument("-n", "--lines", type=int, help="only the last N lines")
+    for name, help in (
+        ("spawn", "start a stopped agent"),
+        ("kill", "stop an agent (no restart)"),
+        ("restart", "stop and start an agent"),
+    ):
+        p = add(name, cmd_agent_op, help)
+        p.add_argument("agent")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    home = Path(args.home) if args.home else state_home()
+    try:
+        return int(args.fn(args, home))
+    except CliError as exc:
+        print(f"staff: {exc}", file=sys.stderr)
+        return exc.code
+    except configmod.ConfigError as exc:
+        print(f"staff: {exc}", file=sys.stderr)
+        return 2
+    except ProtocolError as exc:
+        print(f"staff: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("staff: interrupted (tasks keep running; `staff status` shows them)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The team file (`staff.toml`) and the embedded default team.
+
+Errors name the file and the line, because the person has to find the mistake in a file
+they wrote by hand, often from a one-line message in a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import stat
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .agent import AgentSpec
+
+RESTART_POLICIES = ("always", "on-failure", "never")
+AGENT_KEYS = {
+    "command",
+    "profile",
+    "role",
+    "role_text",
+    "cwd",
+    "env",
+    "restart",
+    "rows",
+    "cols",
+}
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+RESERVED = {"any", "all", "role", "chief-any"}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FAKE_AGENT = REPO_ROOT / "fixtures" / "fake_claude.py"
+
+DEFAULT_ROLES = {
+    "planning": "You are the planning agent of a team. Break requests into clear, ordered steps.",
+    "coding": "You are the coding agent of a team. Implement what you are asked, minimally and well.",
+    "testing": "You are the testing agent of a team. Write and run tests; report failures precisely.",
+}
+
+
+class ConfigError(Exception):
+    """A config problem, with `file:line: what` in the message."""
+
+
+@dataclass
+class Config:
+    agents: list[AgentSpec]
+    source: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def _line_of(text: str, name: str, key: str | None = None) -> int:
+    """The line of `[agents.NAME]` (or of `key` inside it); 1 when not found."""
+    lines = text.splitlines()
+    header = re.compile(rf"^\s*\[\s*agents\s*\.\s*\"?{re.escape(name)}\"?\s*\]")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return 1
+    if key is None:
+        return start + 1
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
+            return i + 1
+    return start + 1
+
+
+def check_permissions(path: Path) -> None:
+    """Refuse a config that other users can write: it decides which commands we run."""
+    st = path.stat()
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path}: writable by other users (mode {stat.filemode(st.st_mode)}); "
+            f"fix with `chmod go-w {path}`"
+        )
+
+
+def load(path: Path, *, check_perms: bool = True) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if check_perms:
+        check_permissions(path)
+    return parse(text, str(path), base=path.parent)
+
+
+def parse(text: str, source: str, base: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"at line (\d+), column (\d+)", str(exc))
+        where = f"{source}:{m.group(1)}" if m else source
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(f"{where}: TOML syntax error: {msg}") from exc
+    base = base or Path.cwd()
+    agents_raw = data.get("agents")
+    if not isinstance(agents_raw, dict) or not agents_raw:
+        raise ConfigError(
+            f"{source}:1: no agents defined; add at least one [agents.NAME] table with a command"
+        )
+    unknown_top = set(data) - {"agents", "staff"}
+    if unknown_top:
+        raise ConfigError(f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: agents, staff")
+    specs = []
+    for name, raw in agents_raw.items():
+        where = f"{source}:{_line_of(text, name)}"
+        if not NAME_RE.fullmatch(name) or name in RESERVED:
+            raise ConfigError(
+                f"{where}: bad agent name {name!r}: letters, digits, - and _, starting with a "
+                f"letter, at most 32 chars, not one of {sorted(RESERVED)}"
+            )
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: agents.{name} must be a table")
+        unknown = set(raw) - AGENT_KEYS
+        if unknown:
+            k = sorted(unknown)[0]
+            raise ConfigError(
+                f"{source}:{_line_of(text, name, k)}: agents.{name}: unknown key {k!r}; "
+                f"known: {', '.join(sorted(AGENT_KEYS))}"
+            )
+        specs.append(_agent(name, raw, text, source, base))
+    settings = data.get("staff", {})
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{source}:1: [staff] must be a table")
+    return Config(specs, source, settings)
+
+
+def _agent(name: str, raw: dict[str, Any], text: str, source: str, base: Path) -> AgentSpec:
+    def where(key: str) -> str:
+        return f"{source}:{_line_of(text, name, key)}: agents.{name}.{key}"
+
+    command = raw.get("command")
+    if isinstance(command, str):
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(f"{where('command')}: {exc}") from exc
+    if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+        raise ConfigError(f"{where('command')}: needs a command (a string or a list of strings)")
+    profile = raw.get("profile", "claude" if Path(command[0]).name == "claude" else "shell")
+    strings = {"profile": profile, "role": raw.get("role"), "role_text": raw.get("role_text")}
+    for key, value in strings.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where(key)}: must be a string")
+    cwd = raw.get("cwd")
+    if cwd is not None:
+        if not isinstance(cwd, str):
+            raise ConfigError(f"{where('cwd')}: must be a string")
+        cwd = str((base / os.path.expanduser(cwd)).resolve())
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ConfigError(f"{where('env')}: must be a table of strings")
+    restart = raw.get("restart", "on-failure")
+    if restart not in RESTART_POLICIES:
+        raise ConfigError(f"{where('restart')}: must be one of {', '.join(RESTART_POLICIES)}")
+    rows, cols = raw.get("rows", 40), raw.get("cols", 120)
+    for key, value in (("rows", rows), ("cols", cols)):
+        if not isinstance(value, int) or not 5 <= value <= 1000:
+            raise ConfigError(f"{where(key)}: must be an integer between 5 and 1000")
+    return AgentSpec(
+        name=name,
+        command=command,
+        profile=str(profile),
+        role=strings["role"] or None,
+        role_text=strings["role_text"] or None,
+        cwd=cwd,
+        env=dict(env),
+        restart=restart,
+        rows=rows,
+        cols=cols,
+        source=f"{source}:{_line_of(text, name)}",
+    )
+
+
+def default_team(*, prefer_claude: bool = True) -> Config:
+    """Three agents (planning, coding, testing): real Claude if on PATH, else the fakes."""
+    claude = shutil.which("claude") if prefer_claude else None
+    specs = []
+    for name, role_text in DEFAULT_ROLES.items():
+        if claude:
+            command, profile = [claude], "claude"
+        else:
+            command, profile = [sys.executable, str(FAKE_AGENT), "--name", name], "fake"
+        specs.append(
+            AgentSpec(
+                name=name,
+                command=command,
+                profile=profile,
+                role=name,
+                role_text=role_text,
+                source="(default team)",
+            )
+        )
+    note = (
+        "default team on the real Claude Code (claude found on PATH)"
+        if claude
+        else "default team on the bundled fake agents (no `claude` on PATH)"
+    )
+    return Config(specs, "(default team)", {}, note)
+
+
+def find(explicit: str | None) -> Config:
+    """The config to use: -c FILE, $STAFF_CONFIG, ./staff.toml, the user's, else the default."""
+    if explicit:
+        return load(Path(explicit))
+    if os.environ.get("STAFF_CONFIG"):
+        return load(Path(os.environ["STAFF_CONFIG"]))
+    local = Path("staff.toml")
+    if local.is_file():
+        return load(local.resolve())
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("agentstaff")) / "staff.toml"
+    if user.is_file():
+        return load(user)
+    return default_team(prefer_claude=os.environ.get("STAFF_FAKE") != "1")

@@ -1,0 +1,147 @@
+"""The daemon process: supervisor + socket server, one per state directory.
+
+Started by `staff up` (detached, reporting readiness through a pipe so `up` returns
+exactly when the socket answers) or in the foreground (`staff up --foreground`,
+`make run`), where it prints every state change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import config as configmod
+from .detect import RuleError
+from .protocol import socket_path, state_home
+from .server import Server
+from .supervisor import Supervisor
+
+log = logging.getLogger("staff")
+
+
+class DaemonError(Exception):
+    pass
+
+
+def prepare_home(home: Path) -> None:
+    """Create the state dir private to this user (0700), or refuse one others can enter."""
+    home.mkdir(parents=True, exist_ok=True)
+    st = home.stat()
+    if st.st_uid != os.getuid():
+        raise DaemonError(f"{home}: owned by another user (uid {st.st_uid}); refusing to use it")
+    if st.st_mode & 0o077:
+        os.chmod(home, 0o700)
+
+
+def acquire_lock(home: Path) -> int:
+    fd = os.open(home / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DaemonError(f"a daemon is already running for {home} (`staff down` stops it)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _printer(out: TextIO) -> Any:
+    def sink(event: dict[str, Any]) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        kind = event.get("type")
+        if kind == "state":
+            print(f"{stamp} {event['agent']:<12} {event['old']} → {event['new']}", file=out, flush=True)
+        elif kind == "task":
+            t = event["task"]
+            line = f"{stamp} {t.get('agent') or t['to']:<12} task {t['id']} {t['state']}"
+            if t["state"] == "done":
+                line += f": {(t.get('answer') or '').splitlines()[0][:70] if t.get('answer') else ''}"
+            elif t.get("error"):
+                line += f": {t['error']}"
+            print(line, file=out, flush=True)
+
+    return sink
+
+
+async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foreground: bool = False) -> int:
+    sup = Supervisor(cfg, home)
+    server = Server(sup, socket_path(home))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, server.stopped.set)
+    if foreground:
+        sup.sinks.append(_printer(sys.stdout))
+    await sup.start()
+    await server.start()
+    log.info("daemon %d up: %s (%s)", os.getpid(), ", ".join(sup.agents), cfg.source)
+    if ready is not None:
+        ready(None)
+    try:
+        await server.stopped.wait()
+    finally:
+        log.info("daemon stopping")
+        await server.close()
+        await sup.shutdown()
+    return 0
+
+
+def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int | None = None) -> int:
+    def report(error: str | None) -> None:
+        if ready_fd is None:
+            if error:
+                print(f"staff: {error}", file=sys.stderr)
+            return
+        msg = f"error {error}\n" if error else "ok\n"
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, msg.encode())
+            os.close(ready_fd)
+
+    try:
+        prepare_home(home)
+        lock = acquire_lock(home)
+    except (DaemonError, OSError) as exc:
+        report(str(exc))
+        return 2
+    handlers: list[logging.Handler] = [logging.FileHandler(home / "daemon.log")]
+    if foreground:
+        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers[-1].setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        cfg = configmod.find(config_path)
+    except configmod.ConfigError as exc:
+        report(str(exc))
+        return 2
+    if foreground and cfg.note:
+        print(f"staff: {cfg.note}", flush=True)
+    try:
+        return asyncio.run(serve(cfg, home, ready=report, foreground=foreground))
+    except RuleError as exc:
+        report(f"bad rule file: {exc}")
+        return 2
+    finally:
+        os.close(lock)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="staff-daemon")
+    ap.add_argument("-c", "--config")
+    ap.add_argument("--home")
+    ap.add_argument("--foreground", action="store_true")
+    args = ap.parse_args(argv)
+    home = Path(args.home) if args.home else state_home()
+    ready = os.environ.pop("STAFF_READY_FD", None)
+    return run(args.config, home, foreground=args.foreground, ready_fd=int(ready) if ready else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The wire protocol between the daemon and its clients: JSON lines on a Unix socket.
+
+Every client (the `staff` CLI, the editor hook, the console) speaks only what is
+defined here, and this module imports nothing but the standard library, so the hook
+stays light and cannot drift from the server.
+
+A request is one JSON object on one line::
+
+    {"id": 1, "cmd": "submit", "to": "planning", "text": "hello"}
+
+The reply carries the same id and either ``"ok": true`` with a ``"result"`` or
+``"ok": false`` with an ``"error"`` of ``{"code", "message"}``. Long requests (``wait``
+with ``progress``, ``subscribe``) may send ``{"id": …, "event": {…}}`` lines first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 1 << 20
+"""The largest request line the daemon reads (1 MiB); larger ones are refused."""
+
+SOCKET_NAME = "staff.sock"
+
+AGENT_STATES = ("starting", "idle", "working", "blocked", "user", "exited", "crashed")
+TASK_STATES = ("queued", "delivered", "working", "blocked", "done", "failed", "cancelled")
+TASK_FINAL = frozenset({"done", "failed", "cancelled"})
+
+# Every command and the fields it needs, with their JSON types. The server validates
+# requests against this table before it looks at them, so a client's mistake gets a
+# clear error and never reaches the supervisor.
+COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "ping": {},
+    "status": {},
+    "submit": {"to": (str,), "text": (str,)},
+    "wait": {"task": (str,)},
+    "task": {"task": (str,)},
+    "cancel": {"task": (str,)},
+    "send": {"agent": (str,), "keys": (str,)},
+    "screen": {"agent": (str,)},
+    "explain": {"agent": (str,)},
+    "logs": {"agent": (str,)},
+    "spawn": {"agent": (str,)},
+    "kill": {"agent": (str,)},
+    "restart": {"agent": (str,)},
+    "subscribe": {},
+    "shutdown": {},
+}
+OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
+    "submit": {"timeout": (int, float)},
+    "wait": {"timeout": (int, float), "progress": (bool,)},
+    "logs": {"lines": (int,)},
+    "screen": {"scrollback": (bool,)},
+}
+
+# Error codes, and the exit code the CLI maps each to.
+ERR_UNKNOWN_AGENT = "unknown_agent"
+ERR_UNKNOWN_TASK = "unknown_task"
+ERR_BAD_REQUEST = "bad_request"
+ERR_TIMEOUT = "timeout"
+ERR_AGENT_DOWN = "agent_down"
+ERR_INTERNAL = "internal"
+ERR_NO_DAEMON = "no_daemon"
+
+
+class ProtocolError(Exception):
+    """A request the daemon refused, or a failure talking to it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def validate(req: Any) -> str | None:
+    """Return why `req` is not a valid request, or None when it is."""
+    if not isinstance(req, dict):
+        return "a request must be a JSON object"
+    cmd = req.get("cmd")
+    if not isinstance(cmd, str):
+        return "missing 'cmd' (a string)"
+    if cmd not in COMMANDS:
+        return f"unknown command {cmd!r}; known: {', '.join(sorted(COMMANDS))}"
+    for name, types in COMMANDS[cmd].items():
+        if name not in req:
+            return f"{cmd}: missing field {name!r}"
+        if not isinstance(req[name], types) or (isinstance(req[name], bool) and bool not in types):
+            return f"{cmd}: field {name!r} must be {types[0].__name__}"
+    for name, types in OPTIONAL.get(cmd, {}).items():
+        value = req.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return f"{cmd}: field {name!r} must be {types[0].__name__}"
+    return None
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """One frame: compact JSON, non-ASCII kept, newline-terminated."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def state_home() -> Path:
+    """The state directory: $STAFF_HOME, else the XDG state dir (as platformdirs picks it)."""
+    env = os.environ.get("STAFF_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "agentstaff"
+
+
+def socket_path(home: Path | None = None) -> Path:
+    return (home or state_home()) / SOCKET_NAME
+
+
+@dataclass
+class Client:
+    """A blocking client: one socket, sequential requests. Enough for the CLI and the hook."""
+
+    path: Path
+    timeout: float | None = 10.0
+
+    def __post_init__(self) -> None:
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._next_id = 0
+
+    def connect(self) -> Client:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            sock.close()
+            raise ProtocolError(
+                ERR_NO_DAEMON, f"no daemon is running at {self.path} (start one with `staff up`)"
+            ) from exc
+        self._sock = sock
+        return self
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Client:
+        return self.connect() if self._sock is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _readline(self, timeout: float | None) -> bytes:
+        assert self._sock is not None
+        self._sock.settimeout(timeout)
+        while b"\n" not in self._buf:
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError as exc:
+                raise ProtocolError(ERR_TIMEOUT, "the daemon did not answer in time") from exc
+            if not chunk:
+                raise ProtocolError(
+                    ERR_NO_DAEMON, "the daemon closed the connection (it stopped or restarted)"
+                )
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+    def stream(
+        self, cmd: str, *, read_timeout: float | None = None, **fields: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Send one request; yield its event frames, then its final reply frame."""
+        if self._sock is None:
+            self.connect()
+        assert self._sock is not None
+        self._next_id += 1
+        req = {"id": self._next_id, "cmd": cmd, **{k: v for k, v in fields.items() if v is not None}}
+        try:
+            self._sock.sendall(encode(req))
+        except OSError as exc:
+            raise ProtocolError(ERR_NO_DAEMON, f"lost the daemon: {exc}") from exc
+        while True:
+            frame = json.loads(self._readline(read_timeout if read_timeout else self.timeout))
+            yield frame
+            if "event" not in frame:
+                return
+
+    def call(self, cmd: str, *, read_timeout: float | None = None, **fields: Any) -> Any:
+        """Send one request and return its result, raising ProtocolError on an error reply."""
+        reply: dict[str, Any] = {}
+        for frame in self.stream(cmd, read_timeout=read_timeout, **fields):
+            reply = frame
+        if not reply.get("ok"):
+            err = reply.get("error") or {}
+            raise ProtocolError(err.get("code", ERR_INTERNAL), err.get("message", "error"))
+        return reply.get("result")

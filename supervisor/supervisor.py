@@ -1,0 +1,363 @@
+"""The team: agents by name, the task queue, routing, restarts and status files.
+
+Routing is event-driven: a dispatch runs when a task arrives and when an agent becomes
+idle, never on a timer. A task addressed to a name waits for that agent; ``role:NAME``
+and ``any`` go to the first idle agent that fits, in submission order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .agent import Agent, AgentSpec, ProcessFactory
+from .config import Config
+from .detect import Profile, load_profile
+from .protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
+from .ptyproc import PtyProcess
+from .tasks import Task
+
+log = logging.getLogger("staff")
+
+EventSink = Callable[[dict[str, Any]], None]
+MAX_FINISHED = 10000
+RESTART_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write via a temp file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        home: Path,
+        *,
+        process_factory: ProcessFactory = PtyProcess,
+        clock: Callable[[], float] = time.time,
+        profile_dirs: tuple[Path, ...] = (),
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.clock = clock
+        self.process_factory = process_factory
+        self.profile_dirs = profile_dirs
+        self.agents: dict[str, Agent] = {}
+        self.tasks: dict[str, Task] = {}
+        self.queue: list[Task] = []
+        self.sinks: list[EventSink] = []
+        self._task_waiters: dict[str, list[asyncio.Future[Task]]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._restarts: dict[str, int] = {}
+        self._restart_timers: dict[str, asyncio.TimerHandle] = {}
+        self._stopping = False
+        self.status_dir = home / "agents"
+
+    # -- setup ----------------------------------------------------------------------------
+    def _profile(self, name: str) -> Profile:
+        return load_profile(name, self.profile_dirs)
+
+    def add_agent(self, spec: AgentSpec) -> Agent:
+        env = dict(os.environ)
+        env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
+        env.setdefault("LANG", "C.UTF-8")
+        env.update(spec.env)
+        env["STAFF_AGENT"] = spec.name
+        env["STAFF_SOCKET"] = str(self.home / "staff.sock")
+        if spec.cwd:
+            env["PWD"] = spec.cwd
+        agent = Agent(
+            spec,
+            self._profile(spec.profile),
+            env=env,
+            listener=self._on_agent_event,
+            clock=self.clock,
+            process_factory=self.process_factory,
+        )
+        self.agents[spec.name] = agent
+        return agent
+
+    async def start(self) -> None:
+        """Load every profile first (a bad rule file fails the start), then spawn the team."""
+        self.status_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.config.agents:
+            self.add_agent(spec)
+        for agent in self.agents.values():
+            agent.start()
+            self._write_status(agent)
+
+    async def shutdown(self, grace: float = 2.0) -> None:
+        self._stopping = True
+        for timer in self._restart_timers.values():
+            timer.cancel()
+        for task in list(self.queue):
+            self._finish_queued(task, "cancelled", "the daemon shut down before it was delivered")
+        await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
+        for runner in list(self._running.values()):
+            runner.cancel()
+
+    # -- events ----------------------------------------------------------------------------
+    def publish(self, event: dict[str, Any]) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink(event)
+            except Exception:  # a broken client must not break the supervisor
+                log.exception("event sink failed")
+
+    def _on_agent_event(self, agent: Agent, kind: str, data: dict[str, Any]) -> None:
+        if kind == "state":
+            log.info("%s: %s → %s (%s)", agent.name, data["old"], data["new"], data["reason"])
+            self.publish({"type": "state", "agent": agent.name, **data})
+            self._write_status(agent)
+            if data["new"] == "idle":
+                self.dispatch()
+            elif data["new"] in ("exited", "crashed"):
+                self._after_exit(agent)
+        elif kind == "task":
+            task: Task = data["task"]
+            self.publish({"type": "task", "task": task.to_json()})
+            if task.final:
+                self._task_finished(task)
+            self._write_status(agent)
+        elif kind == "spawned":
+            self.publish({"type": "spawned", "agent": agent.name, "pid": data["pid"]})
+            self._write_status(agent)
+
+    def _write_status(self, agent: Agent) -> None:
+        data = agent.status()
+        data["queue"] = self.queue_length(agent.name)
+        try:
+            write_json_atomic(self.status_dir / f"{agent.name}.json", data)
+        except OSError as exc:
+            log.error("cannot write the status file of %s: %s", agent.name, exc)
+
+    # -- tasks ------------------------------------------------------------------------------
+    def resolve_target(self, to: str) -> None:
+        """Check that a task's target can ever be served; raise a clear error if not."""
+        if to == "any":
+            return
+        if to.startswith("role:"):
+            role = to[5:]
+            if not any(a.spec.role == role for a in self.agents.values()):
+                roles = sorted({a.spec.role for a in self.agents.values() if a.spec.role})
+                raise ProtocolError(
+                    ERR_UNKNOWN_AGENT, f"no agent has role {role!r} (roles: {', '.join(roles) or 'none'})"
+                )
+            return
+        self.agent(to)
+
+    def agent(self, name: str) -> Agent:
+        try:
+            return self.agents[name]
+        except KeyError:
+            known = ", ".join(self.agents) or "none"
+            raise ProtocolError(ERR_UNKNOWN_AGENT, f"unknown agent {name!r} (agents: {known})") from None
+
+    def submit(self, to: str, text: str) -> Task:
+        self.resolve_target(to)
+        if not text.strip():
+            raise ProtocolError("bad_request", "the task text is empty")
+        if to in self.agents:
+            agent = self.agents[to]
+            if agent.state in ("exited", "crashed") and agent.name not in self._restart_timers:
+                raise ProtocolError(
+                    ERR_AGENT_DOWN,
+                    f"agent {to!r} is not running ({agent.error or agent.state}); "
+                    f"start it with `staff spawn {to}`",
+                )
+        task = Task(to=to, text=text, created=self.clock())
+        self.tasks[task.id] = task
+        self.queue.append(task)
+        self.publish({"type": "task", "task": task.to_json()})
+        self._trim_finished()
+        self.dispatch()
+        if task.state == "queued" and to in self.agents:
+            self._write_status(self.agents[to])  # its queue length changed
+        return task
+
+    def task(self, task_id: str) -> Task:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise ProtocolError(ERR_UNKNOWN_TASK, f"unknown task {task_id!r}") from None
+
+    def queue_length(self, name: str) -> int:
+        agent = self.agents.get(name)
+        return sum(1 for t in self.queue if agent is not None and self._fits(t, agent))
+
+    @staticmethod
+    def _fits(task: Task, agent: Agent) -> bool:
+        if task.to == agent.name:
+            return True
+        if task.to == "any":
+            return True
+        return task.to.startswith("role:") and agent.spec.role == task.to[5:]
+
+    def dispatch(self) -> None:
+        """Hand queued tasks to idle agents, oldest task first."""
+        if self._stopping:
+            return
+        for agent in self.agents.values():
+            if agent.state != "idle" or agent.current_task is not None or agent.name in self._running:
+                continue
+            task = next((t for t in self.queue if self._fits(t, agent)), None)
+            if task is None:
+                continue
+            self.queue.remove(task)
+            self._running[agent.name] = asyncio.get_running_loop().create_task(
+                self._deliver(agent, task), name=f"deliver-{task.id}"
+            )
+
+    async def _deliver(self, agent: Agent, task: Task) -> None:
+        try:
+            await agent.run_task(task)
+        except Exception as exc:  # never let one delivery take the daemon down
+            log.exception("delivery of %s to %s failed", task.id, agent.name)
+            if not task.final:
+                task.error = f"delivery failed: {exc}"
+                task.move("failed", now=self.clock())
+                self._task_finished(task)
+        finally:
+            self._running.pop(agent.name, None)
+            self._write_status(agent)
+            self.dispatch()
+
+    def _finish_queued(self, task: Task, state: str, error: str) -> None:
+        if task in self.queue:
+            self.queue.remove(task)
+        task.error = error
+        task.move(state, now=self.clock())
+        self.publish({"type": "task", "task": task.to_json()})
+        self._task_finished(task)
+
+    def cancel(self, task_id: str) -> Task:
+        task = self.task(task_id)
+        if task.final:
+            return task
+        if task.state == "queued":
+            self._finish_queued(task, "cancelled", "cancelled before delivery")
+        elif task.agent and task.agent in self.agents:
+            self.agents[task.agent].cancel_task()
+        return task
+
+    def _task_finished(self, task: Task) -> None:
+        for fut in self._task_waiters.pop(task.id, []):
+            if not fut.done():
+                fut.set_result(task)
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> Task:
+        task = self.task(task_id)
+        if task.final:
+            return task
+        fut: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        self._task_waiters.setdefault(task_id, []).append(fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return task
+
+    def _trim_finished(self) -> None:
+        if len(self.tasks) <= MAX_FINISHED:
+            return
+        for tid in [t.id for t in self.tasks.values() if t.final][: len(self.tasks) - MAX_FINISHED]:
+            del self.tasks[tid]
+
+    # -- agent lifecycle --------------------------------------------------------------------------
+    def _after_exit(self, agent: Agent) -> None:
+        if self._stopping:
+            return
+        policy = agent.spec.restart
+        failed = agent.state == "crashed" or (agent.exit_status is not None and not agent.exit_status.ok)
+        spawn_failed = agent.exit_status is None  # never started: restarting will not help
+        if spawn_failed or policy == "never" or (policy == "on-failure" and not failed):
+            self._fail_orphans(agent)
+            return
+        n = self._restarts.get(agent.name, 0)
+        if n >= len(RESTART_BACKOFF):
+            agent.error = f"fatal: exited {n + 1} times ({agent.error or agent.state}); not restarting"
+            log.error("%s: %s", agent.name, agent.error)
+            self._write_status(agent)
+            self._fail_orphans(agent)
+            return
+        self._restarts[agent.name] = n + 1
+        delay = RESTART_BACKOFF[n]
+        log.info("%s: restarting in %.0fs (%s)", agent.name, delay, agent.error or agent.state)
+        self._restart_timers[agent.name] = asyncio.get_running_loop().call_later(
+            delay, self._restart_now, agent
+        )
+
+    def _restart_now(self, agent: Agent) -> None:
+        self._restart_timers.pop(agent.name, None)
+        if not self._stopping and not agent.alive:
+            agent.start()
+
+    def _fail_orphans(self, agent: Agent) -> None:
+        """Tasks that only this agent could take fail now instead of waiting forever."""
+        for task in [t for t in self.queue if t.to == agent.name]:
+            self._finish_queued(
+                task,
+                "failed",
+                f"agent {agent.name!r} is not running ({agent.error or agent.state}); "
+                f"start it with `staff spawn {agent.name}`",
+            )
+
+    def spawn(self, name: str) -> Agent:
+        agent = self.agent(name)
+        if agent.alive:
+            return agent
+        timer = self._restart_timers.pop(name, None)
+        if timer:
+            timer.cancel()
+        self._restarts.pop(name, None)
+        agent.start()
+        return agent
+
+    async def kill(self, name: str) -> Agent:
+        agent = self.agent(name)
+        timer = self._restart_timers.pop(name, None)
+        if timer:
+            timer.cancel()
+        saved = agent.spec.restart
+        agent.spec.restart = "never"  # a kill is deliberate: no automatic restart
+        try:
+            await agent.stop()
+        finally:
+            agent.spec.restart = saved
+        return agent
+
+    async def restart(self, name: str) -> Agent:
+        await self.kill(name)
+        return self.spawn(name)
+
+    # -- views --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        agents = []
+        for agent in self.agents.values():
+            data = agent.status()
+            data["queue"] = self.queue_length(agent.name)
+            agents.append(data)
+        return {
+            "agents": agents,
+            "queued": len(self.queue),
+            "config": self.config.source,
+            "pid": os.getpid(),
+        }

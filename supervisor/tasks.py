@@ -1,0 +1,66 @@
+"""Tasks: what was asked, of whom, and what came of it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .protocol import TASK_FINAL
+
+TASK_TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"delivered", "cancelled", "failed"}),
+    "delivered": frozenset({"working", "done", "failed", "cancelled", "queued"}),
+    "working": frozenset({"blocked", "done", "failed", "cancelled"}),
+    "blocked": frozenset({"working", "done", "failed", "cancelled"}),
+    "done": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+def new_task_id() -> str:
+    return "T-" + secrets.token_hex(4)
+
+
+@dataclass
+class Task:
+    """One request to an agent. `to` is an agent name, ``role:NAME`` or ``any``."""
+
+    to: str
+    text: str
+    id: str = field(default_factory=new_task_id)
+    state: str = "queued"
+    agent: str | None = None
+    created: float = field(default_factory=time.time)
+    delivered: float | None = None
+    finished: float | None = None
+    answer: str | None = None
+    error: str | None = None
+    answer_source: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in TASK_FINAL
+
+    def move(self, state: str, *, now: float | None = None) -> None:
+        if state == self.state:
+            return
+        if state not in TASK_TRANSITIONS[self.state]:
+            raise ValueError(f"task {self.id}: {self.state} → {state} is not allowed")
+        self.state = state
+        now = time.time() if now is None else now
+        if state == "delivered":
+            self.delivered = now
+        if state in TASK_FINAL:
+            self.finished = now
+
+    def title(self, width: int = 40) -> str:
+        line = " ".join(self.text.split())
+        return line if len(line) <= width else line[: width - 1] + "…"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["elapsed"] = round((self.finished or time.time()) - self.created, 3)
+        return data
