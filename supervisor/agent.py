@@ -11,6 +11,7 @@ program left idle, with one retry.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import uuid
@@ -345,7 +346,7 @@ class Agent:
     def _mark_transcript(self) -> None:
         self._transcript = None
         if self.profile.get("transcript") == "claude":
-            cwd = self.spec.cwd or self.env.get("PWD") or str(Path.cwd())
+            cwd = self.spec.cwd or os.getcwd()  # the child inherits ours when none is set
             path = answers.transcript_path(self.env, cwd, self.session_id)
             self._transcript = path
             try:

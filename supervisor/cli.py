@@ -193,6 +193,7 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
         print(json.dumps(st, indent=1, ensure_ascii=False))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"staff — {st['config']}", title_justify="left")
@@ -202,13 +203,13 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
         style = STATE_STYLE.get(a["status"], "")
         task = f"{a['current_task']} {a['current_task_title'] or ''}" if a["current_task"] else ""
         table.add_row(
-            a["agent_id"],
+            escape(a["agent_id"]),
             f"[{style}]{a['status']}[/]",
-            task,
+            escape(task),
             str(a["queue"]),
             str(a["pid"] or "-"),
-            a["context_summary"],
-            a["error"] or a["exit"] or "",
+            escape(a["context_summary"]),
+            escape(a["error"] or a["exit"] or ""),
         )
     Console().print(table)
     return 0

@@ -100,8 +100,9 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"at line (\d+), column (\d+)", str(exc))
-        where = f"{source}:{m.group(1)}" if m else source
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        line = m.group(1) if m else str(max(1, len(text.splitlines())))  # "at end of document"
+        where = f"{source}:{line}"
+        msg = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", str(exc))
         raise ConfigError(f"{where}: TOML syntax error: {msg}") from exc
     base = base or Path.cwd()
     agents_raw = data.get("agents")

@@ -203,10 +203,15 @@ class PtyProcess:
             if self._writing:
                 self._loop.remove_writer(self.fd)
                 self._writing = False
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        if self._proc is not None:
-            self._proc.closed = True
+        # Close through ptyprocess's file objects: they own the fd, and closing the bare
+        # number here would let their finaliser close it again later, after the number
+        # was reused by the next agent's pty (which then gets SIGHUP).
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc is not None:
+                self._proc.fileobj.close()
+                self._proc.closed = True
+            else:
+                os.close(self.fd)
         self.fd = None
 
     # -- writing ---------------------------------------------------------------------

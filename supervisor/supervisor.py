@@ -83,8 +83,7 @@ class Supervisor:
         env.update(spec.env)
         env["STAFF_AGENT"] = spec.name
         env["STAFF_SOCKET"] = str(self.home / "staff.sock")
-        if spec.cwd:
-            env["PWD"] = spec.cwd
+        env["PWD"] = spec.cwd or os.getcwd()
         agent = Agent(
             spec,
             self._profile(spec.profile),
