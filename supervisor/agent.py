@@ -100,6 +100,8 @@ class Agent:
         self._task_done: asyncio.Future[None] | None = None
         self._transcript: Path | None = None
         self._transcript_offset = 0
+        self._finishing = False
+        self._finisher: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def argv(self) -> list[str]:
@@ -354,11 +356,26 @@ class Agent:
             except OSError:
                 self._transcript_offset = 0
 
-    def extract_answer(self, task: Task) -> tuple[str, str]:
+    async def extract_answer(self, task: Task) -> tuple[str, str]:
+        """The answer: the transcript's once the turn is recorded as complete, else the screen.
+
+        Claude may finish writing the turn to its transcript a moment after the screen
+        shows the prompt again, so the transcript is re-read a few times (≈1.5 s at most;
+        a file event would be better, and is what a keeper-side inotify watch will give).
+        """
         if self._transcript is not None:
-            text = answers.from_transcript(self._transcript, self._transcript_offset, task.text)
+            text: str | None = None
+            for delay in (0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.7):
+                if delay:
+                    await asyncio.sleep(delay)
+                text, complete = answers.from_transcript(self._transcript, self._transcript_offset, task.text)
+                if complete and text is not None:
+                    return text, "transcript"
             if text is not None:
-                return text, "transcript"
+                return text, "transcript (turn end not recorded)"
+        return self.screen_answer(task), "screen"
+
+    def screen_answer(self, task: Task) -> str:
         p = self.profile
         text = answers.from_screen(
             self.term.history_text(),
@@ -369,13 +386,24 @@ class Agent:
             drop=list(p.get("answer_drop", [])),
             prompt_regex=p.get("prompt_regex"),
         )
-        return (text or ""), "screen"
+        return text or ""
 
     def _finish_task(self) -> None:
+        """The turn is over on screen: collect the answer, then mark the task done."""
         task = self.current_task
-        if task is None or task.final:
+        if task is None or task.final or self._finishing:
             return
-        task.answer, task.answer_source = self.extract_answer(task)
+        self._finishing = True
+        self._finisher = asyncio.get_running_loop().create_task(self._complete(task))
+
+    async def _complete(self, task: Task) -> None:
+        try:
+            answer, source = await self.extract_answer(task)
+        finally:
+            self._finishing = False
+        if task.final:
+            return
+        task.answer, task.answer_source = answer, source
         if task.state == "delivered":
             task.move("working", now=self.clock())
         task.move("done", now=self.clock())

@@ -37,19 +37,21 @@ def _user_text(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def from_transcript(path: Path, offset: int, prompt: str) -> str | None:
+def from_transcript(path: Path, offset: int, prompt: str) -> tuple[str | None, bool]:
     """The assistant's text after the prompt we typed, read from `offset` on.
 
     Claude writes one entry per content block and tool results as user entries, so the
     answer is every assistant text block after the last typed prompt that matches ours.
-    Returns None when the transcript does not (yet) hold an answer to that prompt.
+    Returns (text or None, whether the turn is complete: Claude ends each turn with a
+    ``system`` entry of subtype ``turn_duration``, which can land just after its screen
+    already shows the prompt again).
     """
     try:
         with path.open("rb") as f:
             f.seek(offset)
             raw = f.read()
     except OSError:
-        return None
+        return None, False
     entries: list[dict[str, Any]] = []
     for line in raw.splitlines():
         try:
@@ -66,9 +68,12 @@ def from_transcript(path: Path, offset: int, prompt: str) -> str | None:
             if text is not None and " ".join(text.split()).endswith(want[-200:]):
                 start = i
     if start is None:
-        return None
+        return None, False
     parts: list[str] = []
+    complete = False
     for entry in entries[start + 1 :]:
+        if entry.get("type") == "system" and entry.get("subtype") == "turn_duration":
+            complete = True
         if entry.get("type") != "assistant":
             continue
         content = (entry.get("message") or {}).get("content")
@@ -80,7 +85,7 @@ def from_transcript(path: Path, offset: int, prompt: str) -> str | None:
                 for b in content
                 if isinstance(b, dict) and b.get("type") == "text" and b.get("text")
             )
-    return "\n\n".join(p.strip("\n") for p in parts) if parts else None
+    return ("\n\n".join(p.strip("\n") for p in parts) if parts else None), complete
 
 
 def from_screen(
