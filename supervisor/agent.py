@@ -93,6 +93,7 @@ class Agent:
         self.session_id = str(uuid.uuid4())
         self.starts = 0
         self.user_hold = False
+        self.stopping = False
         self._pending: tuple[str, float] | None = None
         self._pending_timer: asyncio.TimerHandle | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
@@ -151,8 +152,13 @@ class Agent:
         return self.proc.pid if self.proc is not None else None
 
     async def stop(self, grace: float = 2.0) -> None:
+        """End the program; what it draws while it quits is not a state change."""
         if self.proc is not None and self.proc.alive:
-            await self.proc.terminate(grace)
+            self.stopping = True
+            try:
+                await self.proc.terminate(grace)
+            finally:
+                self.stopping = False
 
     # -- output and detection ---------------------------------------------------------
     def _reply(self, data: str) -> None:
@@ -199,7 +205,7 @@ class Agent:
 
     def _apply(self, det: Detection) -> None:
         self.detection = det
-        if not self.alive:
+        if not self.alive or self.stopping:
             return
         self.screen_state = det.state
         new = det.state
@@ -225,8 +231,8 @@ class Agent:
             raise ValueError(f"agent {self.name}: {old} → {new} is not allowed")
         self.state = new
         self.last_active = self.clock()
-        self._task_progress(old, new)
         self._emit("state", old=old, new=new, reason=reason)
+        self._task_progress(old, new)
         self._wake()
 
     def _emit(self, kind: str, **data: Any) -> None:
@@ -364,15 +370,15 @@ class Agent:
         a file event would be better, and is what a keeper-side inotify watch will give).
         """
         if self._transcript is not None:
-            text: str | None = None
+            got = answers.TranscriptAnswer(None, False, False)
             for delay in (0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.7):
                 if delay:
                     await asyncio.sleep(delay)
-                text, complete = answers.from_transcript(self._transcript, self._transcript_offset, task.text)
-                if complete and text is not None:
-                    return text, "transcript"
-            if text is not None:
-                return text, "transcript (turn end not recorded)"
+                got = answers.from_transcript(self._transcript, self._transcript_offset, task.text)
+                if not got.seen_prompt or (got.complete and got.text is not None):
+                    break  # no transcript of this turn at all, or the whole turn is there
+            if got.text is not None:
+                return got.text, "transcript" if got.complete else "transcript (turn end not recorded)"
         return self.screen_answer(task), "screen"
 
     def screen_answer(self, task: Task) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +38,27 @@ def _user_text(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def from_transcript(path: Path, offset: int, prompt: str) -> tuple[str | None, bool]:
+@dataclass(frozen=True)
+class TranscriptAnswer:
+    text: str | None
+    complete: bool  # the turn's closing entry is there
+    seen_prompt: bool  # our prompt is in the transcript: an answer is coming
+
+
+def from_transcript(path: Path, offset: int, prompt: str) -> TranscriptAnswer:
     """The assistant's text after the prompt we typed, read from `offset` on.
 
     Claude writes one entry per content block and tool results as user entries, so the
     answer is every assistant text block after the last typed prompt that matches ours.
-    Returns (text or None, whether the turn is complete: Claude ends each turn with a
-    ``system`` entry of subtype ``turn_duration``, which can land just after its screen
-    already shows the prompt again).
+    Claude ends each turn with a ``system`` entry of subtype ``turn_duration``, which can
+    land just after its screen already shows the prompt again: `complete` says it is there.
     """
     try:
         with path.open("rb") as f:
             f.seek(offset)
             raw = f.read()
     except OSError:
-        return None, False
+        return TranscriptAnswer(None, False, False)
     entries: list[dict[str, Any]] = []
     for line in raw.splitlines():
         try:
@@ -68,7 +75,7 @@ def from_transcript(path: Path, offset: int, prompt: str) -> tuple[str | None, b
             if text is not None and " ".join(text.split()).endswith(want[-200:]):
                 start = i
     if start is None:
-        return None, False
+        return TranscriptAnswer(None, False, False)
     parts: list[str] = []
     complete = False
     for entry in entries[start + 1 :]:
@@ -85,7 +92,8 @@ def from_transcript(path: Path, offset: int, prompt: str) -> tuple[str | None, b
                 for b in content
                 if isinstance(b, dict) and b.get("type") == "text" and b.get("text")
             )
-    return ("\n\n".join(p.strip("\n") for p in parts) if parts else None), complete
+    text = "\n\n".join(p.strip("\n") for p in parts) if parts else None
+    return TranscriptAnswer(text, complete, True)
 
 
 def from_screen(

@@ -9,12 +9,12 @@ CSI sequences pyte would otherwise draw as text (the kitty keyboard query ``ESC[
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
 import pyte
-from pyte.screens import Margins
+from pyte.screens import Margins, StaticDefaultDict
 
 ALT_SCREEN_MODES = frozenset({47, 1047, 1049})
 BRACKETED_PASTE = 2004
@@ -27,7 +27,7 @@ _DROP_CSI = re.compile(r"\x1b\[[<=>][0-9;:]*[ -/]*[@-~]")
 _PARTIAL_CSI = re.compile(r"\x1b(?:\[[0-9;:<=>?]*[ -/]*)?\Z")
 
 
-class Screen(pyte.Screen):  # type: ignore[misc]
+class Screen(pyte.Screen):
     """A pyte screen with an alternate buffer, scrollback and a text cache."""
 
     def __init__(self, columns: int, lines: int, *, scrollback: int = 10000) -> None:
@@ -55,7 +55,7 @@ class Screen(pyte.Screen):  # type: ignore[misc]
             return
         cursor = self.cursor if save_cursor else None
         self._saved_main = (self.buffer, cursor, self.margins)
-        self.buffer = type(self.buffer)(self.buffer.default_factory)
+        self.buffer = defaultdict(lambda: StaticDefaultDict(self.default_char))
         self.cursor = pyte.screens.Cursor(self.cursor.x, self.cursor.y, self.cursor.attrs)
         self.alternate = True
         self.dirty.update(range(self.lines))
