@@ -361,6 +361,25 @@ def cmd_agent_op(args: argparse.Namespace, home: Path) -> int:
     return 0
 
 
+def cmd_inbox(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        items = c.call("inbox", all=args.all or None)["items"]
+        if args.ack and items:
+            c.call("inbox_ack", ids=[i["id"] for i in items])
+    if args.json:
+        print(json.dumps(items, indent=1, ensure_ascii=False))
+        return 0
+    if not items:
+        print("inbox: nothing new" if not args.all else "inbox: empty")
+    for i in items:
+        stamp = time.strftime("%H:%M:%S", time.localtime(i["time"]))
+        read = "" if not i["acked"] else " (read)"
+        print(f"{i['id']} {stamp} [{i['source']}] {i['title']}{read}")
+        for line in (i["body"] or "").splitlines():
+            print(f"    {line}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="staff", description="A pty-supervised team of coding agents.")
     ap.add_argument("--home", help="state directory (default $STAFF_HOME or the XDG state dir)")
@@ -405,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("logs", cmd_logs, "an agent's output as plain text (scrollback + screen)")
     p.add_argument("agent")
     p.add_argument("-n", "--lines", type=int, help="only the last N lines")
+    p = add("inbox", cmd_inbox, "messages from monitors and background tasks")
+    p.add_argument("--ack", action="store_true", help="mark what is shown as read")
+    p.add_argument("--all", action="store_true", help="include read messages")
     for name, help in (
         ("spawn", "start a stopped agent"),
         ("kill", "stop an agent (no restart)"),

@@ -52,12 +52,18 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "restart": {"agent": (str,)},
     "subscribe": {},
     "shutdown": {},
+    "inbox": {},
+    "inbox_ack": {},
+    "inbox_post": {"title": (str,)},
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float)},
     "wait": {"timeout": (int, float), "progress": (bool,)},
     "logs": {"lines": (int,)},
     "screen": {"scrollback": (bool,)},
+    "inbox": {"all": (bool,), "to": (str,)},
+    "inbox_ack": {"ids": (list,)},
+    "inbox_post": {"body": (str,), "source": (str,), "to": (str,), "task": (str,)},
 }
 
 # Error codes, and the exit code the CLI maps each to.

@@ -26,6 +26,7 @@ from .protocol import (
     encode,
     validate,
 )
+from .inbox import InboxItem
 from .supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -292,6 +293,26 @@ class Server:
         finally:
             self.sup.sinks.remove(sink)
         return None
+
+    async def cmd_inbox(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        items = self.sup.inbox.list(unread=not req.get("all"), to=req.get("to"))
+        return {"items": [i.to_json() for i in items]}
+
+    async def cmd_inbox_ack(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        ids = req.get("ids")
+        if ids is not None and not all(isinstance(i, str) for i in ids):
+            raise ProtocolError(ERR_BAD_REQUEST, "inbox_ack: 'ids' must be a list of strings")
+        return {"acked": [i.id for i in self.sup.inbox.ack(ids)]}
+
+    async def cmd_inbox_post(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        item = InboxItem(
+            title=req["title"],
+            body=req.get("body") or "",
+            source=req.get("source") or "external",
+            to=req.get("to") or "chief",
+            task=req.get("task"),
+        )
+        return self.sup.post(item).to_json()
 
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         asyncio.get_running_loop().call_soon(self.stopped.set)

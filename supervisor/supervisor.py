@@ -21,6 +21,7 @@ from typing import Any
 from .agent import Agent, AgentSpec, ProcessFactory
 from .config import Config
 from .detect import Profile, load_profile
+from .inbox import Inbox, InboxItem
 from .protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from .ptyproc import PtyProcess
 from .tasks import Task
@@ -71,6 +72,7 @@ class Supervisor:
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
         self.status_dir = home / "agents"
+        self.inbox = Inbox(home / "inbox.jsonl")
 
     # -- setup ----------------------------------------------------------------------------
     def _profile(self, name: str) -> Profile:
@@ -346,6 +348,13 @@ class Supervisor:
     async def restart(self, name: str) -> Agent:
         await self.kill(name)
         return self.spawn(name)
+
+    # -- inbox ------------------------------------------------------------------------------
+    def post(self, item: InboxItem) -> InboxItem:
+        """Put a message in the inbox (durably) and tell every subscriber."""
+        self.inbox.post(item)
+        self.publish({"type": "inbox", "item": item.to_json()})
+        return item
 
     # -- views --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -185,3 +185,15 @@ def test_console_script_entry_points() -> None:
         "restart",
     ):
         assert cmd in out.stdout
+
+
+def test_inbox_post_read_ack(fake_team: Path, home: Path) -> None:
+    from supervisor.protocol import Client
+
+    with Client(socket_path(home)) as c:
+        c.call("inbox_post", title="build failed", body="make: *** [all] Error 2", source="monitor")
+    out = staff("inbox", check=True).stdout
+    assert "[monitor] build failed" in out and "Error 2" in out
+    assert "build failed" in staff("inbox", "--ack", check=True).stdout
+    assert staff("inbox", check=True).stdout.strip() == "inbox: nothing new"
+    assert "(read)" in staff("inbox", "--all", check=True).stdout

@@ -168,3 +168,19 @@ async def test_multiline_goes_as_paste_only_when_enabled(sup: Supervisor) -> Non
     agent.term.feed("\x1b[?2004h")
     assert agent.encode_task("a\nb") == "\x1b[200~a\nb\x1b[201~"
     assert agent.encode_task("evil\x1b[201~\x03") == "evil[201~"
+
+
+def test_inbox_is_durable_and_acks_append(tmp_path: Path) -> None:
+    from supervisor.inbox import Inbox, InboxItem
+
+    box = Inbox(tmp_path / "inbox.jsonl")
+    a = box.post(InboxItem("build failed", "log tail", source="monitor"))
+    b = box.post(InboxItem("T-1 done", source="task"))
+    box.ack([a.id])
+    box.mark_delivered(b.id)
+    with (tmp_path / "inbox.jsonl").open("a") as f:
+        f.write('{"title": "torn')  # a crash mid-write must not lose earlier items
+    again = Inbox(tmp_path / "inbox.jsonl")
+    assert [i.id for i in again.list()] == [b.id]
+    assert again.items[a.id].acked and again.items[b.id].delivered
+    assert [i.id for i in again.list(unread=False)] == [a.id, b.id]
