@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .inbox import InboxItem
 from .protocol import (
     ERR_BAD_REQUEST,
     ERR_INTERNAL,
@@ -26,7 +27,6 @@ from .protocol import (
     encode,
     validate,
 )
-from .inbox import InboxItem
 from .supervisor import Supervisor
 
 log = logging.getLogger("staff")
