@@ -304,10 +304,15 @@ class Agent:
 
         keys = self.encode_task(task.text)
         gen = self.term.generation
+        has_box = self.input_box() is not None
         self.write(keys)
         # The Enter must be a separate write, after the program took the text (else a
-        # long text plus Enter reads as one paste and the Enter becomes a newline).
-        await self.until(lambda: self.term.generation != gen or not self.alive, 1.0)
+        # long text plus Enter reads as one paste and the Enter becomes a newline):
+        # wait until the input box shows it, or, with no box, for the echo.
+        if has_box:
+            await self.until(lambda: self._text_in_box(task.text) or not self.alive, 2.0)
+        else:
+            await self.until(lambda: self.term.generation != gen or not self.alive, 1.0)
         enter = str(self.profile.get("enter", "\r"))
         for attempt in range(2):
             if self._task_done.done():

@@ -25,6 +25,14 @@ def transcript_path(env: dict[str, str], cwd: str, session_id: str) -> Path:
     return claude_config_dir(env) / "projects" / munged / f"{session_id}.jsonl"
 
 
+_PASTE_TAGS = re.compile(r"</?pasted_content[^>]*>")
+
+
+def _flat(text: str) -> str:
+    """Whitespace-normalised, without the tags Claude wraps a multi-line paste in."""
+    return " ".join(_PASTE_TAGS.sub(" ", text).split())
+
+
 def _user_text(entry: dict[str, Any]) -> str | None:
     """The text of a typed prompt (not a tool result), or None."""
     msg = entry.get("message") or {}
@@ -67,12 +75,12 @@ def from_transcript(path: Path, offset: int, prompt: str) -> TranscriptAnswer:
             continue  # a line still being written
         if isinstance(obj, dict):
             entries.append(obj)
-    want = " ".join(prompt.split())
+    want = _flat(prompt)[-200:]
     start = None
     for i, entry in enumerate(entries):
         if entry.get("type") == "user":
             text = _user_text(entry)
-            if text is not None and " ".join(text.split()).endswith(want[-200:]):
+            if text is not None and want in _flat(text):
                 start = i
     if start is None:
         return TranscriptAnswer(None, False, False)

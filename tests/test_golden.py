@@ -100,3 +100,18 @@ def test_no_false_idle_while_a_turn_runs() -> None:
             break
         states.append(profile.detect(View(lines, term.title)).state)
     assert states and set(states) == {"working"}
+
+
+EXTRA = Path(__file__).parent / "data" / "claude-2.1.330-extra"
+EXTRA_INDEX: dict[str, dict[str, object]] = json.loads((EXTRA / "index.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(n for n, v in EXTRA_INDEX.items() if v["expected"] != "exited"))
+def test_extra_capture_state(name: str) -> None:
+    """First-run dialogs (trust, API key), streaming, Write permission: the same rules hold."""
+    meta = EXTRA_INDEX[name]
+    raw = (EXTRA / str(meta["raw"])).read_bytes()[: int(str(meta["offset"]))]
+    term = Terminal(120, 40)
+    term.feed(codecs.getincrementaldecoder("utf-8")("replace").decode(raw))
+    det = load_profile("claude").detect(View(term.lines(), term.title))
+    assert det.state == meta["expected"], det.explain()

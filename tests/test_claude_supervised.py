@@ -1,0 +1,126 @@
+"""The real Claude Code (npm, pinned 2.1.330) supervised by the daemon, against the mock API.
+
+This is the proof that the detection rules, delivery and answer extraction hold on the
+real program, not only on our fake: spawn → idle → task → working → idle with the answer
+taken from Claude's transcript, and a permission dialog surfaced as `blocked` and
+answered with `staff send`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.claude_env import claude_env, find_claude, prepare_home
+from fixtures.mock_anthropic import start_mock, stop
+from supervisor.protocol import Client, socket_path
+from tests.conftest import staff
+
+pytestmark = pytest.mark.claude
+CLAUDE = find_claude()
+if CLAUDE is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
+    pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
+
+
+class Events:
+    """Every event the daemon publishes, collected on a subscription thread."""
+
+    def __init__(self, home: Path) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+        self.client = Client(socket_path(home), timeout=None).connect()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self.client.stream("subscribe"):
+                with self.cond:
+                    self.items.append(frame.get("event") or {})
+                    self.cond.notify_all()
+        except Exception:
+            pass
+
+    def states(self, agent: str) -> list[str]:
+        with self.cond:
+            return [e["new"] for e in self.items if e.get("type") == "state" and e.get("agent") == agent]
+
+    def wait_state(self, agent: str, state: str, timeout: float = 30) -> None:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: state in self.states_unlocked(agent), timeout)
+        assert ok, f"{agent} never became {state}: {self.states(agent)}"
+
+    def states_unlocked(self, agent: str) -> list[str]:
+        return [e["new"] for e in self.items if e.get("type") == "state" and e.get("agent") == agent]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def claude_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, Events]]:
+    server, port = start_mock(log_path=tmp_path / "mock.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    chome = tmp_path / "claude-home"
+    prepare_home(chome, work)
+    env = claude_env(chome, port)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        "[agents.cc]\n"
+        f"command = [{json.dumps(CLAUDE)}, \"--permission-mode\", \"default\"]\n"
+        'profile = "claude"\n'
+        f"cwd = {json.dumps(str(work))}\n"
+        f"env = {json.dumps(env)}\n".replace('": "', '" = "').replace('{"', '{ "')
+    )
+    # TOML inline tables use '=': write env properly
+    cfg.write_text(
+        "[agents.cc]\n"
+        f"command = [{json.dumps(CLAUDE)}, \"--permission-mode\", \"default\"]\n"
+        'profile = "claude"\n'
+        f"cwd = {json.dumps(str(work))}\n"
+        "[agents.cc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+    )
+    staff("up", "-c", str(cfg), check=True)
+    events = Events(home)
+    try:
+        yield work, events
+    finally:
+        events.close()
+        staff("down")
+        stop(server)
+
+
+def test_real_claude_round_trip_and_permission(claude_team: tuple[Path, Events]) -> None:
+    work, events = claude_team
+    r = staff("ask", "cc", "hello world [delay=1]", "--json", timeout=90)
+    assert r.returncode == 0, r.stderr
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
+    assert task["answer_source"] == "transcript"
+    seen = events.states("cc")
+    assert seen[:1] == ["idle"] or "idle" in seen
+    i = seen.index("working")
+    assert "idle" in seen[:i] and "idle" in seen[i:], seen
+    ex = staff("explain", "cc", check=True).stdout
+    assert "idle by rule 'idle-prompt'" in ex
+
+    # a tool that needs permission: blocked, answered with `staff send`, then done
+    tid = staff("submit", "cc", "run it [bash=echo hi > made.txt]", check=True).stdout.strip()
+    events.wait_state("cc", "blocked", 60)
+    assert "Do you want to proceed?" in staff("screen", "cc", check=True).stdout
+    assert "blocked by rule 'permission-dialog'" in staff("explain", "cc", check=True).stdout
+    staff("send", "cc", "1", check=True)
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["state"] == "done", done
+    assert "MOCK-REPLY: tool result" in done["answer"]
+    assert (work / "made.txt").read_text().strip() == "hi"
+    assert json.loads(staff("status", "--json").stdout)["agents"][0]["status"] == "idle"
