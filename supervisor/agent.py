@@ -98,6 +98,7 @@ class Agent:
         self._pending_timer: asyncio.TimerHandle | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
         self._left_idle = False
+        self._submitted = False
         self._task_done: asyncio.Future[None] | None = None
         self._transcript: Path | None = None
         self._transcript_offset = 0
@@ -109,13 +110,28 @@ class Agent:
         argv = list(self.spec.command)
         p = self.profile
         if p.get("session_flag"):
-            if self.starts > 0 and p.get("resume_flag"):
+            if self.starts > 0 and p.get("resume_flag") and self._has_transcript():
                 argv += [p.get("resume_flag"), self.session_id]
             else:
                 argv += [p.get("session_flag"), self.session_id]
         if self.spec.role_text and p.get("role_flag"):
             argv += [p.get("role_flag"), self.spec.role_text]
         return argv
+
+    def _cwd(self) -> str:
+        return self.spec.cwd or os.getcwd()  # the child inherits ours when none is set
+
+    def _has_transcript(self) -> bool:
+        """Resume only a conversation that exists (Claude refuses an unknown --resume id)."""
+        return answers.transcript_path(self.env, self._cwd(), self.session_id).exists()
+
+    def recover_answer(self, task: Task) -> str | None:
+        """After a daemon restart: the answer to `task` if the transcript shows it finished."""
+        if self.profile.get("transcript") != "claude":
+            return None
+        path = answers.transcript_path(self.env, self._cwd(), self.session_id)
+        got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
+        return got.text if got.complete else None
 
     def start(self) -> None:
         """Spawn the program. A spawn failure leaves the agent `exited` with the reason."""
@@ -298,6 +314,7 @@ class Agent:
         task.agent = self.name
         task.move("delivered", now=self.clock())
         self._left_idle = False
+        self._submitted = False
         self._task_done = loop.create_future()
         self._mark_transcript()
         self._emit("task", task=task)
@@ -317,6 +334,7 @@ class Agent:
         for attempt in range(2):
             if self._task_done.done():
                 break
+            self._submitted = True
             self.write(enter)
             if await self.until(
                 lambda: (
@@ -348,6 +366,8 @@ class Agent:
             return
         if new in ("exited", "crashed"):
             return  # handled in _on_exit
+        if not self._submitted:
+            return  # typing the text is not the task starting
         if new in ("working", "blocked", "user") and old in ("idle", "user", "working", "blocked"):
             if new != "user":
                 self._left_idle = True
@@ -359,8 +379,7 @@ class Agent:
     def _mark_transcript(self) -> None:
         self._transcript = None
         if self.profile.get("transcript") == "claude":
-            cwd = self.spec.cwd or os.getcwd()  # the child inherits ours when none is set
-            path = answers.transcript_path(self.env, cwd, self.session_id)
+            path = answers.transcript_path(self.env, self._cwd(), self.session_id)
             self._transcript = path
             try:
                 self._transcript_offset = path.stat().st_size
@@ -384,9 +403,12 @@ class Agent:
                     break  # no transcript of this turn at all, or the whole turn is there
             if got.text is not None:
                 return got.text, "transcript" if got.complete else "transcript (turn end not recorded)"
-        return self.screen_answer(task), "screen"
+        text = self.screen_answer(task)
+        if text is None:  # our prompt scrolled away: the newest answer block is the best guess
+            return self.screen_answer(task, loose=True) or "", "screen (prompt not found)"
+        return text, "screen"
 
-    def screen_answer(self, task: Task) -> str:
+    def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
         p = self.profile
         text = answers.from_screen(
             self.term.history_text(),
@@ -396,8 +418,9 @@ class Agent:
             answer_prefix=str(p.get("answer_prefix", "")),
             drop=list(p.get("answer_drop", [])),
             prompt_regex=p.get("prompt_regex"),
+            loose=loose,
         )
-        return text or ""
+        return text
 
     def _finish_task(self) -> None:
         """The turn is over on screen: collect the answer, then mark the task done."""
@@ -439,6 +462,7 @@ class Agent:
         self.done_titles.append(task.title())
         self.current_task = None
         self._left_idle = False
+        self._submitted = False
         if self._task_done is not None and not self._task_done.done():
             self._task_done.set_result(None)
         self._emit("task", task=task)

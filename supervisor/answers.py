@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,21 @@ class TranscriptAnswer:
     seen_prompt: bool  # our prompt is in the transcript: an answer is coming
 
 
-def from_transcript(path: Path, offset: int, prompt: str) -> TranscriptAnswer:
+def _epoch(stamp: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None = None) -> TranscriptAnswer:
     """The assistant's text after the prompt we typed, read from `offset` on.
 
     Claude writes one entry per content block and tool results as user entries, so the
     answer is every assistant text block after the last typed prompt that matches ours.
     Claude ends each turn with a ``system`` entry of subtype ``turn_duration``, which can
     land just after its screen already shows the prompt again: `complete` says it is there.
+    With `after` (epoch seconds), prompts recorded before then are not ours.
     """
     try:
         with path.open("rb") as f:
@@ -81,7 +90,9 @@ def from_transcript(path: Path, offset: int, prompt: str) -> TranscriptAnswer:
         if entry.get("type") == "user":
             text = _user_text(entry)
             if text is not None and want in _flat(text):
-                start = i
+                when = _epoch(entry.get("timestamp")) if after is not None else None
+                if after is None or when is None or when >= after - 1.0:
+                    start = i
     if start is None:
         return TranscriptAnswer(None, False, False)
     parts: list[str] = []
@@ -113,8 +124,11 @@ def from_screen(
     answer_prefix: str = "",
     drop: Sequence[str] = (),
     prompt_regex: str | None = None,
+    loose: bool = False,
 ) -> str | None:
-    """The text between the submitted prompt and the input box (or the next prompt)."""
+    """The text between the submitted prompt and the input box (or the next prompt).
+
+    Only a prompt line showing our text counts, unless `loose` (then the newest prompt)."""
     view = View(lines)
     rules = view.rule_rows()
     visible = list(lines[: rules[-2]]) if len(rules) >= 2 else list(lines)
@@ -123,10 +137,7 @@ def from_screen(
     start = None
     for i in range(len(allrows) - 1, -1, -1):
         row = allrows[i].strip()
-        if row.startswith(prompt_prefix) and (first[:10] in row or "[Pasted text" in row):
-            start = i
-            break
-        if prompt_regex is None and prompt_prefix and row.startswith(prompt_prefix):
+        if row.startswith(prompt_prefix) and (loose or first[:10] in row or "[Pasted text" in row):
             start = i
             break
     if start is None:

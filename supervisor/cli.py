@@ -271,7 +271,7 @@ def _read_text(words: list[str]) -> str:
 
 def cmd_submit(args: argparse.Namespace, home: Path) -> int:
     with client(home) as c:
-        task = c.call("submit", to=args.agent, text=_read_text(args.text))
+        task = c.call("submit", to=args.agent, text=_read_text(args.text), key=args.key)
     print(json.dumps(task) if args.json else task["id"])
     return 0
 
@@ -407,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("text", nargs="+", help="the task text (- reads stdin)")
         if name == "ask":
             p.add_argument("--timeout", type=float, help="seconds to wait (the task keeps running)")
+        else:
+            p.add_argument("--key", help="idempotency key: submitting the same key again returns the same task")
     p = add("wait", cmd_wait, "wait for a task and print its answer")
     p.add_argument("task")
     p.add_argument("--timeout", type=float)

@@ -216,12 +216,18 @@ class Profile:
     source: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def fallback_debounce(self) -> float:
+        """A screen no rule recognises must persist this long before it counts: a frame
+        split across two reads (half old, half new) matches nothing for an instant."""
+        return float(self.settings.get("fallback_debounce_ms", 150)) / 1000.0
+
     def detect(self, view: View) -> Detection:
         for rule in self.rules:  # sorted by priority, highest first
             hit = rule.match(view)
             if hit is not None:
                 return Detection(rule.state, rule.id, hit, rule.region, rule.debounce)
-        return Detection(self.fallback, "fallback", "", "(no rule matched)")
+        return Detection(self.fallback, "fallback", "", "(no rule matched)", self.fallback_debounce)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)

@@ -30,7 +30,7 @@ MAX_FRAME = 1 << 20
 SOCKET_NAME = "staff.sock"
 
 AGENT_STATES = ("starting", "idle", "working", "blocked", "user", "exited", "crashed")
-TASK_STATES = ("queued", "delivered", "working", "blocked", "done", "failed", "cancelled")
+TASK_STATES = ("queued", "delivered", "working", "blocked", "interrupted", "done", "failed", "cancelled")
 TASK_FINAL = frozenset({"done", "failed", "cancelled"})
 
 # Every command and the fields it needs, with their JSON types. The server validates
@@ -57,7 +57,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "inbox_post": {"title": (str,)},
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
-    "submit": {"timeout": (int, float)},
+    "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
     "wait": {"timeout": (int, float), "progress": (bool,)},
     "logs": {"lines": (int,)},
     "screen": {"scrollback": (bool,)},

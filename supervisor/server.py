@@ -174,7 +174,9 @@ class Server:
         return self.sup.status()
 
     async def cmd_submit(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
-        return self.sup.submit(req["to"], req["text"]).to_json()
+        return self.sup.submit(
+            req["to"], req["text"], key=req.get("key"), notify=bool(req.get("notify"))
+        ).to_json()
 
     async def cmd_task(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         return self.sup.task(req["task"]).to_json()

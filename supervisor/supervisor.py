@@ -22,9 +22,12 @@ from .agent import Agent, AgentSpec, ProcessFactory
 from .config import Config
 from .detect import Profile, load_profile
 from .inbox import Inbox, InboxItem
+from .journal import Journal, JournalError
+from .pool import Pool
 from .protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from .ptyproc import PtyProcess
 from .tasks import Task
+from .worktrees import attach as attach_worktree
 
 log = logging.getLogger("staff")
 
@@ -73,12 +76,17 @@ class Supervisor:
         self._stopping = False
         self.status_dir = home / "agents"
         self.inbox = Inbox(home / "inbox.jsonl")
+        self.journal: Journal | None = None
+        self.max_attempts = int(config.settings.get("max_attempts", 2))
+        self.pool = Pool(self)  # roles that grow and shrink (pool.py)
 
     # -- setup ----------------------------------------------------------------------------
     def _profile(self, name: str) -> Profile:
         return load_profile(name, self.profile_dirs)
 
     def add_agent(self, spec: AgentSpec) -> Agent:
+        if spec.worktree:
+            attach_worktree(spec, self.home)  # its own git worktree (worktrees.py)
         env = dict(os.environ)
         env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
         env.setdefault("LANG", "C.UTF-8")
@@ -98,16 +106,59 @@ class Supervisor:
         return agent
 
     async def start(self) -> None:
-        """Load every profile first (a bad rule file fails the start), then spawn the team."""
+        """Load every profile first (a bad rule file fails the start), then spawn the team,
+        then bring back the journal's tasks."""
         self.status_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.home / "journal.db")
+        saved = self.journal.agents()
         for spec in self.config.agents:
-            self.add_agent(spec)
+            agent = self.add_agent(spec)
+            if spec.name in saved:  # the same conversation as before the restart
+                agent.session_id, _pid, agent.starts = saved[spec.name]
         for agent in self.agents.values():
             agent.start()
             self._write_status(agent)
+        self._recover()
+        self.pool.start()
+
+    def _recover(self) -> None:
+        """Queued tasks queue again; a task that was in flight is answered from the agent's
+        transcript if the agent finished it, else retried (once) or failed."""
+        assert self.journal is not None
+        for task in self.journal.load():
+            self.tasks[task.id] = task
+            if task.state == "queued":
+                self.queue.append(task)
+            elif not task.final:
+                task.move("interrupted", now=self.clock())
+                agent = self.agents.get(task.agent or "")
+                answer = agent.recover_answer(task) if agent is not None else None
+                if answer is not None:
+                    task.answer, task.answer_source = answer, "transcript (after a restart)"
+                    task.move("done", now=self.clock())
+                elif task.attempts + 1 < self.max_attempts:
+                    task.attempts += 1
+                    task.error = "interrupted by a daemon restart; retried"
+                    task.move("queued", now=self.clock())
+                    self.queue.insert(0, task)
+                else:
+                    task.error = "interrupted by a daemon restart (no retries left)"
+                    task.move("failed", now=self.clock())
+                self._journal(task)
+        if self.queue:
+            log.info("recovered %d queued task(s) from the journal", len(self.queue))
+
+    def _journal(self, task: Task) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.update(task)
+        except JournalError as exc:
+            log.error("%s", exc)
 
     async def shutdown(self, grace: float = 2.0) -> None:
         self._stopping = True
+        self.pool.close()
         for timer in self._restart_timers.values():
             timer.cancel()
         for task in list(self.queue):
@@ -115,6 +166,8 @@ class Supervisor:
         await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
         for runner in list(self._running.values()):
             runner.cancel()
+        if self.journal is not None:
+            self.journal.close()
 
     # -- events ----------------------------------------------------------------------------
     def publish(self, event: dict[str, Any]) -> None:
@@ -135,6 +188,7 @@ class Supervisor:
                 self._after_exit(agent)
         elif kind == "task":
             task: Task = data["task"]
+            self._journal(task)
             self.publish({"type": "task", "task": task.to_json()})
             if task.final:
                 self._task_finished(task)
@@ -142,6 +196,11 @@ class Supervisor:
         elif kind == "spawned":
             self.publish({"type": "spawned", "agent": agent.name, "pid": data["pid"]})
             self._write_status(agent)
+            if self.journal is not None:
+                try:
+                    self.journal.save_agent(agent.name, agent.session_id, agent.pid, agent.starts)
+                except JournalError as exc:
+                    log.error("%s", exc)
 
     def _write_status(self, agent: Agent) -> None:
         data = agent.status()
@@ -158,7 +217,7 @@ class Supervisor:
             return
         if to.startswith("role:"):
             role = to[5:]
-            if not any(a.spec.role == role for a in self.agents.values()):
+            if role not in self.pool.roles and not any(a.spec.role == role for a in self.agents.values()):
                 roles = sorted({a.spec.role for a in self.agents.values() if a.spec.role})
                 raise ProtocolError(
                     ERR_UNKNOWN_AGENT, f"no agent has role {role!r} (roles: {', '.join(roles) or 'none'})"
@@ -173,7 +232,14 @@ class Supervisor:
             known = ", ".join(self.agents) or "none"
             raise ProtocolError(ERR_UNKNOWN_AGENT, f"unknown agent {name!r} (agents: {known})") from None
 
-    def submit(self, to: str, text: str) -> Task:
+    def submit(self, to: str, text: str, *, key: str | None = None, notify: bool = False) -> Task:
+        """Queue a task; it is in the journal before this returns. A repeated `key` returns
+        the task that key made, so a client's retried submit never runs twice."""
+        if key is not None:
+            existing = self.journal.by_key(key) if self.journal is not None else None
+            existing = existing or next((t.id for t in self.tasks.values() if t.key == key), None)
+            if existing is not None:
+                return self.task(existing)
         self.resolve_target(to)
         if not text.strip():
             raise ProtocolError("bad_request", "the task text is empty")
@@ -185,7 +251,12 @@ class Supervisor:
                     f"agent {to!r} is not running ({agent.error or agent.state}); "
                     f"start it with `staff spawn {to}`",
                 )
-        task = Task(to=to, text=text, created=self.clock())
+        task = Task(to=to, text=text, created=self.clock(), key=key, notify=notify)
+        if self.journal is not None:
+            try:
+                self.journal.add(task)
+            except JournalError as exc:
+                raise ProtocolError("journal", f"the task was not accepted: {exc}") from None
         self.tasks[task.id] = task
         self.queue.append(task)
         self.publish({"type": "task", "task": task.to_json()})
@@ -196,10 +267,12 @@ class Supervisor:
         return task
 
     def task(self, task_id: str) -> Task:
-        try:
-            return self.tasks[task_id]
-        except KeyError:
-            raise ProtocolError(ERR_UNKNOWN_TASK, f"unknown task {task_id!r}") from None
+        task = self.tasks.get(task_id)
+        if task is None and self.journal is not None:
+            task = self.journal.get(task_id)  # an old answer, trimmed from memory
+        if task is None:
+            raise ProtocolError(ERR_UNKNOWN_TASK, f"unknown task {task_id!r}")
+        return task
 
     def queue_length(self, name: str) -> int:
         agent = self.agents.get(name)
@@ -236,6 +309,7 @@ class Supervisor:
             if not task.final:
                 task.error = f"delivery failed: {exc}"
                 task.move("failed", now=self.clock())
+                self._journal(task)
                 self._task_finished(task)
         finally:
             self._running.pop(agent.name, None)
@@ -247,6 +321,7 @@ class Supervisor:
             self.queue.remove(task)
         task.error = error
         task.move(state, now=self.clock())
+        self._journal(task)
         self.publish({"type": "task", "task": task.to_json()})
         self._task_finished(task)
 
@@ -261,6 +336,11 @@ class Supervisor:
         return task
 
     def _task_finished(self, task: Task) -> None:
+        if task.notify:
+            who = task.agent or task.to
+            body = task.answer if task.state == "done" else (task.error or task.state)
+            self.post(InboxItem(f"{task.id} {task.state} ({who}): {task.title()}", body or "",
+                                source="task", task=task.id))
         for fut in self._task_waiters.pop(task.id, []):
             if not fut.done():
                 fut.set_result(task)

@@ -11,9 +11,11 @@ from .protocol import TASK_FINAL
 
 TASK_TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"delivered", "cancelled", "failed"}),
-    "delivered": frozenset({"working", "done", "failed", "cancelled", "queued"}),
-    "working": frozenset({"blocked", "done", "failed", "cancelled"}),
-    "blocked": frozenset({"working", "done", "failed", "cancelled"}),
+    "delivered": frozenset({"working", "done", "failed", "cancelled", "queued", "interrupted"}),
+    "working": frozenset({"blocked", "done", "failed", "cancelled", "interrupted"}),
+    "blocked": frozenset({"working", "done", "failed", "cancelled", "interrupted"}),
+    # The daemon restarted and the agent that had the task is gone: retried or failed.
+    "interrupted": frozenset({"queued", "done", "failed", "cancelled"}),
     "done": frozenset(),
     "failed": frozenset(),
     "cancelled": frozenset(),
@@ -39,6 +41,9 @@ class Task:
     answer: str | None = None
     error: str | None = None
     answer_source: str | None = None
+    key: str | None = None  # a client's idempotency key: the same key never makes two tasks
+    attempts: int = 0
+    notify: bool = False  # post an inbox item when it finishes (answers in the background)
 
     @property
     def final(self) -> bool:
