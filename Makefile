@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast lint bench claude clean
+.PHONY: run run-headless test test-fast lint bench claude clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install -e '.[test,dev]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@touch $(STAMP)
 
-## run: the supervisor in the foreground with the default team (real claude if on PATH, else fakes)
+## run: the console on the default team (starts the daemon if needed; C-b d detaches, `staff down` stops it)
 run: $(STAMP)
+	$(BIN)/staff console
+
+## run-headless: the supervisor in the foreground with the default team, printing every state change
+run-headless: $(STAMP)
 	$(BIN)/staff up --foreground
 
 ## claude: install the real Claude Code CLI (npm) into .cache/claude for the end-to-end tests
@@ -31,7 +35,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not claude"
 
 lint: $(STAMP)
-	$(BIN)/ruff check supervisor hook tests fixtures
+	$(BIN)/ruff check supervisor hook tests fixtures benchmarks
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -36,6 +36,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "crashed": frozenset({"starting"}),
 }
 
+PUMP_DETECT_EVERY = 0.02
+"""While a burst is fed slice by slice (`Agent._pump`), how often detection runs on it."""
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -54,6 +57,7 @@ class AgentSpec:
     rows: int = 40
     cols: int = 120
     source: str = ""
+    worktree: bool = False  # run in its own git worktree (worktrees.py)
 
 
 Listener = Callable[["Agent", str, dict[str, Any]], None]
@@ -94,6 +98,12 @@ class Agent:
         self.starts = 0
         self.user_hold = False
         self.stopping = False
+        self.output_listeners: list[Callable[[bytes, str], None]] = []
+        """Called with each output chunk after the screen took it (console streams, recordings)."""
+        self.stall_after = 0.0  # seconds of silence while working before `stalled`; 0: never
+        self.stalled = False
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._last_output = time.monotonic()
         self._pending: tuple[str, float] | None = None
         self._pending_timer: asyncio.TimerHandle | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
@@ -104,6 +114,8 @@ class Agent:
         self._transcript_offset = 0
         self._finishing = False
         self._finisher: asyncio.Task[None] | None = None
+        self._pump_handle: asyncio.Handle | None = None
+        self._pump_detected = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
     def argv(self) -> list[str]:
@@ -183,8 +195,40 @@ class Agent:
             self.proc.write(data.encode())
 
     def _on_output(self, data: bytes, text: str) -> None:
-        self.term.feed(text)
+        self._last_output = time.monotonic()
+        if self.stalled:
+            self._set_stalled(False)
+        if self.term.feed_output(data, text):
+            self._hold_output()
         self.last_active = self.clock()
+        for listener in self.output_listeners:
+            listener(data, text)
+        self._evaluate()
+        self._wake()
+
+    def _hold_output(self) -> None:
+        """Part of a burst is held back by the screen: stop reading and feed it one slice per
+        loop turn (`_pump`), so a flood on one agent never stalls the others for long."""
+        if self._pump_handle is None:
+            pause = getattr(self.proc, "pause_reading", None)
+            if pause is not None:
+                pause()
+            self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_handle = None
+        if self.term.drain():
+            self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+            # Mid-burst, detection runs at most every PUMP_DETECT_EVERY seconds: the screen
+            # is scrolling past, and its last slice is always evaluated.
+            now = time.monotonic()
+            if now - self._pump_detected < PUMP_DETECT_EVERY:
+                return
+            self._pump_detected = now
+        else:
+            resume = getattr(self.proc, "resume_reading", None)
+            if resume is not None:
+                resume()
         self._evaluate()
         self._wake()
 
@@ -223,11 +267,16 @@ class Agent:
         self.detection = det
         if not self.alive or self.stopping:
             return
-        self.screen_state = det.state
+        old_screen, self.screen_state = self.screen_state, det.state
         new = det.state
         if self.state == "starting" and new not in ("idle", "blocked"):
             return
         if self.user_hold:
+            # A person holds the agent: it shows `user`, but a delegated task in flight
+            # still follows the screen, so its turn ends where the screen says it ended and
+            # a prompt the person types afterwards is never taken for the task's answer.
+            if old_screen != det.state:
+                self._task_progress(old_screen, det.state)
             new = "user"
         self.change_state(new, det.rule)
 
@@ -238,6 +287,31 @@ class Agent:
             return
         self.change_state("user" if hold else self.screen_state, "person")
 
+    # -- hangs ------------------------------------------------------------------------------
+    def _arm_stall_timer(self, delay: float) -> None:
+        """One timer per working spell, re-armed from the last output when it fires (never
+        on each output burst), so watching for hangs costs nothing while output flows."""
+        if self.stall_after <= 0 or self._stall_timer is not None:
+            return
+        self._stall_timer = asyncio.get_running_loop().call_later(delay, self._check_stall)
+
+    def _check_stall(self) -> None:
+        self._stall_timer = None
+        if self.state != "working" or not self.alive:
+            return
+        quiet = time.monotonic() - self._last_output
+        if quiet >= self.stall_after:
+            if not self.stalled:
+                self._set_stalled(True)
+            return
+        self._arm_stall_timer(self.stall_after - quiet)
+
+    def _set_stalled(self, stalled: bool) -> None:
+        self.stalled = stalled
+        if not stalled and self.state == "working":
+            self._arm_stall_timer(self.stall_after)
+        self._emit("stalled", stalled=stalled, quiet=self.stall_after)
+
     # -- the state machine ------------------------------------------------------------------
     def change_state(self, new: str, reason: str = "") -> None:
         old = self.state
@@ -247,6 +321,10 @@ class Agent:
             raise ValueError(f"agent {self.name}: {old} → {new} is not allowed")
         self.state = new
         self.last_active = self.clock()
+        if new == "working":
+            self._arm_stall_timer(self.stall_after)
+        elif self.stalled:
+            self._set_stalled(False)
         self._emit("state", old=old, new=new, reason=reason)
         self._task_progress(old, new)
         self._wake()
@@ -501,8 +579,10 @@ class Agent:
             "role": self.spec.role,
             "session_id": self.session_id,
             "rule": det.rule if det else None,
+            "stalled": self.stalled,
             "exit": self.exit_status.describe() if self.exit_status else None,
             "error": self.error,
             "command": self.spec.command,
             "cwd": self.spec.cwd,
+            "worktree": self.spec.cwd if self.spec.worktree else None,
         }

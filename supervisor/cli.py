@@ -209,7 +209,7 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
             str(a["queue"]),
             str(a["pid"] or "-"),
             escape(a["context_summary"]),
-            escape(a["error"] or a["exit"] or ""),
+            escape(a["error"] or a["exit"] or (f"worktree {a['worktree']}" if a.get("worktree") else "")),
         )
     Console().print(table)
     return 0
@@ -277,6 +277,10 @@ def cmd_submit(args: argparse.Namespace, home: Path) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, home: Path) -> int:
+    if args.all or "," in args.agent:  # fan-out: several agents, answers side by side
+        from .orchestrate import cmd_ask_fanout
+
+        return cmd_ask_fanout(args, home)
     text = _read_text(args.text)
     with client(home, timeout=None) as c:
         task = c.call("submit", to=args.agent, text=text)
@@ -407,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("text", nargs="+", help="the task text (- reads stdin)")
         if name == "ask":
             p.add_argument("--timeout", type=float, help="seconds to wait (the task keeps running)")
+            p.add_argument("--all", action="store_true", help="AGENT is a role: ask every agent with it")
         else:
             p.add_argument("--key", help="idempotency key: submitting the same key again returns the same task")
     p = add("wait", cmd_wait, "wait for a task and print its answer")
@@ -436,6 +441,15 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(name, cmd_agent_op, help)
         p.add_argument("agent")
+    from .orchestrate import add_commands
+
+    add_commands(add)  # run, runs, watch, monitors, unwatch, worktree
+    from .console.commands import add_commands as add_console_commands
+
+    add_console_commands(add)  # console, attach
+    from .hookcmds import add_commands as add_hook_commands
+
+    add_hook_commands(add)  # hook install|uninstall|doctor, mcp
     return ap
 
 

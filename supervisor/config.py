@@ -30,6 +30,7 @@ AGENT_KEYS = {
     "restart",
     "rows",
     "cols",
+    "worktree",
 }
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 RESERVED = {"any", "all", "role", "chief-any"}
@@ -54,12 +55,13 @@ class Config:
     source: str
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    roles: dict[str, Any] = field(default_factory=dict)  # name → pool.RoleSpec
 
 
-def _line_of(text: str, name: str, key: str | None = None) -> int:
+def _line_of(text: str, name: str, key: str | None = None, section: str = "agents") -> int:
     """The line of `[agents.NAME]` (or of `key` inside it); 1 when not found."""
     lines = text.splitlines()
-    header = re.compile(rf"^\s*\[\s*agents\s*\.\s*\"?{re.escape(name)}\"?\s*\]")
+    header = re.compile(rf"^\s*\[\s*{section}\s*\.\s*\"?{re.escape(name)}\"?\s*\]")
     start = next((i for i, line in enumerate(lines) if header.match(line)), None)
     if start is None:
         return 1
@@ -106,15 +108,17 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
         raise ConfigError(f"{where}: TOML syntax error: {msg}") from exc
     base = base or Path.cwd()
     agents_raw = data.get("agents")
-    if not isinstance(agents_raw, dict) or not agents_raw:
+    if (not isinstance(agents_raw, dict) or not agents_raw) and not data.get("roles"):
         raise ConfigError(
             f"{source}:1: no agents defined; add at least one [agents.NAME] table with a command"
         )
-    unknown_top = set(data) - {"agents", "staff"}
+    unknown_top = set(data) - {"agents", "staff", "roles", "hook"}  # [hook]: read by hook/settings.py
     if unknown_top:
-        raise ConfigError(f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: agents, staff")
+        raise ConfigError(
+            f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: agents, hook, roles, staff"
+        )
     specs = []
-    for name, raw in agents_raw.items():
+    for name, raw in (agents_raw or {}).items():
         where = f"{source}:{_line_of(text, name)}"
         if not NAME_RE.fullmatch(name) or name in RESERVED:
             raise ConfigError(
@@ -134,12 +138,42 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
     settings = data.get("staff", {})
     if not isinstance(settings, dict):
         raise ConfigError(f"{source}:1: [staff] must be a table")
-    return Config(specs, source, settings)
+    _check_settings(settings, text, source)
+    return Config(specs, source, settings, roles=_roles(data.get("roles", {}), text, source, base))
 
 
-def _agent(name: str, raw: dict[str, Any], text: str, source: str, base: Path) -> AgentSpec:
+STAFF_SETTINGS: dict[str, tuple[type, ...]] = {
+    "stall_after": (int, float),  # seconds of silence while working → stalled (0: never)
+    "stall_policy": (str,),  # report | interrupt | restart
+    "max_attempts": (int,),  # deliveries of a task interrupted by a daemon restart
+    "hold_grace": (int, float),  # seconds without a keystroke before a person's hold lapses
+    "recording_max_bytes": (int,),  # size of one asciicast file before it is rotated
+}
+
+
+def _check_settings(settings: dict[str, Any], text: str, source: str) -> None:
+    lines = text.splitlines()
+
+    def line_of(key: str) -> int:
+        return next((i + 1 for i, ln in enumerate(lines) if re.match(rf"^\s*{key}\s*=", ln)), 1)
+
+    for key, value in settings.items():
+        types = STAFF_SETTINGS.get(key)
+        if types is None:
+            continue  # other engineers' sections ([staff] is shared); unknown keys are kept
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ConfigError(f"{source}:{line_of(key)}: staff.{key} must be {types[0].__name__}")
+    if settings.get("stall_policy", "report") not in ("report", "interrupt", "restart"):
+        raise ConfigError(
+            f"{source}:{line_of('stall_policy')}: staff.stall_policy must be report, interrupt or restart"
+        )
+
+
+def _agent(
+    name: str, raw: dict[str, Any], text: str, source: str, base: Path, section: str = "agents"
+) -> AgentSpec:
     def where(key: str) -> str:
-        return f"{source}:{_line_of(text, name, key)}: agents.{name}.{key}"
+        return f"{source}:{_line_of(text, name, key, section)}: {section}.{name}.{key}"
 
     command = raw.get("command")
     if isinstance(command, str):
@@ -169,6 +203,9 @@ def _agent(name: str, raw: dict[str, Any], text: str, source: str, base: Path) -
     for key, value in (("rows", rows), ("cols", cols)):
         if not isinstance(value, int) or not 5 <= value <= 1000:
             raise ConfigError(f"{where(key)}: must be an integer between 5 and 1000")
+    worktree = raw.get("worktree", False)
+    if not isinstance(worktree, bool):
+        raise ConfigError(f"{where('worktree')}: must be true or false")
     return AgentSpec(
         name=name,
         command=command,
@@ -180,7 +217,8 @@ def _agent(name: str, raw: dict[str, Any], text: str, source: str, base: Path) -
         restart=restart,
         rows=rows,
         cols=cols,
-        source=f"{source}:{_line_of(text, name)}",
+        source=f"{source}:{_line_of(text, name, None, section)}",
+        worktree=worktree,
     )
 
 
@@ -226,3 +264,41 @@ def find(explicit: str | None) -> Config:
     if user.is_file():
         return load(user)
     return default_team(prefer_claude=os.environ.get("STAFF_FAKE") != "1")
+
+
+def _roles(raw_roles: Any, text: str, source: str, base: Path) -> dict[str, Any]:
+    """`[roles.NAME]`: a template agent plus `min`, `max`, `idle_timeout` (see pool.py)."""
+    from .pool import POOL_KEYS, RoleSpec
+
+    if not isinstance(raw_roles, dict):
+        raise ConfigError(f"{source}:1: [roles] must be a table of [roles.NAME] tables")
+    known = (AGENT_KEYS - {"role"}) | POOL_KEYS
+    roles = {}
+    for name, raw in raw_roles.items():
+
+        def where(key: str | None, name: str = name) -> str:
+            return f"{source}:{_line_of(text, name, key, 'roles')}: roles.{name}"
+
+        if not NAME_RE.fullmatch(name) or name in RESERVED or not isinstance(raw, dict):
+            raise ConfigError(f"{where(None)}: a table, named with letters, digits, - and _")
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            k = unknown[0]
+            raise ConfigError(f"{where(k)}: unknown key {k!r}; known: {', '.join(sorted(known))}")
+        lo_min = raw.get("min", 0)
+        limits = {}
+        for key, default, lo in (("min", 0, 0), ("max", max(1, lo_min if isinstance(lo_min, int) else 1), 1)):
+            value = raw.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= 64:
+                raise ConfigError(f"{where(key)}.{key}: an integer from {lo} to 64")
+            limits[key] = value
+        if limits["max"] < limits["min"]:
+            raise ConfigError(f"{where('max')}.max: below min ({limits['min']})")
+        idle = raw.get("idle_timeout", 300)
+        if not isinstance(idle, int | float) or isinstance(idle, bool) or idle <= 0:
+            raise ConfigError(f"{where('idle_timeout')}.idle_timeout: a positive number of seconds")
+        fields = {k: v for k, v in raw.items() if k not in POOL_KEYS}
+        template = _agent(name, fields, text, source, base, "roles")
+        template.role = name
+        roles[name] = RoleSpec(name, template, limits["min"], limits["max"], float(idle))
+    return roles

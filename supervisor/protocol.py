@@ -55,6 +55,16 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "inbox": {},
     "inbox_ack": {},
     "inbox_post": {"title": (str,)},
+    "watch": {"agent": (str,), "until": (str,)},
+    "monitors": {},
+    "unwatch": {"id": (str,)},
+    "monitor_wait": {"id": (str,)},
+    # The console and `staff attach` (streams.py): an agent's screen as a snapshot then its
+    # raw output; the size a viewer shows it at (the smallest wins); a person's hold on it.
+    "stream": {"agent": (str,)},
+    "resize": {"agent": (str,), "rows": (int,), "cols": (int,), "viewer": (str,)},
+    "hold": {"agent": (str,), "on": (bool,)},
+    "input": {"agent": (str,), "keys": (str,)},
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
@@ -64,6 +74,10 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "inbox": {"all": (bool,), "to": (str,)},
     "inbox_ack": {"ids": (list,)},
     "inbox_post": {"body": (str,), "source": (str,), "to": (str,), "task": (str,)},
+    "watch": {"then": (str,), "notify": (list,), "task": (str,), "title": (str,), "repeat": (bool,)},
+    "monitor_wait": {"timeout": (int, float)},
+    "hold": {"grace": (int, float)},
+    "input": {"grace": (int, float)},
 }
 
 # Error codes, and the exit code the CLI maps each to.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .inbox import InboxItem
+from .monitors import Monitor, Monitors
 from .protocol import (
     ERR_BAD_REQUEST,
     ERR_INTERNAL,
@@ -27,6 +28,7 @@ from .protocol import (
     encode,
     validate,
 )
+from .streams import Hub
 from .supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -52,6 +54,8 @@ class Server:
         self.stopped = asyncio.Event()
         self.started = time.time()
         self.clients = 0
+        self.hub = Hub(sup)  # streams, sizes, holds, recordings (streams.py)
+        self.monitors = Monitors(sup)  # staff watch (monitors.py)
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -62,8 +66,12 @@ class Server:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        self.hub.start()
+        self.monitors.load()
 
     async def close(self) -> None:
+        self.hub.close()
+        self.monitors.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -192,6 +200,8 @@ class Server:
                     w.write(encode({"id": rid, "event": event}))
 
             self.sup.sinks.append(sink)
+            # progress starts from where the task is now (it may have moved since the submit)
+            w.write(encode({"id": rid, "event": {"type": "task", "task": task.to_json()}}))
             try:
                 task = await self.sup.wait(task.id, req.get("timeout"))
             finally:
@@ -315,6 +325,46 @@ class Server:
             task=req.get("task"),
         )
         return self.sup.post(item).to_json()
+
+    async def cmd_watch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        m = Monitor(
+            agent=req["agent"],
+            until=req["until"],
+            then=req.get("then"),
+            notify=req.get("notify"),
+            task=req.get("task"),
+            title=req.get("title"),
+            repeat=bool(req.get("repeat")),
+        )
+        return self.monitors.add(m).to_json()
+
+    async def cmd_monitors(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return {"monitors": [m.to_json() for m in self.monitors.list()]}
+
+    async def cmd_unwatch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.monitors.remove(req["id"]).to_json()
+
+    async def cmd_monitor_wait(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return (await self.monitors.wait_fired(req["id"], req.get("timeout"))).to_json()
+
+    # -- streaming and taking over agents (streams.py) ---------------------------------------------
+    async def cmd_stream(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return await self.hub.stream(self.sup.agent(req["agent"]), w, rid)
+
+    async def cmd_resize(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.hub.resize(self.sup.agent(req["agent"]), req["rows"], req["cols"], req["viewer"], w)
+
+    async def cmd_hold(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.hub.hold(self.sup.agent(req["agent"]), req["on"], w, req.get("grace"))
+
+    async def cmd_input(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        """Keys a person typed: they hold the agent (no task is delivered) until they leave."""
+        agent = self.sup.agent(req["agent"])
+        if not agent.alive:
+            raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
+        held = self.hub.hold(agent, True, w, req.get("grace"))
+        agent.write(req["keys"])
+        return held
 
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         asyncio.get_running_loop().call_soon(self.stopped.set)

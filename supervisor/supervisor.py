@@ -26,6 +26,7 @@ from .journal import Journal, JournalError
 from .pool import Pool
 from .protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from .ptyproc import PtyProcess
+from .statusfiles import StatusWriter
 from .tasks import Task
 from .worktrees import attach as attach_worktree
 
@@ -75,6 +76,7 @@ class Supervisor:
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
         self.status_dir = home / "agents"
+        self.status_files = StatusWriter(write_json_atomic)
         self.inbox = Inbox(home / "inbox.jsonl")
         self.journal: Journal | None = None
         self.max_attempts = int(config.settings.get("max_attempts", 2))
@@ -102,6 +104,7 @@ class Supervisor:
             clock=self.clock,
             process_factory=self.process_factory,
         )
+        agent.stall_after = float(self.config.settings.get("stall_after", 600))
         self.agents[spec.name] = agent
         return agent
 
@@ -168,6 +171,7 @@ class Supervisor:
             runner.cancel()
         if self.journal is not None:
             self.journal.close()
+        self.status_files.close()
 
     # -- events ----------------------------------------------------------------------------
     def publish(self, event: dict[str, Any]) -> None:
@@ -193,6 +197,11 @@ class Supervisor:
             if task.final:
                 self._task_finished(task)
             self._write_status(agent)
+        elif kind == "stalled":
+            self._write_status(agent)
+            self.publish({"type": "stalled", "agent": agent.name, "stalled": data["stalled"]})
+            if data["stalled"]:
+                self._on_stall(agent)
         elif kind == "spawned":
             self.publish({"type": "spawned", "agent": agent.name, "pid": data["pid"]})
             self._write_status(agent)
@@ -205,10 +214,10 @@ class Supervisor:
     def _write_status(self, agent: Agent) -> None:
         data = agent.status()
         data["queue"] = self.queue_length(agent.name)
-        try:
-            write_json_atomic(self.status_dir / f"{agent.name}.json", data)
-        except OSError as exc:
-            log.error("cannot write the status file of %s: %s", agent.name, exc)
+        # Off the loop (statusfiles.py), but at once when the agent is free again or gone,
+        # so a client told "done" finds the file up to date.
+        urgent = agent.current_task is None or not agent.alive
+        self.status_files.write(self.status_dir / f"{agent.name}.json", data, urgent=urgent)
 
     # -- tasks ------------------------------------------------------------------------------
     def resolve_target(self, to: str) -> None:
@@ -303,6 +312,9 @@ class Supervisor:
 
     async def _deliver(self, agent: Agent, task: Task) -> None:
         try:
+            if agent.state != "idle":  # a person took the agent over since dispatch: wait again
+                self.queue.insert(0, task)
+                return
             await agent.run_task(task)
         except Exception as exc:  # never let one delivery take the daemon down
             log.exception("delivery of %s to %s failed", task.id, agent.name)
@@ -361,6 +373,25 @@ class Supervisor:
             return
         for tid in [t.id for t in self.tasks.values() if t.final][: len(self.tasks) - MAX_FINISHED]:
             del self.tasks[tid]
+
+    def _on_stall(self, agent: Agent) -> None:
+        """An agent working with no output for `stall_after` s: report, interrupt or restart."""
+        policy = str(self.config.settings.get("stall_policy", "report"))
+        task = agent.current_task
+        what = f"task {task.id} ({task.title()})" if task else "no task"
+        log.warning("%s: stalled (%s); policy %s", agent.name, what, policy)
+        self.post(InboxItem(f"{agent.name} stalled: no output for {agent.stall_after:.0f}s",
+                            f"working on {what}; policy: {policy}", source="monitor",
+                            task=task.id if task else None))
+        if policy == "interrupt":
+            agent.write(str(agent.profile.get("interrupt", "\x1b")))
+        elif policy == "restart":
+            asyncio.get_running_loop().create_task(self._restart_stalled(agent))
+
+    async def _restart_stalled(self, agent: Agent) -> None:
+        await agent.stop()  # the task fails as `crashed`; the restart policy brings it back
+        if not agent.alive and agent.name not in self._restart_timers:
+            self.spawn(agent.name)
 
     # -- agent lifecycle --------------------------------------------------------------------------
     def _after_exit(self, agent: Agent) -> None:

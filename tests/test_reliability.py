@@ -91,3 +91,30 @@ def test_config_writable_by_others_is_refused(home: Path, tmp_path: Path) -> Non
     cfg.chmod(0o666)
     r = staff("up", "-c", str(cfg))
     assert r.returncode == 2 and "writable by other users" in r.stderr and "chmod go-w" in r.stderr
+
+
+def test_hang_is_reported_then_restarted(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text('[staff]\nstall_after = 1\nstall_policy = "restart"\n\n' + fake_team_toml(("planning",)))
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        old = json.loads(staff("status", "--json").stdout)["agents"][0]["pid"]
+        r = staff("ask", "planning", "freeze [hang]", "--json", timeout=60)
+        task = json.loads(r.stdout)
+        assert r.returncode == 1 and task["state"] == "failed" and "crashed" in task["error"]
+        inbox = staff("inbox", "--json", check=True).stdout
+        assert "planning stalled: no output for 1s" in inbox
+        # the restart policy brought the agent back; it answers again
+        assert staff("ask", "planning", "alive?", "--timeout", "30", check=True).stdout.startswith(
+            "FAKE-REPLY(planning#"
+        )
+        assert json.loads(staff("status", "--json").stdout)["agents"][0]["pid"] != old
+    finally:
+        staff("down")
+
+
+def test_bad_staff_setting_names_the_line(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text('[staff]\nstall_after = 1\nstall_policy = "panic"\n\n' + fake_team_toml(("planning",)))
+    r = staff("up", "-c", str(cfg))
+    assert r.returncode == 2 and f"{cfg}:3: staff.stall_policy must be" in r.stderr

@@ -1,0 +1,1 @@
+"""Benchmarks for agentstaff: `make bench` (python -m benchmarks). See README.md."""

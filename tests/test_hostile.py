@@ -1,0 +1,135 @@
+"""Hostile and broken clients: the daemon answers each with an error or drops it, and stays up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from supervisor.protocol import COMMANDS, Client, socket_path
+from tests.conftest import staff
+
+# Commands that legitimately keep the connection streaming (or stop the daemon) are left out.
+STREAMING = {"shutdown", "subscribe", "wait", "stream", "monitor_wait"}
+SHELL_TEAM = '[agents.a1]\ncommand = ["sh", "-i"]\nprofile = "shell"\nenv = { PS1 = "$ " }\n'
+
+
+@pytest.fixture
+def daemon(home: Path, tmp_path: Path) -> Iterator[Path]:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(SHELL_TEAM)
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        yield home
+    finally:
+        staff("down")
+
+
+def _frames() -> st.SearchStrategy[bytes]:
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+    values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6)
+    cmds = st.sampled_from(sorted(set(COMMANDS) - STREAMING)) | st.text(max_size=8)
+    fields = st.dictionaries(st.sampled_from(["to", "text", "agent", "task", "keys", "timeout", "ids", "title", "lines"]), values, max_size=4)
+    request = st.builds(lambda c, f: json.dumps({"cmd": c, **f}).encode(), cmds, fields)
+    junk = st.binary(max_size=64).map(lambda b: b.replace(b"\n", b" "))
+    return st.one_of(request, junk, values.map(lambda v: json.dumps(v).encode()))
+
+
+def test_fuzzed_frames_get_errors_and_daemon_stays_up(daemon: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(socket_path(daemon)))
+    sock.settimeout(30)  # a request left unanswered fails the test instead of hanging it
+    reader = sock.makefile("rb")
+    sent = 0
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(_frames(), min_size=100, max_size=100))
+    def batch(frames: list[bytes]) -> None:
+        nonlocal sent
+        sock.sendall(b"".join(f + b"\n" for f in frames))
+        for _ in [f for f in frames if f.strip()]:  # blank lines are skipped, unanswered
+            line = reader.readline()
+            assert line, "the daemon hung up"
+            reply = json.loads(line)
+            assert "ok" in reply and (reply["ok"] or reply["error"]["message"])
+        sent += len(frames)
+
+    batch()
+    sock.close()
+    assert sent >= 10000
+    with Client(socket_path(daemon)) as c:
+        assert c.call("ping")["agents"] == ["a1"]
+    assert staff("ask", "a1", "echo still-here", check=True).stdout.strip() == "still-here"
+
+
+def test_slow_and_silent_clients_do_not_delay_others(daemon: Path) -> None:
+    """One client dribbles a byte at a time, a hundred say nothing: status stays fast."""
+    silent = [socket.socket(socket.AF_UNIX) for _ in range(100)]
+    for s in silent:
+        s.connect(str(socket_path(daemon)))
+    slow = socket.socket(socket.AF_UNIX)
+    slow.connect(str(socket_path(daemon)))
+    request = b'{"cmd": "ping"}\n'
+    latencies = []
+    with Client(socket_path(daemon)) as c:
+        for i in range(60):
+            if i < len(request):
+                slow.send(request[i : i + 1])
+            t0 = time.perf_counter()
+            c.call("status")
+            latencies.append(time.perf_counter() - t0)
+    slow.settimeout(5)
+    assert json.loads(slow.makefile("rb").readline())["ok"]  # the slow one is served too
+    for s in [*silent, slow]:
+        s.close()
+    latencies.sort()
+    print(f"status latency with 101 idle/slow clients: p50 {latencies[30] * 1e3:.2f} ms, max {latencies[-1] * 1e3:.2f} ms")
+
+
+def test_thousands_of_connections(daemon: Path) -> None:
+    conns = []
+    for _ in range(3000):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(socket_path(daemon)))
+        conns.append(s)
+    with Client(socket_path(daemon)) as c:
+        assert c.call("ping")
+    for s in conns:
+        s.close()
+    with Client(socket_path(daemon)) as c:
+        assert c.call("ping")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to another uid")
+def test_other_uid_cannot_connect(daemon: Path) -> None:
+    code = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX)\n"
+        "try:\n s.connect(sys.argv[1])\nexcept PermissionError:\n print('refused'); sys.exit(0)\n"
+        "s.sendall(b'{\"cmd\": \"ping\"}\\n')\n"
+        "print('answered' if s.recv(100) else 'refused')\n"
+    )
+    # the state dir is 0700, so the socket is unreachable; open it up to prove the uid check too
+    os.chmod(daemon, 0o755)
+    os.chmod(socket_path(daemon), 0o666)
+    try:
+        out = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
+             str(socket_path(daemon))],
+            capture_output=True, text=True, timeout=30,
+        )
+    finally:
+        os.chmod(daemon, 0o700)
+        os.chmod(socket_path(daemon), 0o600)
+    assert out.stdout.strip() == "refused", out.stderr
+    with Client(socket_path(daemon)) as c:
+        assert c.call("ping")
