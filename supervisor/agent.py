@@ -39,6 +39,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 PUMP_DETECT_EVERY = 0.02
 """While a burst is fed slice by slice (`Agent._pump`), how often detection runs on it."""
 
+class NotTaken(Exception):
+    """The agent did not take the task's text: the task goes back to the queue."""
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -98,6 +102,8 @@ class Agent:
         self.starts = 0
         self.user_hold = False
         self.stopping = False
+        self.adopted = False
+        self.keeper_lost = False
         self.output_listeners: list[Callable[[bytes, str], None]] = []
         """Called with each output chunk after the screen took it (console streams, recordings)."""
         self.stall_after = 0.0  # seconds of silence while working before `stalled`; 0: never
@@ -145,8 +151,7 @@ class Agent:
         got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
         return got.text if got.complete else None
 
-    def start(self) -> None:
-        """Spawn the program. A spawn failure leaves the agent `exited` with the reason."""
+    def _fresh(self) -> None:
         self.term = Terminal(self.spec.cols, self.spec.rows)
         self.term.reply = self._reply
         self.detection = None
@@ -155,6 +160,29 @@ class Agent:
         self.error = None
         if self.state in ("exited", "crashed"):
             self.change_state("starting", "restart")
+
+    def adopt(self, proc: PtyProcess) -> None:
+        """Take over a program a previous daemon started (kept alive by the keeper): same
+        pid, same conversation; its screen comes back with the repaint it is nudged into."""
+        self._fresh()
+        proc.on_output = self._on_output
+        proc.on_exit = self._on_exit
+        self.proc = proc
+        self.adopted = True
+        self._emit("spawned", pid=proc.pid, adopted=True)
+
+    def detach(self) -> None:
+        """Let go of the program without ending it (a reload: the next daemon adopts it)."""
+        if self.proc is not None:
+            self.proc.on_output = None
+            self.proc.on_exit = None
+            self.proc.detach()
+
+    def start(self) -> None:
+        """Spawn the program. A spawn failure leaves the agent `exited` with the reason."""
+        self._fresh()
+        self.adopted = False
+        self.keeper_lost = False
         proc = self.process_factory(
             self.argv(), cwd=self.spec.cwd, env=self.env, rows=self.spec.rows, cols=self.spec.cols
         )
@@ -405,7 +433,16 @@ class Agent:
         # long text plus Enter reads as one paste and the Enter becomes a newline):
         # wait until the input box shows it, or, with no box, for the echo.
         if has_box:
-            await self.until(lambda: self._text_in_box(task.text) or not self.alive, 2.0)
+            shown = await self.until(lambda: self._text_in_box(task.text) or not self.alive, 2.0)
+            if not shown and self.alive and (self.state != "idle" or self.input_box() is None):
+                # The program was not ready after all (a person's prompt had just started,
+                # a dialog opened): it never took the text, so pressing Enter now would
+                # tie this task to someone else's turn. Hand it back to the queue.
+                self.current_task = None
+                task.move("queued", now=self.clock())
+                task.agent = None
+                self._emit("task", task=task)
+                raise NotTaken(f"{self.name} was not ready ({self.state})")
         else:
             await self.until(lambda: self.term.generation != gen or not self.alive, 1.0)
         enter = str(self.profile.get("enter", "\r"))
@@ -429,6 +466,38 @@ class Agent:
             if attempt == 1:
                 self._fail_task("the agent did not accept the input (still idle after Enter twice)")
         await asyncio.shield(self._task_done)
+
+    async def resume_task(self, task: Task) -> str:
+        """Carry on with a task this (adopted) agent had when the previous daemon died.
+
+        Returns "done" / "failed" when it ended here, or "requeue" when the agent never
+        got it (the text is neither answered nor waiting in its input box)."""
+        await self.until(lambda: self.state != "starting" or not self.alive, 15.0)
+        if not self.alive:
+            return "requeue"
+        loop = asyncio.get_running_loop()
+        self.current_task = task
+        task.agent = self.name
+        self._task_done = loop.create_future()
+        self._submitted = True
+        self._transcript = None
+        if self.profile.get("transcript") == "claude":
+            self._transcript = answers.transcript_path(self.env, self._cwd(), self.session_id)
+            self._transcript_offset = 0
+        if self.state in ("working", "blocked", "user"):
+            self._left_idle = True  # it is still at it: completion comes with the next idle
+            if task.state == "delivered" and self.state != "user":
+                task.move(self.state, now=self.clock())
+        elif self.recover_answer(task) is not None:
+            self._finish_task()  # it finished while no daemon watched
+        elif self._text_in_box(task.text):
+            self.write(str(self.profile.get("enter", "\r")))  # typed, never submitted
+        else:
+            self.current_task = None
+            self._submitted = False
+            return "requeue"
+        await asyncio.shield(self._task_done)
+        return task.state
 
     def _text_in_box(self, text: str) -> bool:
         box = self.input_box()
@@ -550,7 +619,9 @@ class Agent:
         self.exit_status = status
         self._clear_pending()
         crashed = self.current_task is not None and not self.current_task.final
-        if crashed:
+        if crashed and self.keeper_lost:
+            self._fail_task(f"agent {self.name} ended with the keeper", "interrupted")
+        elif crashed:
             self._fail_task(f"agent {self.name} crashed ({status.describe()}) while working on it")
         self.error = self.error or (None if status.ok else status.describe())
         self.change_state("crashed" if crashed else "exited", status.describe())

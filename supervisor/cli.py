@@ -155,23 +155,55 @@ def cmd_up(args: argparse.Namespace, home: Path) -> int:
     return 0
 
 
-def cmd_down(args: argparse.Namespace, home: Path) -> int:
+def _stop_daemon(home: Path, *, reload: bool = False) -> dict[str, Any] | None:
+    """Ask the daemon to stop and return once it has exited (its connection closes)."""
     try:
         c = client(home, timeout=None)
     except ProtocolError:
-        print("staff: no daemon running")
-        return 0
+        return None
     with c:
-        info = c.call("ping")
-        c.call("shutdown")
-        # The daemon closes every connection when it exits: wait for our EOF.
+        info: dict[str, Any] = c.call("ping")
+        c.call("shutdown", reload=reload or None)
         try:
-            for _ in c.stream("subscribe", read_timeout=30):
+            for _ in c.stream("subscribe", read_timeout=60):
                 pass
         except ProtocolError as exc:
             if exc.code != ERR_NO_DAEMON:
                 raise
-    print(f"staff: daemon {info['pid']} stopped")
+    return info
+
+
+def _stop_keeper(home: Path) -> bool:
+    """A keeper left without a daemon (the daemon was killed): end it and its agents."""
+    from .ptyproc import KeeperClient, KeeperError
+
+    try:
+        with KeeperClient.connect(str(home / "keeper.sock"), subscribe=False) as k:
+            k.shutdown(2.0)
+    except KeeperError:
+        return False
+    return True
+
+
+def cmd_down(args: argparse.Namespace, home: Path) -> int:
+    info = _stop_daemon(home)
+    keeper = _stop_keeper(home)  # normally the daemon already ended it
+    if info is None:
+        print("staff: no daemon running" + ("; stopped its leftover agents" if keeper else ""))
+    else:
+        print(f"staff: daemon {info['pid']} stopped")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace, home: Path) -> int:
+    """Restart the daemon in place (e.g. after an upgrade); the agents keep running."""
+    info = _stop_daemon(home, reload=True)
+    if info is None:
+        fail("no daemon is running (start one with `staff up`)")
+    source = str(info.get("config") or "")
+    config_path = args.config or (source if source and Path(source).is_file() else None)
+    new = start_daemon(home, config_path)
+    print(f"staff: daemon reloaded (pid {info['pid']} → {new['pid']}); agents kept their processes")
     return 0
 
 
@@ -401,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--foreground", action="store_true", help="run here and print state changes")
     add("down", cmd_down, "stop the daemon and every agent")
+    p = add("reload", cmd_reload, "restart the daemon in place; agents and their work carry on")
+    p.add_argument("-c", "--config", help="team file (default: the one the daemon had)")
     add("status", cmd_status, "the team: states, tasks, queues")
     for name, fn, help in (
         ("ask", cmd_ask, "give an agent a task, wait, print the answer"),

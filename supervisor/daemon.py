@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from . import config as configmod
 from .detect import RuleError
 from .protocol import socket_path, state_home
 from .server import Server
+from . import keeper
+from .ptyproc import KeeperClient, KeeperError
 from .supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -72,10 +75,49 @@ def _printer(out: TextIO) -> Any:
     return sink
 
 
+KEEPER_SOCKET = "keeper.sock"
+
+
+def use_keeper() -> bool:
+    """Agents live in a keeper process unless STAFF_KEEPER=0 (then this daemon is their parent)."""
+    return os.environ.get("STAFF_KEEPER", "1") != "0"
+
+
+def connect_keeper(home: Path, loop: asyncio.AbstractEventLoop) -> KeeperClient:
+    """The keeper of this state dir, started (in its own session) if none answers."""
+    path = str(home / KEEPER_SOCKET)
+    try:
+        client = KeeperClient.connect(path)
+    except KeeperError:
+        proc = keeper.launch(path, log_path=str(home / "keeper.log"))
+        _reap_later(proc, loop)
+        client = KeeperClient.connect(path)
+    client.attach(loop)
+    return client
+
+
+def _reap_later(proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    """We started the keeper, so we reap it when it ends (no zombie), via its pidfd."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:
+        return
+
+    def reap() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        proc.wait()
+
+    loop.add_reader(fd, reap)
+
+
 async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foreground: bool = False) -> int:
-    sup = Supervisor(cfg, home)
-    server = Server(sup, socket_path(home))
     loop = asyncio.get_running_loop()
+    kept = connect_keeper(home, loop) if use_keeper() else None
+    sup = Supervisor(cfg, home, keeper=kept)
+    if kept is not None:
+        sup.reconnect_keeper = lambda: connect_keeper(home, loop)
+    server = Server(sup, socket_path(home))
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, server.stopped.set)
     if foreground:
@@ -88,9 +130,13 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
     try:
         await server.stopped.wait()
     finally:
-        log.info("daemon stopping")
+        reload = server.reload
+        log.info("daemon stopping%s", " for a reload (agents keep running)" if reload else "")
         await server.close()
-        await sup.shutdown()
+        await sup.shutdown(keep_agents=reload and sup.keeper is not None)
+        if sup.keeper is not None and not reload:
+            with contextlib.suppress(KeeperError):
+                sup.keeper.shutdown(2.0)
     return 0
 
 

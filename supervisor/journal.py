@@ -60,6 +60,7 @@ class Journal:
             raise JournalError(f"cannot open the journal {path}: {exc}") from exc
         row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM tasks").fetchone()
         self._seq = int(row[0])
+        self._full = True
 
     def close(self) -> None:
         self.db.close()
@@ -72,6 +73,7 @@ class Journal:
 
     def add(self, task: Task) -> None:
         """Record a new task; raises JournalError, in which case the task does not exist."""
+        self._sync(full=True)
         self._seq += 1
         self._write(
             "INSERT INTO tasks (id, key, seq, to_, text, state, agent, created, delivered, finished,"
@@ -82,12 +84,21 @@ class Journal:
         )
 
     def update(self, task: Task) -> None:
+        """Record a state change. Intermediate states skip the fsync (WAL + NORMAL survives
+        a daemon crash, only a power cut could lose them, and then the task is retried);
+        a final state and its answer are fsync'd like a submit."""
+        self._sync(full=task.final)
         self._write(
             "UPDATE tasks SET state=?, agent=?, delivered=?, finished=?, answer=?, error=?,"
             " answer_source=?, attempts=? WHERE id=?",
             (task.state, task.agent, task.delivered, task.finished, task.answer, task.error,
              task.answer_source, task.attempts, task.id),
         )
+
+    def _sync(self, *, full: bool) -> None:
+        if full != self._full:
+            self.db.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
+            self._full = full
 
     def by_key(self, key: str) -> str | None:
         row = self.db.execute("SELECT id FROM tasks WHERE key=?", (key,)).fetchone()

@@ -68,6 +68,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
+    "shutdown": {"reload": (bool,)},
     "wait": {"timeout": (int, float), "progress": (bool,)},
     "logs": {"lines": (int,)},
     "screen": {"scrollback": (bool,)},

@@ -49,6 +49,8 @@ class ExitStatus:
         return self.code == 0
 
     def describe(self) -> str:
+        if self.signal is None and self.code is None:
+            return "ended (status unknown: its keeper is gone)"
         if self.signal is not None:
             try:
                 name = signal.Signals(self.signal).name
@@ -233,6 +235,19 @@ class PtyProcess:
             else:
                 os.close(self.fd)
         self.fd = None
+
+    def detach(self) -> None:
+        """Stop watching the child and close our copy of its pty. For a keeper's child
+        (a daemon reload) the keeper holds its own copy, so the child runs on."""
+        self.on_output = None
+        self.on_exit = None
+        if self._pidfd is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._pidfd)
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._pidfd = None
+        self._close_fd()
 
     # -- writing ---------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -834,6 +849,11 @@ class KeeperPtyProcess(PtyProcess):
             self._nudge = None
         if self._loop is not None:
             self._loop.call_soon(self._finish)
+
+    def detach(self) -> None:
+        if self.pid is not None:
+            self.client.unwatch(self.pid)
+        super().detach()
 
     def _drop_pidfd(self) -> None:
         if self._pidfd is None:

@@ -52,6 +52,7 @@ class Server:
         self.path = path
         self._server: asyncio.base_events.Server | None = None
         self.stopped = asyncio.Event()
+        self.reload = False  # stopping for `staff reload`: leave the agents to the next daemon
         self.started = time.time()
         self.clients = 0
         self.hub = Hub(sup)  # streams, sizes, holds, recordings (streams.py)
@@ -367,5 +368,6 @@ class Server:
         return held
 
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        self.reload = bool(req.get("reload"))
         asyncio.get_running_loop().call_soon(self.stopped.set)
-        return {"stopping": True}
+        return {"stopping": True, "reload": self.reload}

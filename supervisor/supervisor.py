@@ -12,20 +12,21 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .agent import Agent, AgentSpec, ProcessFactory
+from .agent import Agent, AgentSpec, NotTaken, ProcessFactory
 from .config import Config
 from .detect import Profile, load_profile
 from .inbox import Inbox, InboxItem
 from .journal import Journal, JournalError
 from .pool import Pool
 from .protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
-from .ptyproc import PtyProcess
+from .ptyproc import KeeperClient, KeeperPtyProcess, PtyProcess
 from .statusfiles import StatusWriter
 from .tasks import Task
 from .worktrees import attach as attach_worktree
@@ -60,8 +61,12 @@ class Supervisor:
         process_factory: ProcessFactory = PtyProcess,
         clock: Callable[[], float] = time.time,
         profile_dirs: tuple[Path, ...] = (),
+        keeper: KeeperClient | None = None,
     ) -> None:
         self.config = config
+        self.keeper = keeper
+        """The process that holds the agents' ptys (None: this daemon is their parent)."""
+        self.reconnect_keeper: Callable[[], KeeperClient] | None = None
         self.home = home
         self.clock = clock
         self.process_factory = process_factory
@@ -102,15 +107,24 @@ class Supervisor:
             env=env,
             listener=self._on_agent_event,
             clock=self.clock,
-            process_factory=self.process_factory,
+            process_factory=self._keeper_factory(spec.name) if self.keeper else self.process_factory,
         )
         agent.stall_after = float(self.config.settings.get("stall_after", 600))
         self.agents[spec.name] = agent
         return agent
 
+    def _keeper_factory(self, name: str) -> ProcessFactory:
+        """Spawn through whichever keeper is current (a lost keeper is replaced)."""
+
+        def factory(argv: list[str], **kw: Any) -> PtyProcess:
+            assert self.keeper is not None
+            return KeeperPtyProcess(argv, client=self.keeper, name=name, **kw)
+
+        return factory
+
     async def start(self) -> None:
-        """Load every profile first (a bad rule file fails the start), then spawn the team,
-        then bring back the journal's tasks."""
+        """Load every profile first (a bad rule file fails the start), then adopt the agents
+        the keeper still runs and spawn the others, then bring back the journal's tasks."""
         self.status_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.home / "journal.db")
         saved = self.journal.agents()
@@ -118,9 +132,28 @@ class Supervisor:
             agent = self.add_agent(spec)
             if spec.name in saved:  # the same conversation as before the restart
                 agent.session_id, _pid, agent.starts = saved[spec.name]
+        kids = {}
+        if self.keeper is not None:
+            self.keeper.on_lost = self._keeper_lost
+            live, _exits = self.keeper.list_children()
+            kids = {k.id: k for k in live}
         for agent in self.agents.values():
-            agent.start()
+            kid = kids.pop(agent.name, None)
+            if kid is not None and self.keeper is not None:
+                log.info("%s: adopting pid %d from the keeper", agent.name, kid.pid)
+                agent.adopt(KeeperPtyProcess.adopt(
+                    kid.pid, kid.fd, client=self.keeper, name=agent.name, argv=kid.argv,
+                    cwd=kid.cwd, env=agent.env, rows=agent.spec.rows, cols=agent.spec.cols,
+                ))
+            else:
+                agent.start()
             self._write_status(agent)
+        for kid in kids.values():  # an agent no longer in the team file
+            log.info("ending pid %d (%s): not in the team any more", kid.pid, kid.id)
+            os.close(kid.fd)
+            with contextlib.suppress(Exception):
+                assert self.keeper is not None
+                self.keeper.signal(kid.pid, signal.SIGHUP)
         self._recover()
         self.pool.start()
 
@@ -133,23 +166,64 @@ class Supervisor:
             if task.state == "queued":
                 self.queue.append(task)
             elif not task.final:
-                task.move("interrupted", now=self.clock())
                 agent = self.agents.get(task.agent or "")
+                if agent is not None and agent.adopted and agent.alive:
+                    # the same process still has it: follow it to its answer, once
+                    self._running[agent.name] = asyncio.get_running_loop().create_task(
+                        self._resume(agent, task), name=f"resume-{task.id}"
+                    )
+                    continue
+                task.move("interrupted", now=self.clock())
                 answer = agent.recover_answer(task) if agent is not None else None
                 if answer is not None:
                     task.answer, task.answer_source = answer, "transcript (after a restart)"
                     task.move("done", now=self.clock())
-                elif task.attempts + 1 < self.max_attempts:
-                    task.attempts += 1
-                    task.error = "interrupted by a daemon restart; retried"
-                    task.move("queued", now=self.clock())
-                    self.queue.insert(0, task)
+                    self._journal(task)
                 else:
-                    task.error = "interrupted by a daemon restart (no retries left)"
-                    task.move("failed", now=self.clock())
-                self._journal(task)
+                    self._retry_or_fail(task, "interrupted by a daemon restart", front=True)
         if self.queue:
             log.info("recovered %d queued task(s) from the journal", len(self.queue))
+
+    def _retry_or_fail(self, task: Task, why: str, *, front: bool = False) -> None:
+        """An interrupted task: queued again while it has attempts left, else failed."""
+        if task.attempts + 1 < self.max_attempts:
+            task.attempts += 1
+            task.error = f"{why}; retried"
+            task.move("queued", now=self.clock())
+            self.queue.insert(0, task) if front else self.queue.append(task)
+        else:
+            task.error = f"{why} (no retries left)"
+            task.move("failed", now=self.clock())
+            self._task_finished(task)
+        self._journal(task)
+        self.publish({"type": "task", "task": task.to_json()})
+
+    async def _resume(self, agent: Agent, task: Task) -> None:
+        try:
+            outcome = await agent.resume_task(task)
+            if outcome == "requeue" and not task.final:
+                task.move("interrupted", now=self.clock())
+                self._retry_or_fail(task, "the agent never received it", front=True)
+        except Exception:
+            log.exception("resuming %s on %s failed", task.id, agent.name)
+        finally:
+            self._running.pop(agent.name, None)
+            self._write_status(agent)
+            self.dispatch()
+
+    def _keeper_lost(self) -> None:
+        """The keeper died and took the agents with it: their tasks are interrupted; a new
+        keeper is started so the restart policy can bring the team back."""
+        log.error("the keeper is gone: every agent ended with it")
+        for agent in self.agents.values():
+            agent.keeper_lost = True
+        self.post(InboxItem("the pty keeper died; agents are being restarted", source="staff"))
+        if self.reconnect_keeper is not None and not self._stopping:
+            try:
+                self.keeper = self.reconnect_keeper()
+                self.keeper.on_lost = self._keeper_lost
+            except Exception as exc:
+                log.error("cannot start a new keeper: %s", exc)
 
     def _journal(self, task: Task) -> None:
         if self.journal is None:
@@ -159,14 +233,18 @@ class Supervisor:
         except JournalError as exc:
             log.error("%s", exc)
 
-    async def shutdown(self, grace: float = 2.0) -> None:
+    async def shutdown(self, grace: float = 2.0, *, keep_agents: bool = False) -> None:
+        """Stop. Queued tasks stay in the journal and run at the next start. With
+        `keep_agents` (a reload) the keeper keeps every agent running for the next daemon."""
         self._stopping = True
         self.pool.close()
         for timer in self._restart_timers.values():
             timer.cancel()
-        for task in list(self.queue):
-            self._finish_queued(task, "cancelled", "the daemon shut down before it was delivered")
-        await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
+        if not keep_agents:
+            await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
+        else:
+            for agent in self.agents.values():
+                agent.detach()
         for runner in list(self._running.values()):
             runner.cancel()
         if self.journal is not None:
@@ -192,6 +270,10 @@ class Supervisor:
                 self._after_exit(agent)
         elif kind == "task":
             task: Task = data["task"]
+            if task.state == "interrupted":  # its agent died with the keeper
+                self._retry_or_fail(task, f"agent {agent.name} ended with the keeper")
+                self._write_status(agent)
+                return
             self._journal(task)
             self.publish({"type": "task", "task": task.to_json()})
             if task.final:
@@ -316,6 +398,9 @@ class Supervisor:
                 self.queue.insert(0, task)
                 return
             await agent.run_task(task)
+        except NotTaken as exc:
+            log.info("%s: %s; %s goes back to the queue", agent.name, exc, task.id)
+            self.queue.insert(0, task)
         except Exception as exc:  # never let one delivery take the daemon down
             log.exception("delivery of %s to %s failed", task.id, agent.name)
             if not task.final:

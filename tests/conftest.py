@@ -27,7 +27,7 @@ def fake_team_toml(names: tuple[str, ...] = ("planning", "coding", "testing"), e
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private STAFF_HOME and HOME, so nothing touches the developer's own."""
     h = tmp_path / "staff"
     monkeypatch.setenv("STAFF_HOME", str(h))
@@ -36,7 +36,25 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(fake_home))
     monkeypatch.delenv("STAFF_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    return h
+    yield h
+    _reap_leftovers(h)
+
+
+def _reap_leftovers(h: Path) -> None:
+    """A test that failed half-way must not leave a daemon, a keeper or agents running."""
+    import contextlib
+
+    lock = h / "daemon.lock"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(lock.read_text().split()[0])
+        os.kill(pid, 0)
+        staff("down", timeout=30)
+    if (h / "keeper.sock").exists():
+        with contextlib.suppress(Exception):
+            from supervisor.ptyproc import KeeperClient
+
+            with KeeperClient.connect(str(h / "keeper.sock"), subscribe=False) as k:
+                k.shutdown(1.0)
 
 
 def staff(

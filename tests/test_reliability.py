@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from supervisor.protocol import Client, socket_path
@@ -49,11 +51,14 @@ def test_daemon_sigkill_loses_no_task(home: Path, tmp_path: Path) -> None:
             if len(working) == 5:
                 break
         events.close()
+        pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
         pid = daemon_pid(home)
         os.kill(pid, signal.SIGKILL)
         wait_gone(pid)
         assert staff("status").returncode == 2
         staff("up", "-c", str(cfg), check=True)
+        # the keeper kept every agent: same processes, re-adopted
+        assert [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]] == pids
         answers = {}
         for tid in inflight + queued:
             t = json.loads(staff("wait", tid, "--json", timeout=120).stdout)
@@ -63,6 +68,11 @@ def test_daemon_sigkill_loses_no_task(home: Path, tmp_path: Path) -> None:
         for tid in inflight + queued:
             t = answers[tid]
             assert t["answer"].startswith(f"FAKE-REPLY({t['to']}#") and t["answer"].endswith(t["text"]), json.dumps(t)
+        # each long task was answered once, by the agent that had it when the daemon died
+        for n in names:
+            recall = staff("ask", n, "recall", check=True).stdout
+            assert recall.count(f"long {n} [delay=3]") == 1, recall
+        assert all(answers[t]["attempts"] == 0 for t in inflight)
         # the queued ones kept their order per agent
         for n in names:
             mine = [answers[t] for t in queued if answers[t]["to"] == n]
@@ -118,3 +128,62 @@ def test_bad_staff_setting_names_the_line(home: Path, tmp_path: Path) -> None:
     cfg.write_text('[staff]\nstall_after = 1\nstall_policy = "panic"\n\n' + fake_team_toml(("planning",)))
     r = staff("up", "-c", str(cfg))
     assert r.returncode == 2 and f"{cfg}:3: staff.stall_policy must be" in r.stderr
+
+
+def test_keeper_sigkill_ends_agents_and_team_comes_back(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("planning", "coding")))
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        assert staff("ask", "planning", "remember this", check=True).returncode == 0
+        pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
+        tid = staff("submit", "coding", "slow [delay=5]", check=True).stdout.strip()
+        r = staff("wait", tid, "--timeout", "0.3", "--json")
+        while json.loads(r.stdout)["state"] != "working":
+            r = staff("wait", tid, "--timeout", "0.3", "--json")
+        keeper = int(json.loads(subprocess.run(
+            [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
+            capture_output=True, text=True, check=True).stdout)["pid"])
+        os.kill(keeper, signal.SIGKILL)
+        for pid in pids:
+            wait_gone(pid)  # PDEATHSIG: every agent ends with its keeper
+        # the daemon starts a new keeper; the task was interrupted and is retried; context resumes
+        done = json.loads(staff("wait", tid, "--json", timeout=120).stdout)
+        assert done["state"] == "done" and done["attempts"] == 1, done
+        assert "1) remember this" in staff("ask", "planning", "recall", "--timeout", "60", check=True).stdout
+    finally:
+        staff("down")
+
+
+def test_down_leaves_no_agent_process(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("planning", "coding")))
+    staff("up", "-c", str(cfg), check=True)
+    pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
+    keeper = int(json.loads(subprocess.run(
+        [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
+        capture_output=True, text=True, check=True).stdout)["pid"])
+    staff("down", check=True)
+    for pid in [*pids, keeper]:
+        wait_gone(pid)
+
+
+def test_down_after_daemon_sigkill_ends_the_kept_agents(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("planning",)))
+    staff("up", "-c", str(cfg), check=True)
+    pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
+    os.kill(daemon_pid(home), signal.SIGKILL)
+    wait_gone(daemon_pid(home))
+    assert all(Path(f"/proc/{p}").exists() for p in pids)  # the agents outlived the daemon
+    assert "stopped its leftover agents" in staff("down", check=True).stdout
+    for pid in pids:
+        wait_gone(pid)
+
+
+KEEPER_PING = (
+    "import json, sys\n"
+    "from supervisor.ptyproc import KeeperClient\n"
+    "with KeeperClient.connect(sys.argv[1], subscribe=False) as k:\n"
+    "    print(json.dumps(k.ping()))\n"
+)
