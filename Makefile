@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-headless test test-fast lint bench claude clean
+.PHONY: run run-headless test test-fast soak lint bench claude clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,7 +32,11 @@ test: $(STAMP) claude
 
 ## test-fast: the tests without the real Claude Code
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not claude"
+	$(BIN)/python -m pytest -q -m "not claude and not soak"
+
+## soak: the long load and fault runs (64 agents × 2 000 tasks …)
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m soak -o addopts=""
 
 lint: $(STAMP)
 	$(BIN)/ruff check supervisor hook tests fixtures benchmarks

@@ -447,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--timeout", type=float, help="seconds to wait (the task keeps running)")
             p.add_argument("--all", action="store_true", help="AGENT is a role: ask every agent with it")
         else:
-            p.add_argument("--key", help="idempotency key: submitting the same key again returns the same task")
+            p.add_argument(
+                "--key", help="idempotency key: submitting the same key again returns the same task"
+            )
     p = add("wait", cmd_wait, "wait for a task and print its answer")
     p.add_argument("task")
     p.add_argument("--timeout", type=float)

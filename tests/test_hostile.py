@@ -35,10 +35,20 @@ def daemon(home: Path, tmp_path: Path) -> Iterator[Path]:
 
 
 def _frames() -> st.SearchStrategy[bytes]:
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
-    values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6)
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+    )
+    values = st.recursive(
+        scalars,
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+        max_leaves=6,
+    )
     cmds = st.sampled_from(sorted(set(COMMANDS) - STREAMING)) | st.text(max_size=8)
-    fields = st.dictionaries(st.sampled_from(["to", "text", "agent", "task", "keys", "timeout", "ids", "title", "lines"]), values, max_size=4)
+    fields = st.dictionaries(
+        st.sampled_from(["to", "text", "agent", "task", "keys", "timeout", "ids", "title", "lines"]),
+        values,
+        max_size=4,
+    )
     request = st.builds(lambda c, f: json.dumps({"cmd": c, **f}).encode(), cmds, fields)
     junk = st.binary(max_size=64).map(lambda b: b.replace(b"\n", b" "))
     return st.one_of(request, junk, values.map(lambda v: json.dumps(v).encode()))
@@ -92,7 +102,10 @@ def test_slow_and_silent_clients_do_not_delay_others(daemon: Path) -> None:
     for s in [*silent, slow]:
         s.close()
     latencies.sort()
-    print(f"status latency with 101 idle/slow clients: p50 {latencies[30] * 1e3:.2f} ms, max {latencies[-1] * 1e3:.2f} ms")
+    print(
+        f"status latency with 101 idle/slow clients: p50 {latencies[30] * 1e3:.2f} ms, "
+        f"max {latencies[-1] * 1e3:.2f} ms"
+    )
 
 
 def test_thousands_of_connections(daemon: Path) -> None:
@@ -115,7 +128,7 @@ def test_other_uid_cannot_connect(daemon: Path) -> None:
         "import socket,sys\n"
         "s=socket.socket(socket.AF_UNIX)\n"
         "try:\n s.connect(sys.argv[1])\nexcept PermissionError:\n print('refused'); sys.exit(0)\n"
-        "s.sendall(b'{\"cmd\": \"ping\"}\\n')\n"
+        's.sendall(b\'{"cmd": "ping"}\\n\')\n'
         "print('answered' if s.recv(100) else 'refused')\n"
     )
     # the state dir is 0700, so the socket is unreachable; open it up to prove the uid check too
@@ -123,9 +136,19 @@ def test_other_uid_cannot_connect(daemon: Path) -> None:
     os.chmod(socket_path(daemon), 0o666)
     try:
         out = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
-             str(socket_path(daemon))],
-            capture_output=True, text=True, timeout=30,
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                code,
+                str(socket_path(daemon)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     finally:
         os.chmod(daemon, 0o700)

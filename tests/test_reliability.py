@@ -67,7 +67,9 @@ def test_daemon_sigkill_loses_no_task(home: Path, tmp_path: Path) -> None:
         # every answer is the right agent's, for the right text
         for tid in inflight + queued:
             t = answers[tid]
-            assert t["answer"].startswith(f"FAKE-REPLY({t['to']}#") and t["answer"].endswith(t["text"]), json.dumps(t)
+            assert t["answer"].startswith(f"FAKE-REPLY({t['to']}#") and t["answer"].endswith(t["text"]), (
+                json.dumps(t)
+            )
         # each long task was answered once, by the agent that had it when the daemon died
         for n in names:
             recall = staff("ask", n, "recall", check=True).stdout
@@ -141,9 +143,16 @@ def test_keeper_sigkill_ends_agents_and_team_comes_back(home: Path, tmp_path: Pa
         r = staff("wait", tid, "--timeout", "0.3", "--json")
         while json.loads(r.stdout)["state"] != "working":
             r = staff("wait", tid, "--timeout", "0.3", "--json")
-        keeper = int(json.loads(subprocess.run(
-            [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
-            capture_output=True, text=True, check=True).stdout)["pid"])
+        keeper = int(
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )["pid"]
+        )
         os.kill(keeper, signal.SIGKILL)
         for pid in pids:
             wait_gone(pid)  # PDEATHSIG: every agent ends with its keeper
@@ -160,9 +169,16 @@ def test_down_leaves_no_agent_process(home: Path, tmp_path: Path) -> None:
     cfg.write_text(fake_team_toml(("planning", "coding")))
     staff("up", "-c", str(cfg), check=True)
     pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
-    keeper = int(json.loads(subprocess.run(
-        [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
-        capture_output=True, text=True, check=True).stdout)["pid"])
+    keeper = int(
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["pid"]
+    )
     staff("down", check=True)
     for pid in [*pids, keeper]:
         wait_gone(pid)
