@@ -203,3 +203,34 @@ KEEPER_PING = (
     "with KeeperClient.connect(sys.argv[1], subscribe=False) as k:\n"
     "    print(json.dumps(k.ping()))\n"
 )
+
+
+def test_agent_sigkill_mid_task_fails_it_and_restarts(fake_team: Path) -> None:
+    tid = staff("submit", "coding", "slow [delay=5]", check=True).stdout.strip()
+    r = staff("wait", tid, "--timeout", "0.3", "--json")
+    while json.loads(r.stdout)["state"] != "working":
+        r = staff("wait", tid, "--timeout", "0.3", "--json")
+    pid = json.loads(staff("status", "--json").stdout)["agents"][1]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    done = json.loads(staff("wait", tid, "--json").stdout)
+    assert done["state"] == "failed" and "crashed (killed by SIGKILL)" in done["error"]
+    r = staff("ask", "coding", "after", "--timeout", "30", check=True)
+    assert r.stdout.startswith("FAKE-REPLY(coding#")
+
+
+def test_agent_exit_mid_task_fails_it_and_counts_as_a_crash(fake_team: Path) -> None:
+    """Exiting in the middle of a task, even with status 0, is a crash: on-failure restarts it."""
+    r = staff("ask", "testing", "bye [exit]", "--json")
+    task = json.loads(r.stdout)
+    assert r.returncode == 1 and task["state"] == "failed" and "crashed (exit status 0)" in task["error"]
+    r = staff("ask", "testing", "hello?", "--timeout", "30", check=True)
+    assert r.stdout.strip() == "FAKE-REPLY(testing#1): hello?"
+
+
+def test_a_killed_waiting_client_does_not_affect_the_task(fake_team: Path) -> None:
+    tid = staff("submit", "planning", "keep going [delay=1]", check=True).stdout.strip()
+    waiter = subprocess.Popen([sys.executable, "-m", "supervisor.cli", "wait", tid], stdout=subprocess.PIPE)
+    waiter.kill()
+    waiter.wait()
+    done = json.loads(staff("wait", tid, "--json", check=True).stdout)
+    assert done["answer"] == "FAKE-REPLY(planning#1): keep going [delay=1]"
