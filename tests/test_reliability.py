@@ -10,11 +10,25 @@ import sys
 from pathlib import Path
 
 from supervisor.protocol import Client, socket_path
+from supervisor.ptyproc import KeeperClient
 from tests.conftest import fake_team_toml, staff
 
 
 def daemon_pid(home: Path) -> int:
     return int((home / "daemon.lock").read_text().split()[0])
+
+
+def keeper_pid(home: Path) -> int:
+    with KeeperClient.connect(str(home / "keeper.sock"), subscribe=False) as k:
+        return int(str(k.ping()["pid"]))
+
+
+def until_working(tid: str) -> None:
+    """Block until the task runs on its agent (each `wait --timeout` blocks on the daemon's
+    events; the loop only re-asks when the short timeout lapses)."""
+    r = staff("wait", tid, "--timeout", "0.3", "--json")
+    while json.loads(r.stdout)["state"] != "working":
+        r = staff("wait", tid, "--timeout", "0.3", "--json")
 
 
 def wait_gone(pid: int) -> None:
@@ -140,19 +154,8 @@ def test_keeper_sigkill_ends_agents_and_team_comes_back(home: Path, tmp_path: Pa
         assert staff("ask", "planning", "remember this", check=True).returncode == 0
         pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
         tid = staff("submit", "coding", "slow [delay=5]", check=True).stdout.strip()
-        r = staff("wait", tid, "--timeout", "0.3", "--json")
-        while json.loads(r.stdout)["state"] != "working":
-            r = staff("wait", tid, "--timeout", "0.3", "--json")
-        keeper = int(
-            json.loads(
-                subprocess.run(
-                    [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )["pid"]
-        )
+        until_working(tid)
+        keeper = keeper_pid(home)
         os.kill(keeper, signal.SIGKILL)
         for pid in pids:
             wait_gone(pid)  # PDEATHSIG: every agent ends with its keeper
@@ -169,16 +172,7 @@ def test_down_leaves_no_agent_process(home: Path, tmp_path: Path) -> None:
     cfg.write_text(fake_team_toml(("planning", "coding")))
     staff("up", "-c", str(cfg), check=True)
     pids = [a["pid"] for a in json.loads(staff("status", "--json").stdout)["agents"]]
-    keeper = int(
-        json.loads(
-            subprocess.run(
-                [sys.executable, "-c", KEEPER_PING, str(home / "keeper.sock")],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )["pid"]
-    )
+    keeper = keeper_pid(home)
     staff("down", check=True)
     for pid in [*pids, keeper]:
         wait_gone(pid)
@@ -197,19 +191,11 @@ def test_down_after_daemon_sigkill_ends_the_kept_agents(home: Path, tmp_path: Pa
         wait_gone(pid)
 
 
-KEEPER_PING = (
-    "import json, sys\n"
-    "from supervisor.ptyproc import KeeperClient\n"
-    "with KeeperClient.connect(sys.argv[1], subscribe=False) as k:\n"
-    "    print(json.dumps(k.ping()))\n"
-)
 
 
 def test_agent_sigkill_mid_task_fails_it_and_restarts(fake_team: Path) -> None:
     tid = staff("submit", "coding", "slow [delay=5]", check=True).stdout.strip()
-    r = staff("wait", tid, "--timeout", "0.3", "--json")
-    while json.loads(r.stdout)["state"] != "working":
-        r = staff("wait", tid, "--timeout", "0.3", "--json")
+    until_working(tid)
     pid = json.loads(staff("status", "--json").stdout)["agents"][1]["pid"]
     os.kill(pid, signal.SIGKILL)
     done = json.loads(staff("wait", tid, "--json").stdout)
