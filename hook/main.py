@@ -195,7 +195,8 @@ class Hook:
         if self.client is None:
             return
         try:
-            self.inbox = self.client.call("inbox", to="chief")["items"]
+            items = self.client.call("inbox", to="chief")["items"]
+            self.inbox = [i for i in items if not i.get("delivered")]  # pushed already (chief.py)
         except ProtocolError:
             self.inbox = []
 

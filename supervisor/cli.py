@@ -486,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .hookcmds import add_commands as add_hook_commands
 
     add_hook_commands(add)  # hook install|uninstall|doctor, mcp
+    from .chiefcmd import add_commands as add_chief_commands
+
+    add_chief_commands(add)  # chief
+    from .httpcmd import add_commands as add_http_commands
+
+    add_http_commands(add)  # serve --http
+    from .mailbridge import add_commands as add_mail_commands
+
+    add_mail_commands(add)  # mail-bridge
     return ap
 
 

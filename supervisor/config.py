@@ -36,7 +36,12 @@ NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 RESERVED = {"any", "all", "role", "chief-any"}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FAKE_AGENT = REPO_ROOT / "fixtures" / "fake_claude.py"
+# From a checkout: fixtures/; installed (pipx): the copy shipped as supervisor/fixtures/.
+FAKE_AGENT = next(
+    (p for p in (REPO_ROOT / "fixtures" / "fake_claude.py",
+                 Path(__file__).resolve().parent / "fixtures" / "fake_claude.py") if p.is_file()),
+    REPO_ROOT / "fixtures" / "fake_claude.py",
+)
 
 DEFAULT_ROLES = {
     "planning": "You are the planning agent of a team. Break requests into clear, ordered steps.",
@@ -56,6 +61,7 @@ class Config:
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     roles: dict[str, Any] = field(default_factory=dict)  # name → pool.RoleSpec
+    extra: dict[str, Any] = field(default_factory=dict)  # [chief], [http]: chief.py, httpapi.py
 
 
 def _line_of(text: str, name: str, key: str | None = None, section: str = "agents") -> int:
@@ -112,11 +118,32 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
         raise ConfigError(
             f"{source}:1: no agents defined; add at least one [agents.NAME] table with a command"
         )
-    unknown_top = set(data) - {"agents", "staff", "roles", "hook"}  # [hook]: read by hook/settings.py
+    known_top = {"agents", "staff", "roles", "hook", "chief", "http"}  # [hook]: read by hook/settings.py
+    unknown_top = set(data) - known_top
     if unknown_top:
         raise ConfigError(
-            f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: agents, hook, roles, staff"
+            f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: {', '.join(sorted(known_top))}"
         )
+    extra = {}
+    if "chief" in data:
+        from .chief import ChiefConfigError, check_config
+
+        try:
+            extra["chief"] = check_config(data["chief"])
+        except ChiefConfigError as exc:
+            lines = text.splitlines()
+            line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith("[chief")), 1)
+            raise ConfigError(f"{source}:{line}: {exc}") from None
+    if "http" in data:
+        from .httpapi import HttpConfigError
+        from .httpapi import check_config as check_http
+
+        try:
+            extra["http"] = check_http(data["http"])
+        except HttpConfigError as exc:
+            lines = text.splitlines()
+            line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith("[http")), 1)
+            raise ConfigError(f"{source}:{line}: {exc}") from None
     specs = []
     for name, raw in (agents_raw or {}).items():
         where = f"{source}:{_line_of(text, name)}"
@@ -139,7 +166,8 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
     if not isinstance(settings, dict):
         raise ConfigError(f"{source}:1: [staff] must be a table")
     _check_settings(settings, text, source)
-    return Config(specs, source, settings, roles=_roles(data.get("roles", {}), text, source, base))
+    roles = _roles(data.get("roles", {}), text, source, base)
+    return Config(specs, source, settings, roles=roles, extra=extra)
 
 
 STAFF_SETTINGS: dict[str, tuple[type, ...]] = {

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import config as configmod
-from .detect import RuleError
-from .protocol import socket_path, state_home
-from .server import Server
 from . import keeper
+from .detect import RuleError
+from .protocol import ProtocolError, socket_path, state_home
 from .ptyproc import KeeperClient, KeeperError
+from .server import Server
 from .supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -122,6 +122,9 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
         loop.add_signal_handler(sig, server.stopped.set)
     if foreground:
         sup.sinks.append(_printer(sys.stdout))
+    http = cfg.extra.get("http", {})
+    if http.get("listen"):  # [http] in staff.toml (httpapi.py); a bad address fails the start
+        await server.open_http(http["listen"], allow_remote=bool(http.get("allow_remote")))
     await sup.start()
     await server.start()
     log.info("daemon %d up: %s (%s)", os.getpid(), ", ".join(sup.agents), cfg.source)
@@ -173,6 +176,9 @@ def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int 
         return asyncio.run(serve(cfg, home, ready=report, foreground=foreground))
     except RuleError as exc:
         report(f"bad rule file: {exc}")
+        return 2
+    except ProtocolError as exc:  # [http] listen: the address is taken or not allowed
+        report(exc.message)
         return 2
     finally:
         os.close(lock)

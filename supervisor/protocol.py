@@ -65,6 +65,8 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "resize": {"agent": (str,), "rows": (int,), "cols": (int,), "viewer": (str,)},
     "hold": {"agent": (str,), "on": (bool,)},
     "input": {"agent": (str,), "keys": (str,)},
+    "chief": {"cwd": (str,)},  # add/start the agent `chief` in cwd (chief.py)
+    "http_serve": {"listen": (str,)},  # open the HTTP API (httpapi.py)
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
@@ -79,6 +81,8 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "monitor_wait": {"timeout": (int, float)},
     "hold": {"grace": (int, float)},
     "input": {"grace": (int, float)},
+    "chief": {"args": (list,), "continue": (bool,)},
+    "http_serve": {"allow_remote": (bool,)},
 }
 
 # Error codes, and the exit code the CLI maps each to.

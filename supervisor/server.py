@@ -57,6 +57,7 @@ class Server:
         self.clients = 0
         self.hub = Hub(sup)  # streams, sizes, holds, recordings (streams.py)
         self.monitors = Monitors(sup)  # staff watch (monitors.py)
+        self.http: Any = None  # the HTTP API when one listens (httpapi.py)
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -71,6 +72,8 @@ class Server:
         self.monitors.load()
 
     async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
         self.hub.close()
         self.monitors.close()
         if self._server is not None:
@@ -326,6 +329,27 @@ class Server:
             task=req.get("task"),
         )
         return self.sup.post(item).to_json()
+
+    async def cmd_chief(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        resume = bool(req.get("continue"))
+        return self.sup.chief.open(req.get("args") or [], resume=resume, cwd=req["cwd"])
+
+    async def cmd_http_serve(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return await self.open_http(req["listen"], allow_remote=bool(req.get("allow_remote")))
+
+    async def open_http(self, listen: str, *, allow_remote: bool = False) -> dict[str, Any]:
+        """Open the HTTP API on this loop (`staff serve --http`, `[http] listen`); one at a time."""
+        from . import httpapi
+
+        try:
+            if self.http is None:
+                self.http = await httpapi.start(self.sup, listen, allow_remote=allow_remote)
+            elif httpapi.parse_listen(listen) not in ((self.http.host, self.http.port), (self.http.host, 0)):
+                raise ProtocolError(ERR_BAD_REQUEST, f"the HTTP API already listens on {self.http.url}")
+        except (httpapi.HttpConfigError, OSError) as exc:
+            raise ProtocolError(ERR_BAD_REQUEST, f"HTTP API: {exc}") from None
+        info: dict[str, Any] = self.http.info()
+        return info
 
     async def cmd_watch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         m = Monitor(

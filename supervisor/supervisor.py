@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .agent import Agent, AgentSpec, NotTaken, ProcessFactory
+from .chief import CHIEF, Chief
 from .config import Config
 from .detect import Profile, load_profile
 from .inbox import Inbox, InboxItem
@@ -86,6 +87,7 @@ class Supervisor:
         self.journal: Journal | None = None
         self.max_attempts = int(config.settings.get("max_attempts", 2))
         self.pool = Pool(self)  # roles that grow and shrink (pool.py)
+        self.chief = Chief(self)  # the chief agent and pushed delivery to it (chief.py)
 
     # -- setup ----------------------------------------------------------------------------
     def _profile(self, name: str) -> Profile:
@@ -137,6 +139,7 @@ class Supervisor:
             self.keeper.on_lost = self._keeper_lost
             live, _exits = self.keeper.list_children()
             kids = {k.id: k for k in live}
+        self.chief.restore(saved, kids)  # a chief the keeper still runs is adopted too
         for agent in self.agents.values():
             kid = kids.pop(agent.name, None)
             if kid is not None and self.keeper is not None:
@@ -374,7 +377,7 @@ class Supervisor:
         if task.to == agent.name:
             return True
         if task.to == "any":
-            return True
+            return agent.name != CHIEF  # the chief is only ever addressed by name
         return task.to.startswith("role:") and agent.spec.role == task.to[5:]
 
     def dispatch(self) -> None:
@@ -391,6 +394,7 @@ class Supervisor:
             self._running[agent.name] = asyncio.get_running_loop().create_task(
                 self._deliver(agent, task), name=f"deliver-{task.id}"
             )
+        self.chief.kick()  # inbox items waiting for the chief go in when it is free
 
     async def _deliver(self, agent: Agent, task: Task) -> None:
         try:
@@ -550,6 +554,7 @@ class Supervisor:
         """Put a message in the inbox (durably) and tell every subscriber."""
         self.inbox.post(item)
         self.publish({"type": "inbox", "item": item.to_json()})
+        self.chief.on_post(item)
         return item
 
     # -- views --------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""`staff chief`: registered into cli.py's parser with `add_commands(add)` (the logic: chief.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+AddFn = Callable[[str, Any, str], argparse.ArgumentParser]
+
+
+def cmd_chief(args: argparse.Namespace, home: Path) -> int:
+    from .attach import parse_key
+    from .cli import client, fail, start_daemon
+
+    extra = list(args.claude_args or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    try:
+        prefix = parse_key(args.prefix)
+    except ValueError as exc:
+        fail(str(exc))
+    console = not args.no_console and sys.stdin.isatty() and sys.stdout.isatty()
+    start_daemon(home, args.config, quiet=True)
+    with client(home) as c:
+        res = c.call("chief", args=extra, cwd=os.getcwd(), **{"continue": bool(args.resume)})
+    agent = res["agent"]
+    if not console:
+        if args.json:
+            import json
+
+            print(json.dumps(res, ensure_ascii=False))
+        else:
+            what = "started" if res["started"] else "already running"
+            print(
+                f"chief: {what} (pid {agent.get('pid')}, {agent.get('status')}); "
+                f"`staff console chief` to work with it"
+            )
+        return 0
+    from .console.app import run_console
+
+    return run_console(home, prefix=prefix, focus="chief")
+
+
+def add_commands(add: AddFn) -> None:
+    p = add("chief", cmd_chief, "start your top-level Claude Code as the agent `chief` and open it")
+    p.add_argument(
+        "--continue", dest="resume", action="store_true", help="resume the chief's last conversation"
+    )
+    p.add_argument("-c", "--config", help="team file, if the daemon has to be started")
+    p.add_argument("--prefix", default="C-b", help="the console's prefix key (default C-b)")
+    p.add_argument("--no-console", action="store_true", help="start the chief only (no console)")
+    p.add_argument("claude_args", nargs=argparse.REMAINDER, help="-- then arguments for Claude Code")
