@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fixtures.claude_env import claude_env, find_claude, prepare_home
 from fixtures.mock_anthropic import start_mock, stop
-from supervisor.protocol import Client, socket_path
 from tests.conftest import staff
+from tests.events import Events
 
 pytestmark = pytest.mark.claude
 CLAUDE = find_claude()
@@ -28,41 +26,6 @@ if CLAUDE is None:
     if os.environ.get("CI"):
         raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
     pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
-
-
-class Events:
-    """Every event the daemon publishes, collected on a subscription thread."""
-
-    def __init__(self, home: Path) -> None:
-        self.items: list[dict[str, Any]] = []
-        self.cond = threading.Condition()
-        self.client = Client(socket_path(home), timeout=None).connect()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            for frame in self.client.stream("subscribe"):
-                with self.cond:
-                    self.items.append(frame.get("event") or {})
-                    self.cond.notify_all()
-        except Exception:
-            pass
-
-    def states(self, agent: str) -> list[str]:
-        with self.cond:
-            return [e["new"] for e in self.items if e.get("type") == "state" and e.get("agent") == agent]
-
-    def wait_state(self, agent: str, state: str, timeout: float = 30) -> None:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: state in self.states_unlocked(agent), timeout)
-        assert ok, f"{agent} never became {state}: {self.states(agent)}"
-
-    def states_unlocked(self, agent: str) -> list[str]:
-        return [e["new"] for e in self.items if e.get("type") == "state" and e.get("agent") == agent]
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @pytest.fixture
@@ -74,14 +37,6 @@ def claude_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, Events]]:
     prepare_home(chome, work)
     env = claude_env(chome, port)
     cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.cc]\n"
-        f"command = [{json.dumps(CLAUDE)}, \"--permission-mode\", \"default\"]\n"
-        'profile = "claude"\n'
-        f"cwd = {json.dumps(str(work))}\n"
-        f"env = {json.dumps(env)}\n".replace('": "', '" = "').replace('{"', '{ "')
-    )
-    # TOML inline tables use '=': write env properly
     cfg.write_text(
         "[agents.cc]\n"
         f"command = [{json.dumps(CLAUDE)}, \"--permission-mode\", \"default\"]\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from supervisor.screen import Screen, Terminal, available_backends
 from supervisor.snapshot import ansi_snapshot, partial_tail
 from tests.conftest import fake_team_toml, staff
 from tests.console_term import read_cast
+from tests.events import Events
 
 DATA = Path(__file__).parent / "data" / "claude-2.1.330"
 
@@ -98,40 +98,6 @@ def wait_idle(home: Path, names: set[str]) -> None:
                 states[ev["agent"]] = ev["new"]
             if all(states.get(n) == "idle" for n in names):
                 return
-
-
-class Events:
-    """The daemon's events, read on a thread; waits are on a condition, not on sleeps."""
-
-    def __init__(self, home: Path) -> None:
-        self.items: list[dict[str, Any]] = []
-        self.cond = threading.Condition()
-        self.client = Client(socket_path(home), timeout=None).connect()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            for frame in self.client.stream("subscribe"):
-                with self.cond:
-                    self.items.append(frame.get("event") or {})
-                    self.cond.notify_all()
-        except Exception:  # closed under the reader by close()
-            pass
-
-    def wait(self, pred: Any, timeout: float = 30) -> dict[str, Any]:
-        with self.cond:
-            found: list[dict[str, Any]] = []
-
-            def check() -> bool:
-                found[:] = [e for e in self.items if pred(e)]
-                return bool(found)
-
-            assert self.cond.wait_for(check, timeout), f"no such event; saw {self.items[-10:]}"
-            return found[0]
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def test_stream_snapshot_then_raw_output(daemon: Path) -> None:
