@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.claude_env import claude_env, find_claude, prepare_home
-from fixtures.mock_anthropic import start_mock, stop
+from fixtures.claude_env import find_claude
+from tests.claude_team import claude_daemon
 from tests.conftest import staff
 from tests.events import Events
 
@@ -30,28 +30,12 @@ if CLAUDE is None:
 
 @pytest.fixture
 def claude_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, Events]]:
-    server, port = start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
-    work.mkdir()
-    chome = tmp_path / "claude-home"
-    prepare_home(chome, work)
-    env = claude_env(chome, port)
-    cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.cc]\n"
-        f"command = [{json.dumps(CLAUDE)}, \"--permission-mode\", \"default\"]\n"
-        'profile = "claude"\n'
-        f"cwd = {json.dumps(str(work))}\n"
-        "[agents.cc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
-    )
-    staff("up", "-c", str(cfg), check=True)
-    events = Events(home)
-    try:
-        yield work, events
-    finally:
-        events.close()
-        staff("down")
-        stop(server)
+    with claude_daemon(tmp_path, CLAUDE, ["--permission-mode", "default"]) as work:
+        events = Events(home)
+        try:
+            yield work, events
+        finally:
+            events.close()
 
 
 def test_real_claude_round_trip_and_permission(claude_team: tuple[Path, Events]) -> None:

@@ -3,16 +3,15 @@ same bytes do on the emulator directly: the bytes are the daemon's recording of 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.claude_env import claude_env, find_claude, prepare_home
-from fixtures.mock_anthropic import start_mock, stop
+from fixtures.claude_env import find_claude
 from supervisor.screen import Terminal
+from tests.claude_team import claude_daemon
 from tests.conftest import staff
 from tests.console_term import SIDEBAR, Term, read_cast
 
@@ -26,26 +25,8 @@ if CLAUDE is None:
 
 @pytest.fixture
 def claude_home(home: Path, tmp_path: Path) -> Iterator[Path]:
-    server, port = start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
-    work.mkdir()
-    chome = tmp_path / "claude-home"
-    prepare_home(chome, work)
-    env = claude_env(chome, port)
-    cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.cc]\n"
-        f"command = [{json.dumps(CLAUDE)}]\n"
-        'profile = "claude"\n'
-        f"cwd = {json.dumps(str(work))}\n"
-        "[agents.cc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
-    )
-    staff("up", "-c", str(cfg), check=True)
-    try:
+    with claude_daemon(tmp_path, CLAUDE):
         yield home
-    finally:
-        staff("down")
-        stop(server)
 
 
 def replayed(home: Path) -> list[str]:

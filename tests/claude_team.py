@@ -1,0 +1,37 @@
+"""A daemon with one real Claude Code agent (`cc`) against the mock API, for the e2e tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from fixtures.claude_env import claude_env, prepare_home
+from fixtures.mock_anthropic import start_mock, stop
+from tests.conftest import staff
+
+
+@contextmanager
+def claude_daemon(tmp_path: Path, claude: str, args: Sequence[str] = ()) -> Iterator[Path]:
+    """Start the mock, a trusted Claude home and `staff up` with agent `cc`; yields its workdir."""
+    server, port = start_mock(log_path=tmp_path / "mock.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    chome = tmp_path / "claude-home"
+    prepare_home(chome, work)
+    env = claude_env(chome, port)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        "[agents.cc]\n"
+        f"command = {json.dumps([claude, *args])}\n"
+        'profile = "claude"\n'
+        f"cwd = {json.dumps(str(work))}\n"
+        "[agents.cc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        yield work
+    finally:
+        staff("down")
+        stop(server)
