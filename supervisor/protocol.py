@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,16 +160,38 @@ class Client:
 
     def connect(self) -> Client:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
         try:
-            sock.connect(str(self.path))
+            self._connect(sock)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             sock.close()
             raise ProtocolError(
                 ERR_NO_DAEMON, f"no daemon is running at {self.path} (start one with `staff up`)"
             ) from exc
+        except BlockingIOError as exc:  # the accept queue stayed full for the whole timeout
+            sock.close()
+            raise ProtocolError(
+                ERR_TIMEOUT, f"the daemon at {self.path} did not accept a connection in {self.timeout} s"
+            ) from exc
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(self.timeout)
         self._sock = sock
         return self
+
+    def _connect(self, sock: socket.socket) -> None:
+        """Connect, waiting out a full listen queue instead of failing on it.
+
+        A Unix socket with a timeout is non-blocking underneath, and its connect() fails
+        with EAGAIN (not EINPROGRESS) while the daemon's accept queue is full. A blocking
+        connect() waits in the kernel until the daemon accepts instead, and SO_SNDTIMEO
+        bounds that wait (then it fails with EAGAIN).
+        """
+        if self.timeout is not None:
+            secs = int(self.timeout)
+            usecs = int((self.timeout - secs) * 1e6)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", secs, usecs))
+        sock.connect(str(self.path))
 
     def close(self) -> None:
         if self._sock is not None:

@@ -46,6 +46,10 @@ def peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return int(uid)
 
 
+LISTEN_BACKLOG = 4096
+"""Pending connections the socket holds before the loop accepts them."""
+
+
 class Server:
     def __init__(self, sup: Supervisor, path: Path) -> None:
         self.sup = sup
@@ -64,7 +68,12 @@ class Server:
             self.path.unlink()
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path), limit=MAX_FRAME)
+            # asyncio's default backlog of 100 overflows when a hundred clients connect at
+            # once (a burst of hooks, a test's silent clients): the kernel then refuses
+            # with EAGAIN. The kernel caps this at net.core.somaxconn.
+            self._server = await asyncio.start_unix_server(
+                self._client, path=str(self.path), limit=MAX_FRAME, backlog=LISTEN_BACKLOG
+            )
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)

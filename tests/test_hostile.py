@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisor.protocol import COMMANDS, Client, socket_path
+from supervisor.protocol import COMMANDS, ERR_TIMEOUT, Client, ProtocolError, socket_path
 from tests.conftest import staff
 
 # Commands that legitimately keep the connection streaming (or stop the daemon) are left out.
@@ -106,6 +107,48 @@ def test_slow_and_silent_clients_do_not_delay_others(daemon: Path) -> None:
         f"status latency with 101 idle/slow clients: p50 {latencies[30] * 1e3:.2f} ms, "
         f"max {latencies[-1] * 1e3:.2f} ms"
     )
+
+
+def test_a_burst_beyond_asyncios_default_backlog_connects(daemon: Path) -> None:
+    """300 clients connect while the daemon is stopped: none is refused (asyncio's default is 100)."""
+    pid = int((daemon / "daemon.lock").read_text().split()[0])
+    burst = []
+    os.kill(pid, signal.SIGSTOP)  # so that nothing is accepted during the burst
+    try:
+        for _ in range(300):
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)  # a full accept queue fails this with EAGAIN instead of waiting
+            burst.append(s)
+            s.connect(str(socket_path(daemon)))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with Client(socket_path(daemon)) as c:
+        assert c.call("ping")
+    for s in burst:
+        s.close()
+
+
+def test_client_waits_out_a_full_accept_queue_then_says_why(tmp_path: Path) -> None:
+    """A listener that never accepts: the client neither fails at once nor hangs past its timeout."""
+    path = tmp_path / "busy.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(0)
+    filler = []
+    while True:  # fill the queue until the kernel refuses a non-blocking connect
+        s = socket.socket(socket.AF_UNIX)
+        s.setblocking(False)
+        try:
+            s.connect(str(path))
+        except BlockingIOError:
+            s.close()
+            break
+        filler.append(s)
+    with pytest.raises(ProtocolError) as err:
+        Client(path, timeout=0.2).connect()
+    assert err.value.code == ERR_TIMEOUT and "did not accept" in str(err.value)
+    for s in [*filler, listener]:
+        s.close()
 
 
 def test_thousands_of_connections(daemon: Path) -> None:
