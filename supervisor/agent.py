@@ -46,6 +46,17 @@ class NotTaken(Exception):
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def box_text(box: str | None, prefix: str) -> str | None:
+    """The text in an input box region: its lines stripped, the prompt mark and blank lines
+    dropped ('' for an empty box, None when no box is shown)."""
+    if box is None:
+        return None
+    lines = [ln.strip() for ln in box.splitlines()]
+    if lines and prefix and lines[0].startswith(prefix):
+        lines[0] = lines[0][len(prefix) :].strip()
+    return "\n".join(ln for ln in lines if ln)
+
+
 @dataclass
 class AgentSpec:
     """An agent as the config file describes it."""
@@ -122,6 +133,11 @@ class Agent:
         self._finisher: asyncio.Task[None] | None = None
         self._pump_handle: asyncio.Handle | None = None
         self._pump_detected = 0.0
+        self.person_typed = False
+        """A person (console, `staff send`) typed since the input box was last empty."""
+        self.draft: str | None = None
+        """What a person left in the input box unsent: no task is typed on top of it."""
+        self._last_text: str | None = None  # the last task's text, to spot it put back in the box
 
     # -- lifecycle ---------------------------------------------------------------------
     def argv(self) -> list[str]:
@@ -158,6 +174,7 @@ class Agent:
         self.screen_state = "starting"
         self.exit_status = None
         self.error = None
+        self.draft, self.person_typed = None, False  # a new process has an empty box
         if self.state in ("exited", "crashed"):
             self.change_state("starting", "restart")
 
@@ -307,6 +324,38 @@ class Agent:
                 self._task_progress(old_screen, det.state)
             new = "user"
         self.change_state(new, det.rule)
+        self._check_draft()
+
+    # -- a person's unsent draft --------------------------------------------------------------
+    def note_person_input(self) -> None:
+        """Keys from a person: text they leave in the input box is theirs, not ours to send."""
+        self.person_typed = True
+
+    def box_text(self) -> str | None:
+        """The input box's text without its prompt mark ('' when empty, None with no box)."""
+        return box_text(self.input_box(), str(self.profile.get("prompt_prefix", "")))
+
+    def _check_draft(self) -> None:
+        """Keep `draft` current. Only text a person typed counts: a program's own ghost
+        suggestion, or a task's text put back after an interrupt, is not a draft."""
+        if self.current_task is not None:
+            return
+        if self.screen_state == "working":
+            self.person_typed = False  # they sent what they typed
+        if not self.person_typed:
+            text = ""
+        elif self.state in ("idle", "user"):
+            text = self.box_text() or ""
+        else:
+            return  # a dialog or a restart: the draft stays as it was
+        if not text and self.draft is not None:
+            self.person_typed = False  # they sent it or cleared it
+        draft = text or None
+        if draft != self.draft:
+            had = self.draft is not None
+            self.draft = draft
+            if had != (draft is not None):
+                self._emit("draft", draft=draft)
 
     def set_user_hold(self, hold: bool) -> None:
         """A person is typing into this agent (console): report `user`, deliver nothing."""
@@ -425,6 +474,8 @@ class Agent:
         self._mark_transcript()
         self._emit("task", task=task)
 
+        await self._clear_residue()
+        self._last_text = task.text
         keys = self.encode_task(task.text)
         gen = self.term.generation
         has_box = self.input_box() is not None
@@ -466,6 +517,15 @@ class Agent:
             if attempt == 1:
                 self._fail_task("the agent did not accept the input (still idle after Enter twice)")
         await asyncio.shield(self._task_done)
+
+    async def _clear_residue(self) -> None:
+        """An interrupted turn (Esc, a cancel, a stall policy) puts its prompt back in the
+        box, and the next task would be appended to it: clear our own text first. The
+        clear key only goes to a box that holds text (Ctrl-C on an empty one arms exit)."""
+        if self._last_text is None or not self.box_text() or not self._text_in_box(self._last_text):
+            return
+        self.write(str(self.profile.get("clear_input", "\x03")))
+        await self.until(lambda: not self.box_text() or not self.alive, 1.0)
 
     async def resume_task(self, task: Task) -> str:
         """Carry on with a task this (adopted) agent had when the previous daemon died.
@@ -651,6 +711,7 @@ class Agent:
             "session_id": self.session_id,
             "rule": det.rule if det else None,
             "stalled": self.stalled,
+            "draft": self.draft,
             "exit": self.exit_status.describe() if self.exit_status else None,
             "error": self.error,
             "command": self.spec.command,

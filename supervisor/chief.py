@@ -103,17 +103,6 @@ def chief_spec(home: Path, args: list[str], *, cwd: str | None = None) -> AgentS
     )
 
 
-def draft(agent: Agent) -> str | None:
-    """The unsent text in the agent's input box ('' when empty; None when no box is shown)."""
-    box = agent.input_box()
-    if box is None:
-        return None
-    lines = [ln.strip() for ln in box.splitlines()]
-    if lines:
-        lines[0] = lines[0].lstrip("❯>").strip()
-    return "\n".join(ln for ln in lines if ln)
-
-
 def message(items: list[InboxItem]) -> str:
     """One labelled message for the chief, one `<staff-inbox>` block per item."""
     n = len(items)
@@ -249,7 +238,7 @@ class Chief:
             return False
         if agent.name in sup._running or any(sup._fits(t, agent) for t in sup.queue):
             return False
-        return draft(agent) == ""
+        return agent.box_text() == ""
 
     def kick(self) -> None:
         if self.mode != "push" or self._kicking:

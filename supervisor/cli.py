@@ -241,10 +241,18 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
             str(a["queue"]),
             str(a["pid"] or "-"),
             escape(a["context_summary"]),
-            escape(a["error"] or a["exit"] or (f"worktree {a['worktree']}" if a.get("worktree") else "")),
+            escape(_note(a)),
         )
     Console().print(table)
     return 0
+
+
+def _note(a: dict[str, Any]) -> str:
+    if a["error"] or a["exit"]:
+        return str(a["error"] or a["exit"])
+    if a.get("draft"):
+        return f"draft in the box (tasks wait): {a['draft'][:40]!r}"
+    return f"worktree {a['worktree']}" if a.get("worktree") else ""
 
 
 def _print_task(task: dict[str, Any], as_json: bool) -> int:
@@ -288,6 +296,10 @@ def _wait(c: Client, task_id: str, timeout: float | None, *, live: bool) -> dict
                 state = f"{ev['task']['state']} on {ev['task'].get('agent') or ev['task']['to']}"
             elif ev.get("type") == "state":
                 state = f"agent {ev['agent']} {ev['new']}"
+            elif ev.get("type") == "draft" and ev.get("draft"):
+                state = f"queued: {ev['agent']} has a draft in its input box (send or clear it)"
+            elif ev.get("type") == "inbox":
+                state = f"queued: {ev['item']['title']}"
             spin.update(f"{task_id} {state} · {time.monotonic() - start:.0f}s")
     return final
 

@@ -209,7 +209,12 @@ class Server:
             def sink(event: dict[str, Any]) -> None:
                 agent = event.get("agent")
                 t = event.get("task") or {}
-                if t.get("id") == task.id or (agent and agent == task.agent):
+                item = event.get("item") or {}
+                if (
+                    t.get("id") == task.id
+                    or item.get("task") == task.id
+                    or (agent and agent in (task.agent, task.to))
+                ):
                     w.write(encode({"id": rid, "event": event}))
 
             self.sup.sinks.append(sink)
@@ -230,6 +235,7 @@ class Server:
         agent = self.sup.agent(req["agent"])
         if not agent.alive:
             raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
+        agent.note_person_input()
         agent.write(req["keys"])
         return {"agent": agent.name, "bytes": len(req["keys"].encode())}
 
@@ -397,6 +403,7 @@ class Server:
         if not agent.alive:
             raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
         held = self.hub.hold(agent, True, w, req.get("grace"))
+        agent.note_person_input()
         agent.write(req["keys"])
         return held
 

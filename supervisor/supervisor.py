@@ -78,6 +78,7 @@ class Supervisor:
         self.sinks: list[EventSink] = []
         self._task_waiters: dict[str, list[asyncio.Future[Task]]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._draft_noticed: set[str] = set()  # agents whose draft holding tasks was reported
         self._restarts: dict[str, int] = {}
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
@@ -287,6 +288,12 @@ class Supervisor:
             self.publish({"type": "stalled", "agent": agent.name, "stalled": data["stalled"]})
             if data["stalled"]:
                 self._on_stall(agent)
+        elif kind == "draft":
+            self.publish({"type": "draft", "agent": agent.name, "draft": data["draft"]})
+            self._write_status(agent)
+            if data["draft"] is None:
+                self._draft_noticed.discard(agent.name)
+                self.dispatch()
         elif kind == "spawned":
             self.publish({"type": "spawned", "agent": agent.name, "pid": data["pid"]})
             self._write_status(agent)
@@ -384,8 +391,12 @@ class Supervisor:
         """Hand queued tasks to idle agents, oldest task first."""
         if self._stopping:
             return
+        drafting = []
         for agent in self.agents.values():
             if agent.state != "idle" or agent.current_task is not None or agent.name in self._running:
+                continue
+            if agent.draft is not None:  # a person's unsent text: never type a task onto it
+                drafting.append(agent)
                 continue
             task = next((t for t in self.queue if self._fits(t, agent)), None)
             if task is None:
@@ -394,7 +405,23 @@ class Supervisor:
             self._running[agent.name] = asyncio.get_running_loop().create_task(
                 self._deliver(agent, task), name=f"deliver-{task.id}"
             )
+        for agent in drafting:
+            self._notice_draft(agent)
         self.chief.kick()  # inbox items waiting for the chief go in when it is free
+
+    def _notice_draft(self, agent: Agent) -> None:
+        """Tell the person, once per draft, that their unsent text holds tasks back."""
+        waiting = [t for t in self.queue if self._fits(t, agent)]
+        if not waiting or agent.name in self._draft_noticed or agent.name == CHIEF:
+            # (the chief's draft is the person at their own prompt: its inbox waits, unannounced)
+            return
+        self._draft_noticed.add(agent.name)
+        draft = (agent.draft or "")[:60]
+        self.post(InboxItem(
+            f"{agent.name}: {len(waiting)} task(s) wait for the draft in its input box",
+            f"the box holds unsent text ({draft!r}); send it or clear it (Ctrl-C in the console, "
+            f"or `staff send {agent.name} C-c`) and the queue moves on",
+            source="staff", task=waiting[0].id))
 
     async def _deliver(self, agent: Agent, task: Task) -> None:
         try:

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from supervisor.chief import CHIEF, ChiefConfigError, check_config, draft, message
+from supervisor.agent import box_text
+from supervisor.chief import CHIEF, ChiefConfigError, check_config, message
 from supervisor.inbox import InboxItem
 from supervisor.supervisor import Supervisor
 from supervisor.tasks import Task
@@ -109,13 +110,10 @@ def test_chief_is_never_chosen_by_any_or_a_role() -> None:
     assert Supervisor._fits(Task(to="any", text="x"), coding)  # type: ignore[arg-type]
 
 
-def test_draft_reads_the_input_box() -> None:
-    def agent(box: str | None) -> SimpleNamespace:
-        return SimpleNamespace(input_box=lambda: box)
-
-    assert draft(agent("❯ ")) == ""  # type: ignore[arg-type]
-    assert draft(agent("❯ half a thought\n  and more")) == "half a thought\nand more"  # type: ignore[arg-type]
-    assert draft(agent(None)) is None  # type: ignore[arg-type]
+def test_box_text_reads_the_input_box() -> None:
+    assert box_text("❯ ", "❯") == ""
+    assert box_text("❯ half a thought\n  and more", "❯") == "half a thought\nand more"
+    assert box_text(None, "❯") is None
 
 
 def test_message_labels_every_item() -> None:

@@ -335,6 +335,8 @@ class Console:
             out.append((BADGE.get(info.state, ""), f" {info.state:<8}", handler))
             out.append(("", "\n"))
             task = f"{info.task} {info.task_title}" if info.task else (info.error or "")
+            if not task and info.draft:
+                task = f"✎ draft: {info.draft}"  # its tasks wait until it is sent or cleared
             queue = f" q:{info.queue}" if info.queue else ""
             room = SIDEBAR_WIDTH - 4 - len(queue)
             task = task if len(task) <= room else task[: room - 1] + "…"
@@ -652,6 +654,10 @@ class Console:
             if info is not None:
                 info.state = ev["new"]
             self._refresh()
+        elif kind == "draft":
+            info = self.model.agents.get(ev.get("agent", ""))
+            if info is not None:
+                info.draft = ev.get("draft")
         elif kind in ("task", "spawned"):
             self._refresh()
             t = ev.get("task") or {}

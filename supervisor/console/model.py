@@ -24,6 +24,8 @@ class AgentInfo:
     task_title: str | None = None
     queue: int = 0
     error: str | None = None
+    draft: str | None = None
+    """Unsent text a person left in the agent's input box (its tasks wait for it)."""
 
     def update(self, status: dict[str, Any]) -> None:
         self.state = status.get("status", self.state)
@@ -31,6 +33,7 @@ class AgentInfo:
         self.task_title = status.get("current_task_title")
         self.queue = int(status.get("queue") or 0)
         self.error = status.get("error") or status.get("exit")
+        self.draft = status.get("draft")
 
 
 @dataclass
