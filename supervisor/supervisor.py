@@ -79,6 +79,7 @@ class Supervisor:
         self._task_waiters: dict[str, list[asyncio.Future[Task]]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._draft_noticed: set[str] = set()  # agents whose draft holding tasks was reported
+        self._status_dirty: set[str] = set()  # agents whose status file is due this loop turn
         self._restarts: dict[str, int] = {}
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
@@ -304,11 +305,27 @@ class Supervisor:
                     log.error("%s", exc)
 
     def _write_status(self, agent: Agent) -> None:
+        # At once when the agent is free again or gone, so a client told "done" finds the
+        # file up to date; else once at the end of this loop turn (a task's state change
+        # asks several times in one turn) and off the loop (statusfiles.py).
+        if agent.current_task is None or not agent.alive:
+            self._status_dirty.discard(agent.name)
+            self._status_now(agent, urgent=True)
+            return
+        if not self._status_dirty:
+            asyncio.get_running_loop().call_soon(self._flush_status)
+        self._status_dirty.add(agent.name)
+
+    def _flush_status(self) -> None:
+        dirty, self._status_dirty = self._status_dirty, set()
+        for name in dirty:
+            agent = self.agents.get(name)
+            if agent is not None:
+                self._status_now(agent, urgent=False)
+
+    def _status_now(self, agent: Agent, *, urgent: bool) -> None:
         data = agent.status()
         data["queue"] = self.queue_length(agent.name)
-        # Off the loop (statusfiles.py), but at once when the agent is free again or gone,
-        # so a client told "done" finds the file up to date.
-        urgent = agent.current_task is None or not agent.alive
         self.status_files.write(self.status_dir / f"{agent.name}.json", data, urgent=urgent)
 
     # -- tasks ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .protocol import TASK_FINAL
@@ -66,6 +66,8 @@ class Task:
         return line if len(line) <= width else line[: width - 1] + "…"
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # a shallow copy: every field is a scalar (dataclasses.asdict deep-copies, and this
+        # runs several times per task on the event loop)
+        data = dict(self.__dict__)
         data["elapsed"] = round((self.finished or time.time()) - self.created, 3)
         return data
