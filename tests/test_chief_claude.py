@@ -79,3 +79,40 @@ def test_real_chief_ctrl_g_delegates_with_no_settings_change(
     staff("send", CHIEF, "C-g", check=True)  # Claude Code opens $EDITOR (staff-hook) on the draft
     screen = wait_screen(home, CHIEF, r"FAKE-REPLY\(coding#1\): say hi", timeout=90)
     assert "staff-answer" in screen  # the answer is back in the chief's input box, labelled
+
+
+def wait_state(home: Path, agent: str, state: str, timeout: float = 30) -> None:
+    from supervisor.cli import client
+
+    with client(home) as events, client(home) as c:
+        for _frame in events.stream("subscribe", read_timeout=timeout):
+            if next(a for a in c.call("status")["agents"] if a["agent_id"] == agent)["status"] == state:
+                return
+    raise AssertionError(f"{agent} never became {state}")
+
+
+def test_real_chief_calls_the_mcp_delegate_tool_itself(real_chief: tuple[Path, Path], home: Path) -> None:
+    """No key press: the model (the mock) calls `mcp__staff__delegate`, Claude Code asks for
+    the tool's permission, it is granted, `staff mcp` hands the task to the coding agent, and
+    the agent's answer comes back to the model as the tool's result."""
+    _chome, dumps = real_chief
+    for _ in range(10):  # the MCP server connects in the background: wait for a turn that lists it
+        bodies = [p.read_text(encoding="utf-8", errors="replace") for p in dumps.glob("*.json")]
+        if any("mcp__staff__delegate" in b for b in bodies):
+            break
+        staff("ask", CHIEF, "are the tools there", "--timeout", "90", check=True)
+    else:
+        raise AssertionError("the staff MCP tools never reached the model")
+    prompt = "ask the team [delegate=coding:say hi from the chief]"
+    tid = staff("submit", CHIEF, prompt, check=True).stdout.strip()
+    screen = wait_screen(home, CHIEF, r"❯ 1\. Yes", timeout=90)  # the tool's permission question
+    assert "staff" in screen and "delegate" in screen
+    wait_state(home, CHIEF, "blocked")  # the MCP tool's question is detected like Bash's
+    staff("send", CHIEF, "1", check=True)
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "120", check=True).stdout)
+    assert done["state"] == "done", done
+    # the tool's result (the coding agent's answer) went back to the model, which quoted it
+    assert "MOCK-REPLY: tool result:" in done["answer"]
+    assert "FAKE-REPLY(coding#1): say hi from the chief" in done["answer"]
+    coding = json.loads(staff("status", "--json", check=True).stdout)["agents"]
+    assert next(a for a in coding if a["agent_id"] == "coding")["status"] == "idle"
