@@ -19,6 +19,7 @@ import json
 import os
 import smtplib
 import sys
+import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -161,13 +162,60 @@ def cmd_mail_bridge(args: argparse.Namespace, home: Path) -> int:
     start_daemon(home, args.config, quiet=True)
     bridge = Bridge(home, maildir, (host or "127.0.0.1", int(port)), args.allow, sender=args.sender)
     with client(home, timeout=None) as c:
-        while True:
+        if args.once:
             bridge.scan(c)
-            if args.once:
-                bridge.answer_pending(c, None)
-                return 0
-            bridge.answer_pending(c, 0)  # the ones already finished
-            time.sleep(args.interval)  # a Maildir has no change notification in the stdlib
+            bridge.answer_pending(c, None)
+            return 0
+        return run_forever(bridge, home, c, args.interval)
+
+
+def run_forever(bridge: Bridge, home: Path, c: Any, interval: float) -> int:
+    """Nothing polls: new mail wakes the loop through inotify on new/ (dirwatch.py), and
+    answers are sent from the daemon's task events, on a thread. A lock keeps the two from
+    touching the bridge's state file at once."""
+    from .cli import client
+    from .dirwatch import DirWatch
+
+    lock = threading.Lock()
+    watch = DirWatch(bridge.maildir / "new", fallback_interval=interval)
+    events = client(home, timeout=None)
+    stream = events.stream("subscribe")
+    next(stream)  # the hello: subscribed before looking for answers that finished earlier
+    lost: list[str] = []
+    wake_r, wake_w = os.pipe()
+
+    def answers() -> None:
+        try:
+            for frame in stream:
+                task = (frame.get("event") or {}).get("task") or {}
+                if task.get("state") not in ("done", "failed", "cancelled"):
+                    continue
+                with lock:
+                    for mid, entry in list(bridge.state.items()):
+                        if entry.get("task") == task["id"] and not entry.get("replied"):
+                            bridge.reply(mid, entry, task)
+            lost.append("the daemon closed the event stream")
+        except Exception as exc:
+            lost.append(str(getattr(exc, "message", exc)))
+        os.write(wake_w, b"x")
+
+    threading.Thread(target=answers, name="mail-answers", daemon=True).start()
+    how = "inotify" if watch.event_driven else f"every {interval:g} s ({watch.error})"
+    _log(f"watching {bridge.maildir / 'new'} ({how})")
+    try:
+        with lock:
+            bridge.answer_pending(c, 0)  # finished while no bridge ran
+        while not lost:
+            with lock:
+                bridge.scan(c)
+            watch.wait(also=wake_r)
+        _log(f"stopping: {lost[0]} (start the bridge again: nothing is lost)")
+        return 1
+    finally:
+        watch.close()
+        events.close()
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 def add_commands(add: AddFn) -> None:
@@ -177,5 +225,7 @@ def add_commands(add: AddFn) -> None:
     p.add_argument("--allow", nargs="+", metavar="FROM", help="sender addresses whose mail is taken")
     p.add_argument("--sender", default="staff@localhost", help="From: of the replies")
     p.add_argument("--once", action="store_true", help="take what is there, wait for every answer, exit")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between looks at new/")
+    p.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between looks at new/ where inotify is missing"
+    )
     p.add_argument("-c", "--config", help="team file, if the daemon has to be started")

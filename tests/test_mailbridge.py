@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,18 @@ from .conftest import REPO, STAFF, fake_team_toml, staff  # noqa: E402
 class Collect:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.cond = threading.Condition()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(msg)
+        with self.cond:
+            self.messages.append(msg)
+            self.cond.notify_all()
         return "250 OK"
+
+    def wait_for(self, n: int, timeout: float = 60) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.messages) >= n, timeout), self.messages
 
 
 @pytest.fixture
@@ -111,3 +119,30 @@ def test_bridge_killed_mid_task_replies_once(mail: tuple[Path, Collect, int], ho
     assert len(got.messages) == 1 and "FAKE-REPLY(coding#1): slow one" in got.messages[0].get_content()
     staff(*bridge(box, port, "--once"), check=True)
     assert len(got.messages) == 1
+
+
+def test_running_bridge_takes_mail_as_it_arrives_and_stops_with_the_daemon(
+    mail: tuple[Path, Collect, int], home: Path
+) -> None:
+    """No --once: mail dropped after the bridge started wakes it (inotify on new/), each
+    answer is mailed from the daemon's task events; `staff down` ends it with a message."""
+    box, got, port = mail
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([*STAFF, *bridge(box, port)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        assert "(inotify)" in proc.stderr.readline()  # "watching …/new (inotify)"
+        drop(box, "m5", "boss@example.com", "bot+coding@example.com", "first", "one")
+        got.wait_for(1)
+        drop(box, "m6", "boss@example.com", "bot+coding@example.com", "second", "two")
+        got.wait_for(2)
+        assert "FAKE-REPLY(coding#1): first" in got.messages[0].get_content()
+        assert "FAKE-REPLY(coding#2): second" in got.messages[1].get_content()
+        assert got.messages[1]["In-Reply-To"] == "<m6@example.com>"
+        staff("down", check=True)
+        assert proc.wait(timeout=30) == 1
+        assert "stopping:" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
