@@ -22,6 +22,7 @@ from typing import Any
 
 from . import answers
 from .detect import Detection, Profile, View
+from .dirwatch import IN_MODIFY, Watch
 from .ptyproc import ExitStatus, PtyProcess, SpawnError
 from .screen import Terminal
 from .tasks import Task
@@ -38,6 +39,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 PUMP_DETECT_EVERY = 0.02
 """While a burst is fed slice by slice (`Agent._pump`), how often detection runs on it."""
+TRANSCRIPT_WAIT = 1.5
+"""Seconds to wait for Claude to record a turn it has finished on screen."""
 
 class NotTaken(Exception):
     """The agent did not take the task's text: the task goes back to the queue."""
@@ -597,23 +600,38 @@ class Agent:
         """The answer: the transcript's once the turn is recorded as complete, else the screen.
 
         Claude may finish writing the turn to its transcript a moment after the screen
-        shows the prompt again, so the transcript is re-read a few times (≈1.5 s at most;
-        a file event would be better, and is what a keeper-side inotify watch will give).
+        shows the prompt again: then we wait for the file to be written to (inotify,
+        dirwatch.py; timed re-reads where it is missing), 1.5 s at most.
         """
         if self._transcript is not None:
-            got = answers.TranscriptAnswer(None, False, False)
-            for delay in (0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.7):
-                if delay:
-                    await asyncio.sleep(delay)
-                got = answers.from_transcript(self._transcript, self._transcript_offset, task.text)
-                if not got.seen_prompt or (got.complete and got.text is not None):
-                    break  # no transcript of this turn at all, or the whole turn is there
+            got = await self._transcript_answer(task)
             if got.text is not None:
                 return got.text, "transcript" if got.complete else "transcript (turn end not recorded)"
         text = self.screen_answer(task)
         if text is None:  # our prompt scrolled away: the newest answer block is the best guess
             return self.screen_answer(task, loose=True) or "", "screen (prompt not found)"
         return text, "screen"
+
+    async def _transcript_answer(self, task: Task) -> answers.TranscriptAnswer:
+        assert self._transcript is not None
+        path, offset = self._transcript, self._transcript_offset
+        watch = Watch(path, IN_MODIFY, fallback_interval=0.05) if path.exists() else None
+        try:  # (watching before the first read: a write in between still wakes us)
+            deadline = time.monotonic() + TRANSCRIPT_WAIT
+            while True:
+                got = answers.from_transcript(path, offset, task.text)
+                if not got.seen_prompt or (got.complete and got.text is not None):
+                    return got  # no transcript of this turn at all, or the whole turn is there
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return got
+                if watch is None:
+                    await asyncio.sleep(min(left, 0.05))
+                else:
+                    await watch.changed(left)
+        finally:
+            if watch is not None:
+                watch.close()
 
     def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
         p = self.profile

@@ -174,10 +174,10 @@ def run_forever(bridge: Bridge, home: Path, c: Any, interval: float) -> int:
     answers are sent from the daemon's task events, on a thread. A lock keeps the two from
     touching the bridge's state file at once."""
     from .cli import client
-    from .dirwatch import DirWatch
+    from .dirwatch import dir_watch
 
     lock = threading.Lock()
-    watch = DirWatch(bridge.maildir / "new", fallback_interval=interval)
+    watch = dir_watch(bridge.maildir / "new", fallback_interval=interval)
     events = client(home, timeout=None)
     stream = events.stream("subscribe")
     next(stream)  # the hello: subscribed before looking for answers that finished earlier
