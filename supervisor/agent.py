@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 PUMP_DETECT_EVERY = 0.02
 """While a burst is fed slice by slice (`Agent._pump`), how often detection runs on it."""
+ANSWER_CONFIRM = 1.0
+"""Seconds for a permission answer to show before it is sent again (`Agent.answer`)."""
 TRANSCRIPT_WAIT = 1.5
 """Seconds to wait for Claude to record a turn it has finished on screen."""
+
+class AnswerError(Exception):
+    """A question could not be answered: the agent is not blocked, or ignored the key."""
+
 
 class NotTaken(Exception):
     """The agent did not take the task's text: the task goes back to the queue."""
@@ -232,9 +239,59 @@ class Agent:
         if self.proc is not None and self.proc.alive:
             self.stopping = True
             try:
-                await self.proc.terminate(grace)
+                if not await self._exit_by_keys(grace):
+                    await self.proc.terminate(grace)
             finally:
                 self.stopping = False
+
+    async def answer(self, keys: str, timeout: float = 10.0) -> int:
+        """Answer the question the agent is blocked on; returns the tries it took.
+
+        Claude Code sometimes ignores a key sent the instant its dialog appears. So the
+        key is sent, and if within ANSWER_CONFIRM s the agent is still blocked on the very
+        same question (the text below the last rule unchanged), sent again, three times
+        at most. A different question showing up counts as taken: it is never answered
+        with the same key by mistake."""
+        if not await self.until(lambda: self.state == "blocked" or not self.alive, timeout):
+            raise AnswerError(f"{self.name} is {self.state}, not blocked on a question")
+        for attempt in range(1, 4):
+            if not self.alive:
+                raise AnswerError(f"{self.name} ended ({self.state})")
+            question = self.view().region("after_last_rule")
+            self.write(keys)
+            if await self.until(partial(self._question_changed, question), ANSWER_CONFIRM):
+                return attempt
+        raise AnswerError(f"{self.name} did not take {keys!r}: still the same question after 3 tries")
+
+    def _question_changed(self, question: str | None) -> bool:
+        return self.state != "blocked" or not self.alive or self.view().region("after_last_rule") != question
+
+    def _moved_on(self, generation: int) -> bool:
+        return self.term.generation != generation or not self.alive
+
+    async def _exit_by_keys(self, grace: float) -> bool:
+        """Quit the way a person would (the profile's `exit_keys`: Claude Code's Ctrl-C
+        twice, a shell's `exit`), so the program saves its session as it does for them.
+        Only at an idle prompt with an empty input box: the keys would otherwise interrupt
+        a turn or wipe a draft. False if it did not end within `grace`: signals follow."""
+        keys = self.profile.get("exit_keys")
+        if not isinstance(keys, list) or not keys or self.proc is None:
+            return False
+        if self.state != "idle" or self.current_task is not None or self.draft or self.box_text():
+            return False
+        for key in keys:
+            gen = self.term.generation
+            self.write(str(key))
+            # the next key only once this one showed (a second Ctrl-C must not race the first)
+            await self.until(partial(self._moved_on, gen), 1.0)
+            if not self.alive:
+                break
+        if self.alive:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace)
+            except TimeoutError:
+                return False
+        return True
 
     # -- output and detection ---------------------------------------------------------
     def _reply(self, data: str) -> None:

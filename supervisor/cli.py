@@ -353,6 +353,18 @@ def cmd_send(args: argparse.Namespace, home: Path) -> int:
     return 0
 
 
+def cmd_answer(args: argparse.Namespace, home: Path) -> int:
+    keys = keys_from_args(args.keys, args.literal)
+    with client(home, timeout=args.timeout + 10) as c:
+        got = c.call("answer", agent=args.agent, keys=keys, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(got))
+    else:
+        tries = f" (taken on try {got['tries']})" if got["tries"] > 1 else ""
+        print(f"{got['agent']}: answered, now {got['state']}{tries}")
+    return 0
+
+
 def cmd_screen(args: argparse.Namespace, home: Path) -> int:
     with client(home) as c:
         scr = c.call("screen", agent=args.agent, scrollback=args.scrollback)
@@ -471,6 +483,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("agent")
     p.add_argument("keys", nargs="+")
     p.add_argument("-l", "--literal", action="store_true", help="send the words as they are")
+    p = add(
+        "answer",
+        cmd_answer,
+        "answer the question an agent is blocked on (waits for it; re-sends a key the program ignored)",
+    )
+    p.add_argument("agent")
+    p.add_argument("keys", nargs="+", help="the choice, e.g. 1, or tmux-style key names (Esc, Enter …)")
+    p.add_argument("-l", "--literal", action="store_true", help="send the words as they are")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the question")
     p = add("screen", cmd_screen, "print an agent's current screen")
     p.add_argument("agent")
     p.add_argument("--scrollback", action="store_true", help="include the scrollback")

@@ -45,6 +45,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "task": {"task": (str,)},
     "cancel": {"task": (str,)},
     "send": {"agent": (str,), "keys": (str,)},
+    "answer": {"agent": (str,), "keys": (str,)},  # a permission question: keys, checked taken
     "screen": {"agent": (str,)},
     "explain": {"agent": (str,)},
     "logs": {"agent": (str,)},
@@ -74,6 +75,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "shutdown": {"reload": (bool,)},
     "wait": {"timeout": (int, float), "progress": (bool,)},
     "logs": {"lines": (int,)},
+    "answer": {"timeout": (int, float)},
     "screen": {"scrollback": (bool,)},
     "inbox": {"all": (bool,), "to": (str,)},
     "inbox_ack": {"ids": (list,)},

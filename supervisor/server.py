@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .agent import AnswerError
 from .inbox import InboxItem
 from .monitors import Monitor, Monitors
 from .protocol import (
@@ -238,6 +239,14 @@ class Server:
         agent.note_person_input()
         agent.write(req["keys"])
         return {"agent": agent.name, "bytes": len(req["keys"].encode())}
+
+    async def cmd_answer(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.agent(req["agent"])
+        try:
+            tries = await agent.answer(req["keys"], float(req.get("timeout", 10.0)))
+        except AnswerError as exc:
+            raise ProtocolError("not_answered", str(exc)) from None
+        return {"agent": agent.name, "state": agent.state, "tries": tries}
 
     async def cmd_screen(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = self.sup.agent(req["agent"])

@@ -219,11 +219,13 @@ class Supervisor:
     def _keeper_lost(self) -> None:
         """The keeper died and took the agents with it: their tasks are interrupted; a new
         keeper is started so the restart policy can bring the team back."""
+        if self._stopping:
+            return  # `staff down` ends the keeper itself: nothing was lost
         log.error("the keeper is gone: every agent ended with it")
         for agent in self.agents.values():
             agent.keeper_lost = True
         self.post(InboxItem("the pty keeper died; agents are being restarted", source="staff"))
-        if self.reconnect_keeper is not None and not self._stopping:
+        if self.reconnect_keeper is not None:
             try:
                 self.keeper = self.reconnect_keeper()
                 self.keeper.on_lost = self._keeper_lost
@@ -246,6 +248,8 @@ class Supervisor:
         for timer in self._restart_timers.values():
             timer.cancel()
         if not keep_agents:
+            for agent in self.agents.values():
+                self._keep_draft(agent)
             await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
         else:
             for agent in self.agents.values():
@@ -583,6 +587,7 @@ class Supervisor:
             timer.cancel()
         saved = agent.spec.restart
         agent.spec.restart = "never"  # a kill is deliberate: no automatic restart
+        self._keep_draft(agent)
         try:
             await agent.stop()
         finally:
@@ -592,6 +597,13 @@ class Supervisor:
     async def restart(self, name: str) -> Agent:
         await self.kill(name)
         return self.spawn(name)
+
+    def _keep_draft(self, agent: Agent) -> None:
+        """An agent about to be stopped holds a person's unsent text: keep it in the inbox."""
+        if agent.draft and agent.alive:
+            log.info("%s: keeping its unsent draft in the inbox", agent.name)
+            self.post(InboxItem(f"{agent.name}: the draft left in its input box when it stopped",
+                                agent.draft, source="staff", to="person"))
 
     # -- inbox ------------------------------------------------------------------------------
     def post(self, item: InboxItem) -> InboxItem:

@@ -108,8 +108,8 @@ def test_real_chief_calls_the_mcp_delegate_tool_itself(real_chief: tuple[Path, P
     screen = wait_screen(home, CHIEF, r"❯ 1\. Yes", timeout=90)  # the tool's permission question
     assert "staff" in screen and "delegate" in screen
     wait_state(home, CHIEF, "blocked")  # the MCP tool's question is detected like Bash's
-    staff("send", CHIEF, "1", check=True)
-    done = json.loads(staff("wait", tid, "--json", "--timeout", "120", check=True).stdout)
+    staff("answer", CHIEF, "1", check=True)  # (re-sent if Claude ignored it: it sometimes does)
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "50", check=True).stdout)
     assert done["state"] == "done", done
     # the tool's result (the coding agent's answer) went back to the model, which quoted it
     assert "MOCK-REPLY: tool result:" in done["answer"]

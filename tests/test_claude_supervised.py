@@ -57,7 +57,7 @@ def test_real_claude_round_trip_and_permission(claude_team: tuple[Path, Events])
     events.wait_state("cc", "blocked", 60)
     assert "Do you want to proceed?" in staff("screen", "cc", check=True).stdout
     assert "blocked by rule 'permission-dialog'" in staff("explain", "cc", check=True).stdout
-    staff("send", "cc", "1", check=True)
+    assert "answered, now" in staff("answer", "cc", "1", check=True).stdout
     done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
     assert done["state"] == "done", done
     assert "MOCK-REPLY: tool result" in done["answer"]

@@ -53,7 +53,7 @@ def test_permission_dialog_blocks_and_send_answers(fake_team: Path) -> None:
         r = staff("wait", tid, "--timeout", "1", "--json")
     assert "blocked by rule 'permission-dialog'" in staff("explain", "planning", check=True).stdout
     assert "Do you want to proceed?" in staff("screen", "planning", check=True).stdout
-    staff("send", "planning", "1", check=True)
+    assert staff("answer", "planning", "1", check=True).stdout.startswith("planning: answered, now ")
     done = json.loads(staff("wait", tid, "--json", check=True).stdout)
     assert done["state"] == "done" and done["answer"].startswith("FAKE-REPLY(planning#1): needs approval")
 
@@ -93,6 +93,8 @@ def test_bad_input_keeps_daemon_up(fake_team: Path, home: Path) -> None:
     assert r.returncode == 2 and r.stderr.strip() == (
         "staff: unknown agent 'nobody' (agents: planning, coding, testing)"
     )
+    r = staff("answer", "planning", "1", "--timeout", "0")
+    assert r.returncode == 2 and r.stderr.strip() == "staff: planning is idle, not blocked on a question"
     r = staff("send", "nobody", "x")
     assert r.returncode == 2 and "unknown agent" in r.stderr
     r = staff("wait", "T-nope")
@@ -197,3 +199,20 @@ def test_inbox_post_read_ack(fake_team: Path, home: Path) -> None:
     assert "build failed" in staff("inbox", "--ack", check=True).stdout
     assert staff("inbox", check=True).stdout.strip() == "inbox: nothing new"
     assert "(read)" in staff("inbox", "--all", check=True).stdout
+
+
+def test_answer_resends_a_key_the_dialog_ignored(home: Path, tmp_path: Path) -> None:
+    """Like the real Claude Code, this fake drops keys for a moment after its dialog shows:
+    `staff answer`, sent the instant the agent is blocked, sees the question unchanged and
+    sends the key again."""
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("deaf",), extra='env = { FAKE_CLAUDE_DIALOG_DEAF = "0.5" }'))
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        tid = staff("submit", "deaf", "needs approval [ask]", check=True).stdout.strip()
+        got = json.loads(staff("answer", "deaf", "1", "--json", check=True).stdout)
+        assert got["tries"] == 2 and got["state"] in ("working", "idle"), got
+        done = json.loads(staff("wait", tid, "--json", check=True).stdout)
+        assert done["state"] == "done" and done["answer"].startswith("FAKE-REPLY(deaf#1): needs approval")
+    finally:
+        staff("down")

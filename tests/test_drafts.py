@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from supervisor.protocol import Client, socket_path
-from tests.conftest import staff
+from tests.conftest import fake_team_toml, staff
 from tests.events import Events
 
 
@@ -64,3 +64,34 @@ def test_a_cancelled_tasks_text_put_back_in_the_box_is_cleared(fake_team: Path, 
         assert second["answer"] == "FAKE-REPLY(testing#2): second"
     finally:
         ev.close()
+
+
+def test_down_quits_idle_agents_with_their_own_keys_and_keeps_a_draft(home: Path, tmp_path: Path) -> None:
+    """`staff down`: an idle agent with an empty box is quit with its profile's exit keys
+    (Claude's Ctrl-C twice, a shell's `exit`: exit status 0, not a signal); one holding a
+    person's draft gets signals instead (the keys would wipe it), and the draft is kept."""
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        fake_team_toml(("quiet", "drafting"))
+        + '\n[agents.sh]\ncommand = ["sh", "-i"]\nprofile = "shell"\nenv = { PS1 = "$ " }\n'
+    )
+    staff("up", "-c", str(cfg), check=True)
+    ev = Events(home)
+    try:
+        staff("send", "drafting", "-l", "keep me please", check=True)
+        ev.wait(lambda e: e.get("type") == "draft" and e.get("agent") == "drafting")
+    finally:
+        ev.close()
+    staff("down", check=True)
+    log = (home / "daemon.log").read_text()
+    assert "quiet: idle → exited (exit status 0)" in log
+    assert "sh: idle → exited (exit status 0)" in log
+    assert "drafting: idle → exited (killed by SIGHUP)" in log
+    assert "keeper is gone" not in log  # the keeper ending at a `down` is no alarm
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        items = json.loads(staff("inbox", "--json", check=True).stdout)
+        kept = [i for i in items if i["title"].startswith("drafting: the draft")]
+        assert len(kept) == 1 and kept[0]["body"] == "keep me please"
+    finally:
+        staff("down")

@@ -604,8 +604,8 @@ class Console:
                 self.message = f"{st['agent_id']}: {st['status']}"
             elif cmd == "answer" and args:
                 agent, choice = (args[0], args[1]) if len(args) > 1 else (focus, args[0])
-                await self.ctl.call("send", agent=agent, keys=choice)
-                self.message = f"answered {choice} to {agent}"
+                got = await self.ctl.call("answer", agent=agent, keys=choice, timeout=0)
+                self.message = f"answered {choice} to {agent}: now {got['state']}"
             elif cmd == "send" and len(args) >= 2:
                 await self.ctl.call("send", agent=args[0], keys=" ".join(args[1:]) + "\r")
                 self.message = f"sent to {args[0]}"
