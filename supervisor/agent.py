@@ -23,7 +23,7 @@ from typing import Any
 
 from . import answers
 from .detect import Detection, Profile, View
-from .dirwatch import IN_MODIFY, Watch
+from .dirwatch import file_events
 from .ptyproc import ExitStatus, PtyProcess, SpawnError
 from .screen import Terminal
 from .tasks import Task
@@ -672,23 +672,18 @@ class Agent:
     async def _transcript_answer(self, task: Task) -> answers.TranscriptAnswer:
         assert self._transcript is not None
         path, offset = self._transcript, self._transcript_offset
-        watch = Watch(path, IN_MODIFY, fallback_interval=0.05) if path.exists() else None
-        try:  # (watching before the first read: a write in between still wakes us)
-            deadline = time.monotonic() + TRANSCRIPT_WAIT
-            while True:
-                got = answers.from_transcript(path, offset, task.text)
-                if not got.seen_prompt or (got.complete and got.text is not None):
-                    return got  # no transcript of this turn at all, or the whole turn is there
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return got
-                if watch is None:
-                    await asyncio.sleep(min(left, 0.05))
-                else:
-                    await watch.changed(left)
-        finally:
-            if watch is not None:
-                watch.close()
+        events = file_events()
+        if path.exists():
+            events.armed(path)  # before the first read: a write in between still wakes us
+        deadline = time.monotonic() + TRANSCRIPT_WAIT
+        while True:
+            got = answers.from_transcript(path, offset, task.text)
+            if not got.seen_prompt or (got.complete and got.text is not None):
+                return got  # no transcript of this turn at all, or the whole turn is there
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            await events.changed(path, left)
 
     def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
         p = self.profile

@@ -1,5 +1,8 @@
 """Wait for a file or a directory to change: Linux inotify through ctypes, else a timed look.
 
+`Watch` blocks a thread until a directory changes (the mail bridge's Maildir `new/`);
+`file_events()` serves waits on the event loop for files being written (Claude's transcript).
+
 The stdlib has no file-change notification. On Linux, inotify (libc's `inotify_init1`,
 `inotify_add_watch`) gives a file descriptor that becomes readable when the watched path
 changes: a file created in or moved into a directory (a Maildir's `new/`), a file written
@@ -15,11 +18,14 @@ import ctypes
 import ctypes.util
 import os
 import select
+import struct
 from pathlib import Path
 
 IN_MODIFY = 0x2
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
+IN_IGNORED = 0x8000
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 ARRIVALS = IN_CREATE | IN_MOVED_TO
 """A file appeared in the directory."""
 
@@ -77,32 +83,106 @@ class Watch:
         self._drain()
         return True
 
-    async def changed(self, timeout: float) -> bool:
-        """On the event loop: True when the path changed within `timeout` seconds."""
-        if self.fd is None:
-            await asyncio.sleep(min(timeout, self.fallback_interval))
-            return False
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        loop.add_reader(self.fd, ready)
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            return False
-        finally:
-            loop.remove_reader(self.fd)
-        self._drain()
-        return True
-
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+class FileEvents:
+    """One inotify instance for the whole process, for waits on the event loop.
+
+    Closing an inotify instance waits for a kernel grace period (synchronize_srcu: 10 ms
+    and more), so a watch per wait put that on every task's answer. Here the instance
+    and its watches live as long as the process; a file's watch is added once (adding it
+    again is a no-op) and goes away by itself when the file is deleted (IN_IGNORED)."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.error: str | None = None
+        self._wds: dict[Path, int] = {}
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        try:
+            fd = _lib().inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+            self.fd = fd
+        except (OSError, AttributeError) as exc:
+            self.error = str(exc) or type(exc).__name__
+
+    def _watch(self, path: Path) -> int | None:
+        if self.fd is None:
+            return None
+        wd = self._wds.get(path)
+        if wd is None:
+            wd = _lib().inotify_add_watch(self.fd, os.fsencode(path), IN_MODIFY)
+            if wd < 0:
+                return None
+            self._wds[path] = wd
+        return wd
+
+    def _attach(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop and self.fd is not None:
+            loop.add_reader(self.fd, self._on_readable)  # (a new loop, e.g. in tests)
+            self._loop = loop
+
+    def _on_readable(self) -> None:
+        assert self.fd is not None
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        woken: set[int] = set()
+        off = 0
+        while off + _EVENT.size <= len(data):
+            wd, mask, _cookie, length = _EVENT.unpack_from(data, off)
+            off += _EVENT.size + length
+            woken.add(wd)
+            if mask & IN_IGNORED:  # the file is gone: its watch too
+                self._wds = {p: w for p, w in self._wds.items() if w != wd}
+        if -1 in woken:  # the queue overflowed: wake everyone, they look again
+            woken = set(self._waiters)
+        for wd in woken:
+            for fut in self._waiters.pop(wd, []):
+                if not fut.done():
+                    fut.set_result(None)
+
+    def armed(self, path: Path) -> bool:
+        """Watch `path` from now on (call before reading it, so no write is missed)."""
+        return self._watch(path) is not None
+
+    async def changed(self, path: Path, timeout: float, fallback: float = 0.05) -> bool:
+        """True when `path` was written to within `timeout` s (after `armed(path)`).
+        Without inotify: a short sleep, then False (the caller reads the file again)."""
+        wd = self._watch(path)
+        if wd is None:
+            await asyncio.sleep(min(timeout, fallback))
+            return False
+        self._attach()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(wd, []).append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            waiters = self._waiters.get(wd)
+            if waiters is not None and fut in waiters:
+                waiters.remove(fut)
+
+
+_file_events: FileEvents | None = None
+
+
+def file_events() -> FileEvents:
+    """The process's FileEvents (made on first use)."""
+    global _file_events
+    if _file_events is None:
+        _file_events = FileEvents()
+    return _file_events
 
 
 def dir_watch(path: Path, fallback_interval: float = 2.0) -> Watch:

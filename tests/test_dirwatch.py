@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from supervisor.dirwatch import IN_MODIFY, Watch, dir_watch
+from supervisor.dirwatch import dir_watch, file_events
 
 
 async def test_a_write_wakes_the_async_wait(tmp_path: Path) -> None:
     f = tmp_path / "transcript.jsonl"
     f.write_text("{}\n")
-    w = Watch(f, IN_MODIFY)
-    try:
-        assert w.event_driven, w.error
-        waiting = asyncio.ensure_future(w.changed(30))
-        await asyncio.sleep(0)  # (an event before the wait is armed stays queued on the fd)
-        with f.open("a") as fh:
-            fh.write("{}\n")
-        assert await waiting is True
-        assert await w.changed(0.01) is False  # the event was consumed: nothing new
-    finally:
-        w.close()
+    events = file_events()
+    assert events.armed(f), events.error
+    with f.open("a") as fh:  # written after arming, before the wait: not missed
+        fh.write("{}\n")
+    assert await events.changed(f, 30) is True
+    waiting = asyncio.ensure_future(events.changed(f, 30))
+    await asyncio.sleep(0)
+    with f.open("a") as fh:
+        fh.write("{}\n")
+    assert await waiting is True
+    assert await events.changed(f, 0.01) is False  # nothing new
 
 
 def test_a_file_moved_into_the_directory_wakes_the_wait(tmp_path: Path) -> None:
