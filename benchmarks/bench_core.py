@@ -857,13 +857,18 @@ NOTES = [
     "0.23 KB/s at 4 frames/s, differential redraws only. (e) runs each agent at 8 frames/s padded "
     "to 1.2 KB/s (the streaming figure of the issue), i.e. 5× the thinking rate, cycling "
     "2 s working / 0.5 s idle with the real bytes (benchmarks/claude_replay.py).",
-    "(a) where the daemon's time goes (in-process trace, per task, fake agent with a 5 ms turn): "
-    "4 journal commits with fsync (SQLite WAL, synchronous=FULL) ≈ 1.6 ms, the client's two "
-    "requests (submit, wait) ≈ 0.5 ms, screen feed + detection + wake-ups ≈ 0.5 ms, one urgent "
-    "status-file write ≈ 0.4 ms. The other status writes now go to a writer thread "
-    "(supervisor/statusfiles.py; they cost ~2.9 ms a task inline: a rename is ~0.25 ms here). "
-    "Plan for the rest: commit the journal's intermediate task states (delivered, working) "
-    "without fsync — the submit and the final state stay durable.",
+    "(a) where the daemon's time goes (timestamps inside the daemon, per task, fake agent with a "
+    "5 ms turn; the daemon and the bare driver take turns in blocks of 40 tasks): the submit "
+    "request with its fsync'd journal row ≈ 1 ms (the client's round trip included), starting the "
+    "delivery ≈ 0.4 ms, each of the agent's three screen updates (echo, working, idle) fed, "
+    "detected and acted on ≈ 0.3–0.5 ms, the answer's fsync'd commit plus the urgent status file "
+    "≈ 1 ms, the second request (wait) ≈ 0.2 ms. The two fsyncs are ≈ 0.4 ms of it (synchronous="
+    "NORMAL throughout measured 0.4 ms less). The rest is Python on the event loop and the extra "
+    "process hop each way (client ↔ daemon) that the bare driver does not have; ≤ 2 ms would "
+    "mean giving up the durable submit and answer or the up-to-date status file, which we keep. "
+    "Done this session: status-file writes coalesced per loop turn, task events without a deep "
+    "copy; found and fixed: an inotify instance closed per answer (a kernel grace period, "
+    "10–24 ms on half the tasks).",
     "(g): a burst is fed to the emulator one bounded slice per event-loop turn (256 KiB with "
     "Ghostty, 2 KiB with pyte) with the pty read paused meanwhile, so the child blocks instead "
     "of the loop (tests/test_flood_fairness.py). With Ghostty a 64 KiB read costs ~1–2 ms.",
