@@ -78,6 +78,17 @@ def test_title_alone_says_working() -> None:
     assert load_profile("claude").detect(View(IDLE, "◐ Claude Code")).rule == "working-title"
 
 
+def test_spinner_says_working_while_the_footer_shows_the_ctrl_c_hint() -> None:
+    """Seen on the real Claude Code: a task sent right after Ctrl-C cleared a draft runs
+    with 'Press Ctrl-C again to exit' in the footer (no 'esc to interrupt') and a title
+    that is not spinning at that moment; the spinner line still shows the turn."""
+    p = load_profile("claude")
+    screen = ["❯ the task", "", "✶ Forming…", "", RULE, "❯ ", RULE, "  Press Ctrl-C again to exit"]
+    assert p.detect(View(screen, "✳ Claude Code")).rule == "working-spinner"
+    done = ["❯ the task", "● MOCK-REPLY: the task", "✻ Sautéed for 0s · done 11:18 PM", RULE, "❯ ", RULE, ""]
+    assert p.detect(View(done, "✳ Claude Code")).state == "idle"
+
+
 def test_user_override_replaces_shipped_profile(tmp_path: Path) -> None:
     (tmp_path / "claude.toml").write_text(
         '[profile]\nname = "claude"\nfallback = "blocked"\n'
