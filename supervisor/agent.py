@@ -535,6 +535,7 @@ class Agent:
         self._emit("task", task=task)
 
         await self._clear_residue()
+        self.person_typed = False  # the box was empty at dispatch: what appears in it is ours
         self._last_text = task.text
         keys = self.encode_task(task.text)
         gen = self.term.generation
