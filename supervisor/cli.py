@@ -24,6 +24,7 @@ from .protocol import (
     ProtocolError,
     socket_path,
     state_home,
+    unusable_home,
 )
 
 KEY_NAMES = {
@@ -97,13 +98,16 @@ def start_daemon(home: Path, config_path: str | None, *, quiet: bool = False) ->
     if config_path:
         config_path = str(Path(config_path).resolve())
     configmod.find(config_path)  # fail here, in the user's terminal, on a bad config
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        logf = open(home / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
+    except OSError as exc:  # read-only, full, not ours: say so in one line
+        fail(unusable_home(home, exc))
     rfd, wfd = os.pipe()
     env = dict(os.environ, STAFF_READY_FD=str(wfd))
     argv = [sys.executable, "-m", "supervisor.daemon", "--home", str(home)]
     if config_path:
         argv += ["-c", config_path]
-    logf = open(home / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
             argv,

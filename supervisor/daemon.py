@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from . import config as configmod
 from . import keeper
 from .detect import RuleError
-from .protocol import ProtocolError, socket_path, state_home
+from .protocol import ProtocolError, socket_path, state_home, unusable_home
 from .ptyproc import KeeperClient, KeeperError
 from .server import Server
 from .supervisor import Supervisor
@@ -157,8 +157,11 @@ def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int 
     try:
         prepare_home(home)
         lock = acquire_lock(home)
-    except (DaemonError, OSError) as exc:
+    except DaemonError as exc:
         report(str(exc))
+        return 2
+    except OSError as exc:  # read-only, full, not ours
+        report(unusable_home(home, exc))
         return 2
     handlers: list[logging.Handler] = [logging.FileHandler(home / "daemon.log")]
     if foreground:

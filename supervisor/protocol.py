@@ -135,6 +135,12 @@ def encode(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def unusable_home(home: Path, exc: OSError) -> str:
+    """The one-line error for a state directory we cannot write (read-only, full, not ours)."""
+    why = exc.strerror or str(exc)
+    return f"cannot use the state directory {home}: {why} (set STAFF_HOME to a writable directory)"
+
+
 def state_home() -> Path:
     """The state directory: $STAFF_HOME, else the XDG state dir (as platformdirs picks it)."""
     env = os.environ.get("STAFF_HOME")

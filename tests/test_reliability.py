@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from supervisor.protocol import Client, socket_path
 from supervisor.ptyproc import KeeperClient
@@ -220,3 +223,49 @@ def test_a_killed_waiting_client_does_not_affect_the_task(fake_team: Path) -> No
     waiter.wait()
     done = json.loads(staff("wait", tid, "--json", check=True).stdout)
     assert done["answer"] == "FAKE-REPLY(planning#1): keep going [delay=1]"
+
+
+def _can_mount_read_only(tmp_path: Path) -> bool:
+    d = tmp_path / "probe"
+    d.mkdir()
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind {d} {d} && mount -o remount,ro,bind {d}"],
+        capture_output=True,
+    )
+    return r.returncode == 0
+
+
+def test_read_only_state_dir_is_a_clear_error_and_the_journal_survives(home: Path, tmp_path: Path) -> None:
+    """The state dir mounted read-only (a private mount namespace, so nothing else sees it):
+    `staff up` says so in one line, in the background and in the foreground; afterwards the
+    journal is intact and its answers are still served."""
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("no private mount namespace here (unshare -m, bind mounts)")
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("planning",)))
+    staff("up", "-c", str(cfg), check=True)
+    tid = json.loads(staff("ask", "planning", "before", "--json", check=True).stdout)["id"]
+    staff("down", check=True)
+    script = (
+        f"mount --bind {home} {home} && mount -o remount,ro,bind {home} || exit 99\n"
+        f"{sys.executable} -m supervisor.cli up -c {cfg}; echo \"up rc=$?\"\n"
+        f"{sys.executable} -m supervisor.cli up --foreground -c {cfg}; echo \"fg rc=$?\"\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    want = (
+        f"staff: cannot use the state directory {home}: Read-only file system "
+        "(set STAFF_HOME to a writable directory)"
+    )
+    assert r.stderr.splitlines() == [want, want], r.stderr
+    assert r.stdout.split() == ["up", "rc=2", "fg", "rc=2"], r.stdout
+    with sqlite3.connect(home / "journal.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        done = json.loads(staff("wait", tid, "--json", check=True).stdout)
+        assert done["answer"] == "FAKE-REPLY(planning#1): before"
+    finally:
+        staff("down")
