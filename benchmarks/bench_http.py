@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any
 
+from fixtures.fuzz import json_ish_body
+
 from .harness import Context, fake_command, pcts, row
 
 
@@ -60,34 +62,11 @@ def run(ctx: Context) -> list[dict[str, Any]]:
         took = time.perf_counter() - t0
         p = pcts(lat)
         rnd = random.Random(9)
-        alphabet = [
-            b"{",
-            b"}",
-            b"[",
-            b"]",
-            b'"',
-            b":",
-            b",",
-            b'"to"',
-            b'"text"',
-            b'"wait"',
-            b"1",
-            b"-1",
-            b"\x00",
-            b"\xff",
-            b"null",
-            b"true",
-            b" ",
-            b"\\",
-            b"\xe2\x9d\xaf",
-            b'"nobody"',
-            b"1e999",
-        ]
         bad: list[str] = []
         conn = _conn(port)
         ctx.log(f"http: {fuzz} fuzzed bodies")
         for _ in range(fuzz):
-            body = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
+            body = json_ish_body(rnd, 40)
             try:
                 conn.request(
                     "POST", "/tasks", body=body, headers={**auth, "Content-Type": "application/json"}

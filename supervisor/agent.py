@@ -277,7 +277,7 @@ class Agent:
         keys = self.profile.get("exit_keys")
         if not isinstance(keys, list) or not keys or self.proc is None:
             return False
-        if self.state != "idle" or self.current_task is not None or self.draft or self.box_text():
+        if self.state != "idle" or self.current_task is not None or self.box_text():  # (a draft too)
             return False
         for key in keys:
             gen = self.term.generation

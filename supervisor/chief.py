@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .agent import AgentSpec
+from .config import check_table
 from .inbox import InboxItem
 from .protocol import ERR_BAD_REQUEST, ProtocolError
 
@@ -57,11 +58,7 @@ class ChiefConfigError(ValueError):
 
 def check_config(raw: Any) -> dict[str, Any]:
     """The `[chief]` table of staff.toml; raises ChiefConfigError with `key: what`."""
-    if not isinstance(raw, dict):
-        raise ChiefConfigError("[chief] must be a table")
-    unknown = sorted(set(raw) - CHIEF_KEYS)
-    if unknown:
-        raise ChiefConfigError(f"chief: unknown key {unknown[0]!r}; known: {', '.join(sorted(CHIEF_KEYS))}")
+    raw = check_table(raw, "chief", CHIEF_KEYS, ChiefConfigError)
     deliver = raw.get("deliver", "push")
     if deliver not in DELIVER_MODES:
         raise ChiefConfigError(f"chief.deliver must be {' or '.join(repr(m) for m in DELIVER_MODES)}")

@@ -6,6 +6,7 @@ they wrote by hand, often from a one-line message in a terminal.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shlex
@@ -81,6 +82,16 @@ def _line_of(text: str, name: str, key: str | None = None, section: str = "agent
     return start + 1
 
 
+def check_table(raw: Any, name: str, known: set[str], error: type[ValueError]) -> dict[str, Any]:
+    """A `[name]` table of staff.toml with only `known` keys, else `error` saying what is wrong."""
+    if not isinstance(raw, dict):
+        raise error(f"[{name}] must be a table")
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise error(f"{name}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return raw
+
+
 def check_permissions(path: Path) -> None:
     """Refuse a config that other users can write: it decides which commands we run."""
     st = path.stat()
@@ -125,24 +136,15 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
             f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: {', '.join(sorted(known_top))}"
         )
     extra = {}
-    if "chief" in data:
-        from .chief import ChiefConfigError, check_config
-
+    for section, module in (("chief", "chief"), ("http", "httpapi")):  # each module checks its table
+        if section not in data:
+            continue
+        check = importlib.import_module(f".{module}", __package__).check_config
         try:
-            extra["chief"] = check_config(data["chief"])
-        except ChiefConfigError as exc:
+            extra[section] = check(data[section])
+        except ValueError as exc:
             lines = text.splitlines()
-            line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith("[chief")), 1)
-            raise ConfigError(f"{source}:{line}: {exc}") from None
-    if "http" in data:
-        from .httpapi import HttpConfigError
-        from .httpapi import check_config as check_http
-
-        try:
-            extra["http"] = check_http(data["http"])
-        except HttpConfigError as exc:
-            lines = text.splitlines()
-            line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith("[http")), 1)
+            line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith(f"[{section}")), 1)
             raise ConfigError(f"{source}:{line}: {exc}") from None
     specs = []
     for name, raw in (agents_raw or {}).items():

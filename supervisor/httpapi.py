@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .config import check_table
 from .protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 
 if TYPE_CHECKING:
@@ -64,11 +65,7 @@ def is_loopback(host: str) -> bool:
 
 def check_config(raw: Any) -> dict[str, Any]:
     """The `[http]` table of staff.toml."""
-    if not isinstance(raw, dict):
-        raise HttpConfigError("[http] must be a table")
-    unknown = sorted(set(raw) - HTTP_KEYS)
-    if unknown:
-        raise HttpConfigError(f"http: unknown key {unknown[0]!r}; known: {', '.join(sorted(HTTP_KEYS))}")
+    raw = check_table(raw, "http", HTTP_KEYS, HttpConfigError)
     if not isinstance(raw.get("listen", ""), str):
         raise HttpConfigError('http.listen must be a string, "[HOST:]PORT"')
     if not isinstance(raw.get("allow_remote", False), bool):
