@@ -48,7 +48,7 @@ def machine() -> list[str]:
         except metadata.PackageNotFoundError:
             return "absent"
 
-    from supervisor.screen import default_backend
+    from supervisor.screen.emulator import default_backend
 
     return [
         f"- machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem} RAM, "

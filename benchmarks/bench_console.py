@@ -30,7 +30,7 @@ from typing import Any
 import ptyprocess
 
 from benchmarks.harness import REPO, Context, cpu_seconds, fake_command, pcts, row
-from supervisor.screen import Screen
+from supervisor.screen.emulator import Screen
 
 ROWS, COLS = 50, 160
 
@@ -103,7 +103,7 @@ def echo_latency(term: PtyReader, n: int, prompt: str = "❯") -> list[float]:
 
 def _console(d: Any, *args: str) -> PtyReader:
     env = dict(d.env, TERM="xterm-256color")
-    return PtyReader([sys.executable, "-m", "supervisor.cli", "console", *args], env, d.dir)
+    return PtyReader([sys.executable, "-m", "supervisor", "console", *args], env, d.dir)
 
 
 def bench_cpu(ctx: Context) -> list[dict[str, Any]]:

@@ -402,7 +402,7 @@ def bench_b(ctx: Context) -> list[dict[str, Any]]:
 
 # -- (c) emulator throughput ----------------------------------------------------------------------
 def _feed_rate(backend: str, data: bytes, reps: int, chunk: int = 65536) -> float:
-    from supervisor.screen import Terminal
+    from supervisor.screen.emulator import Terminal
 
     dec = codecs.getincrementaldecoder("utf-8")("replace")
     text_chunks = [dec.decode(data[i : i + chunk]) for i in range(0, len(data), chunk)]
@@ -416,7 +416,7 @@ def _feed_rate(backend: str, data: bytes, reps: int, chunk: int = 65536) -> floa
 
 
 def bench_c(ctx: Context) -> list[dict[str, Any]]:
-    from supervisor.screen import available_backends
+    from supervisor.screen.emulator import available_backends
 
     flood = flood_data(int(ctx.scale(8e6, 2e6)))
     raw = (CAPTURES / "full_session.raw").read_bytes()
@@ -758,7 +758,7 @@ def _daemon_flood(ctx: Context, fpath: Path, size: int, backend: str) -> dict[st
 
 
 def bench_g(ctx: Context) -> list[dict[str, Any]]:
-    from supervisor.screen import available_backends
+    from supervisor.screen.emulator import available_backends
 
     size = int(ctx.scale(10e6, 4e6))
     fpath = Path(ctx.tmp) / "g-flood.bin"
@@ -851,7 +851,7 @@ NOTES = [
     "stays the fallback, `STAFF_EMULATOR=pyte`). Judged too: `pyavt` 0.1.2 (asciinema's avt, "
     "Apache-2.0, wheels everywhere, ~50 MB/s) has no title, mode state or query answers and "
     "drew none of the golden captures like the reference. Both Ghostty and pyte pass the golden "
-    "captures (tests/test_emulator_backends.py).",
+    "captures (tests/unit/test_emulator_backends.py).",
     "Claude's redraw rate, measured from tests/data/claude-2.1.330: from `b_working` to `c_done` "
     "(the mock held that turn 6 s) Claude wrote 1 391 B in 24 spinner frames of ~40 B: "
     "0.23 KB/s at 4 frames/s, differential redraws only. (e) runs each agent at 8 frames/s padded "
@@ -871,7 +871,7 @@ NOTES = [
     "10–24 ms on half the tasks).",
     "(g): a burst is fed to the emulator one bounded slice per event-loop turn (256 KiB with "
     "Ghostty, 2 KiB with pyte) with the pty read paused meanwhile, so the child blocks instead "
-    "of the loop (tests/test_flood_fairness.py). With Ghostty a 64 KiB read costs ~1–2 ms.",
+    "of the loop (tests/unit/test_flood_fairness.py). With Ghostty a 64 KiB read costs ~1–2 ms.",
 ]
 
 

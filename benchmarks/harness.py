@@ -138,7 +138,7 @@ class Daemon:
 
     def staff(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "supervisor.cli", *args],
+            [sys.executable, "-m", "supervisor", *args],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -20,14 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from supervisor.protocol import (
-    ERR_INTERNAL,
-    ERR_NO_DAEMON,
-    TASK_FINAL,
-    Client,
-    ProtocolError,
-    encode,
-)
+from supervisor.protocol import ERR_INTERNAL, ERR_NO_DAEMON, TASK_FINAL, Client, ProtocolError, encode
 
 from .parse import NOTE, TaskSpec
 

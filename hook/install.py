@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .settings import INSTALL_RECORD, Settings, config_dir, is_hook, real_editor, write_atomic
+from supervisor.util.atomic import write_atomic
+
+from .settings import INSTALL_RECORD, Settings, config_dir, is_hook, real_editor
 
 VARS = ("EDITOR", "VISUAL")
 

@@ -130,7 +130,7 @@ class LiveView:
         self._stop()
         self._restore()
         try:
-            self.run_sub([sys.executable, "-m", "supervisor.cli", "attach", r.who], "attach")
+            self.run_sub([sys.executable, "-m", "supervisor", "attach", r.who], "attach")
         finally:
             self._raw()
             self._start()

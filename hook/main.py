@@ -16,7 +16,7 @@ the person's text: the file is only ever replaced whole, by a rename, and on any
 timeout, cancel or signal it holds the original text plus one ``[staff] …`` line that says
 what happened and how to fetch the answer later.
 
-Imports: `supervisor.protocol` and the standard library; rich and prompt_toolkit only
+Imports: `supervisor.protocol`, `supervisor.util` and the standard library; rich and prompt_toolkit only
 when drawing on a terminal.
 """
 
@@ -33,17 +33,18 @@ from types import FrameType
 from typing import Any
 
 from supervisor.protocol import ERR_NO_DAEMON, Client, ProtocolError, socket_path
+from supervisor.util.atomic import write_atomic
 
 from . import delegate as dg
 from .parse import MAX_TASK_BYTES, Plan, is_prompt_file, may_delegate, parse
-from .settings import Settings, real_editor, write_atomic
+from .settings import Settings, real_editor
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def staff_cmd(*args: str) -> list[str]:
     """The `staff` CLI of this same installation."""
-    return [sys.executable, "-m", "supervisor.cli", *args]
+    return [sys.executable, "-m", "supervisor", *args]
 
 
 def on_terminal() -> bool:

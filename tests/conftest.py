@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = REPO / "fixtures" / "fake_claude.py"
-STAFF = [sys.executable, "-m", "supervisor.cli"]
+STAFF = [sys.executable, "-m", "supervisor"]
 
 
 def fake_team_toml(names: tuple[str, ...] = ("planning", "coding", "testing"), extra: str = "") -> str:
@@ -51,7 +51,7 @@ def _reap_leftovers(h: Path) -> None:
         staff("down", timeout=30)
     if (h / "keeper.sock").exists():
         with contextlib.suppress(Exception):
-            from supervisor.ptyproc import KeeperClient
+            from supervisor.pty.keeperclient import KeeperClient
 
             with KeeperClient.connect(str(h / "keeper.sock"), subscribe=False) as k:
                 k.shutdown(1.0)

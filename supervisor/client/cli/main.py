@@ -1,0 +1,410 @@
+"""`staff`: the command line client of the daemon.
+
+Exit codes: 0 ok, 1 the task failed (or was cancelled, or is still running at the
+timeout), 2 usage error / unknown agent / no daemon / bad config. Every error is one
+line on stderr that says what to do next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from supervisor.client.cli.common import (
+    CliError,
+    client,
+    fail,
+    keys_from_args,
+    read_text,
+    start_daemon,
+    stop_daemon,
+    stop_keeper,
+)
+from supervisor.protocol import Client, ProtocolError, state_home
+from supervisor.team import config as configmod
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace, home: Path) -> int:
+    if args.foreground:
+        from supervisor.daemon.main import run
+
+        return run(args.config, home, foreground=True)
+    info = start_daemon(home, args.config)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    verb = "already running" if info.get("already") else "up"
+    print(f"staff: daemon {verb} (pid {info['pid']}), agents: {', '.join(info['agents'])}")
+    if info.get("note"):
+        print(f"staff: {info['note']}")
+    with client(home) as c:
+        for a in c.call("status")["agents"]:
+            if a["error"] and a["status"] in ("exited", "crashed"):
+                print(f"staff: warning: agent {a['agent_id']} did not start: {a['error']}", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, home: Path) -> int:
+    info = stop_daemon(home)
+    keeper = stop_keeper(home)  # normally the daemon already ended it
+    if info is None:
+        print("staff: no daemon running" + ("; stopped its leftover agents" if keeper else ""))
+    else:
+        print(f"staff: daemon {info['pid']} stopped")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace, home: Path) -> int:
+    """Restart the daemon in place (e.g. after an upgrade); the agents keep running."""
+    info = stop_daemon(home, reload=True)
+    if info is None:
+        fail("no daemon is running (start one with `staff up`)")
+    source = str(info.get("config") or "")
+    config_path = args.config or (source if source and Path(source).is_file() else None)
+    new = start_daemon(home, config_path)
+    print(f"staff: daemon reloaded (pid {info['pid']} → {new['pid']}); agents kept their processes")
+    return 0
+
+
+STATE_STYLE = {
+    "idle": "green",
+    "working": "yellow",
+    "blocked": "bold red",
+    "user": "cyan",
+    "starting": "blue",
+    "exited": "dim",
+    "crashed": "bold magenta",
+}
+
+
+def cmd_status(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        st = c.call("status")
+    if args.json:
+        print(json.dumps(st, indent=1, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"staff — {st['config']}", title_justify="left")
+    for col in ("agent", "state", "task", "queue", "pid", "context", "note"):
+        table.add_column(col)
+    for a in st["agents"]:
+        style = STATE_STYLE.get(a["status"], "")
+        task = f"{a['current_task']} {a['current_task_title'] or ''}" if a["current_task"] else ""
+        table.add_row(
+            escape(a["agent_id"]),
+            f"[{style}]{a['status']}[/]",
+            escape(task),
+            str(a["queue"]),
+            str(a["pid"] or "-"),
+            escape(a["context_summary"]),
+            escape(_note(a)),
+        )
+    Console().print(table)
+    return 0
+
+
+def _note(a: dict[str, Any]) -> str:
+    if a["error"] or a["exit"]:
+        return str(a["error"] or a["exit"])
+    if a.get("draft"):
+        return f"draft in the box (tasks wait): {a['draft'][:40]!r}"
+    return f"worktree {a['worktree']}" if a.get("worktree") else ""
+
+
+def _print_task(task: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(task, indent=1, ensure_ascii=False))
+    elif task["state"] == "done":
+        print(task["answer"] or "")
+    elif task["state"] in ("failed", "cancelled"):
+        print(f"staff: task {task['id']} {task['state']}: {task['error']}", file=sys.stderr)
+    else:
+        print(
+            f"staff: task {task['id']} is still {task['state']} on {task['agent'] or task['to']}; "
+            f"fetch the answer later with `staff wait {task['id']}`",
+            file=sys.stderr,
+        )
+    return 0 if task["state"] == "done" else 1
+
+
+def _wait(c: Client, task_id: str, timeout: float | None, *, live: bool) -> dict[str, Any]:
+    """Wait for a task; on a terminal, a spinner with the agent's state and elapsed time."""
+    if not live:
+        result: dict[str, Any] = c.call("wait", task=task_id, timeout=timeout)
+        return result
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    start = time.monotonic()
+    state = "queued"
+    final: dict[str, Any] = {}
+    with console.status(f"{task_id} {state}") as spin:
+        frames: Iterator[dict[str, Any]] = c.stream("wait", task=task_id, timeout=timeout, progress=True)
+        for frame in frames:
+            ev = frame.get("event")
+            if ev is None:
+                if not frame.get("ok"):
+                    err = frame.get("error") or {}
+                    raise ProtocolError(err.get("code", "internal"), err.get("message", "error"))
+                final = frame["result"]
+                break
+            if ev.get("type") == "task":
+                state = f"{ev['task']['state']} on {ev['task'].get('agent') or ev['task']['to']}"
+            elif ev.get("type") == "state":
+                state = f"agent {ev['agent']} {ev['new']}"
+            elif ev.get("type") == "draft" and ev.get("draft"):
+                state = f"queued: {ev['agent']} has a draft in its input box (send or clear it)"
+            elif ev.get("type") == "inbox":
+                state = f"queued: {ev['item']['title']}"
+            spin.update(f"{task_id} {state} · {time.monotonic() - start:.0f}s")
+    return final
+
+
+def cmd_submit(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        task = c.call("submit", to=args.agent, text=read_text(args.text), key=args.key)
+    print(json.dumps(task) if args.json else task["id"])
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, home: Path) -> int:
+    if args.all or "," in args.agent:  # fan-out: several agents, answers side by side
+        from supervisor.client.cli.orchestrate import cmd_ask_fanout
+
+        return cmd_ask_fanout(args, home)
+    text = read_text(args.text)
+    with client(home, timeout=None) as c:
+        task = c.call("submit", to=args.agent, text=text)
+        live = sys.stderr.isatty() and not args.json
+        task = _wait(c, task["id"], args.timeout, live=live)
+    return _print_task(task, args.json)
+
+
+def cmd_wait(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=None) as c:
+        task = _wait(c, args.task, args.timeout, live=sys.stderr.isatty() and not args.json)
+    return _print_task(task, args.json)
+
+
+def cmd_cancel(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        task = c.call("cancel", task=args.task)
+    print(json.dumps(task) if args.json else f"{task['id']} {task['state']}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace, home: Path) -> int:
+    keys = keys_from_args(args.keys, args.literal)
+    with client(home) as c:
+        c.call("send", agent=args.agent, keys=keys)
+    return 0
+
+
+def cmd_answer(args: argparse.Namespace, home: Path) -> int:
+    keys = keys_from_args(args.keys, args.literal)
+    with client(home, timeout=args.timeout + 10) as c:
+        got = c.call("answer", agent=args.agent, keys=keys, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(got))
+    else:
+        tries = f" (taken on try {got['tries']})" if got["tries"] > 1 else ""
+        print(f"{got['agent']}: answered, now {got['state']}{tries}")
+    return 0
+
+
+def cmd_screen(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        scr = c.call("screen", agent=args.agent, scrollback=args.scrollback)
+    if args.json:
+        print(json.dumps(scr, ensure_ascii=False))
+        return 0
+    lines = [*scr["history"], *scr["lines"]]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        ex = c.call("explain", agent=args.agent)
+    if args.json:
+        print(json.dumps(ex, indent=1, ensure_ascii=False))
+        return 0
+    print(
+        f"{ex['agent']}: {ex['state']}  "
+        f"(profile {ex['profile']} {ex['profile_version']}, {ex['profile_source']})"
+    )
+    if ex["explain"]:
+        print(f"  decided: {ex['explain']}")
+    print(f"  screen now: {ex['live']}")
+    if ex["user_hold"]:
+        print("  a person holds this agent (console): tasks wait")
+    if ex["error"]:
+        print(f"  error: {ex['error']}")
+    print("  rules (highest priority first):")
+    for r in ex["rules"]:
+        mark = "✔" if r["matched"] is not None else "·"
+        hit = f"  matched {r['matched']!r}" if r["matched"] is not None else ""
+        print(f"    {mark} {r['priority']:>4} {r['id']:<20} → {r['state']:<8} [{r['region']}]{hit}")
+    print(f"    fallback → {ex['fallback']}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        logs = c.call("logs", agent=args.agent, lines=args.lines)
+    print("\n".join(logs["lines"]))
+    return 0
+
+
+def cmd_agent_op(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=60) as c:
+        st = c.call(args.cmd, agent=args.agent)
+    if args.json:
+        print(json.dumps(st))
+    else:
+        print(f"{st['agent_id']}: {st['status']} (pid {st['pid'] or '-'})")
+    return 0
+
+
+def cmd_inbox(args: argparse.Namespace, home: Path) -> int:
+    with client(home) as c:
+        items = c.call("inbox", all=args.all or None)["items"]
+        if args.ack and items:
+            c.call("inbox_ack", ids=[i["id"] for i in items])
+    if args.json:
+        print(json.dumps(items, indent=1, ensure_ascii=False))
+        return 0
+    if not items:
+        print("inbox: nothing new" if not args.all else "inbox: empty")
+    for i in items:
+        stamp = time.strftime("%H:%M:%S", time.localtime(i["time"]))
+        read = "" if not i["acked"] else " (read)"
+        print(f"{i['id']} {stamp} [{i['source']}] {i['title']}{read}")
+        for line in (i["body"] or "").splitlines():
+            print(f"    {line}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="staff", description="A pty-supervised team of coding agents.")
+    ap.add_argument("--home", help="state directory (default $STAFF_HOME or the XDG state dir)")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    p = add("up", cmd_up, "start the daemon with the team (returns when it is ready)")
+    p.add_argument(
+        "-c", "--config", help="team file (default ./staff.toml, then the user's, then the default team)"
+    )
+    p.add_argument("--foreground", action="store_true", help="run here and print state changes")
+    add("down", cmd_down, "stop the daemon and every agent")
+    p = add("reload", cmd_reload, "restart the daemon in place; agents and their work carry on")
+    p.add_argument("-c", "--config", help="team file (default: the one the daemon had)")
+    add("status", cmd_status, "the team: states, tasks, queues")
+    for name, fn, help in (
+        ("ask", cmd_ask, "give an agent a task, wait, print the answer"),
+        ("submit", cmd_submit, "queue a task, print its id"),
+    ):
+        p = add(name, fn, help)
+        p.add_argument("agent", help="agent name, role:NAME, or any")
+        p.add_argument("text", nargs="+", help="the task text (- reads stdin)")
+        if name == "ask":
+            p.add_argument("--timeout", type=float, help="seconds to wait (the task keeps running)")
+            p.add_argument("--all", action="store_true", help="AGENT is a role: ask every agent with it")
+        else:
+            p.add_argument(
+                "--key", help="idempotency key: submitting the same key again returns the same task"
+            )
+    p = add("wait", cmd_wait, "wait for a task and print its answer")
+    p.add_argument("task")
+    p.add_argument("--timeout", type=float)
+    p = add("cancel", cmd_cancel, "cancel a queued or running task")
+    p.add_argument("task")
+    p = add("send", cmd_send, "type keys into an agent (tmux-style names: Enter Esc C-c Up …)")
+    p.add_argument("agent")
+    p.add_argument("keys", nargs="+")
+    p.add_argument("-l", "--literal", action="store_true", help="send the words as they are")
+    p = add(
+        "answer",
+        cmd_answer,
+        "answer the question an agent is blocked on (waits for it; re-sends a key the program ignored)",
+    )
+    p.add_argument("agent")
+    p.add_argument("keys", nargs="+", help="the choice, e.g. 1, or tmux-style key names (Esc, Enter …)")
+    p.add_argument("-l", "--literal", action="store_true", help="send the words as they are")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the question")
+    p = add("screen", cmd_screen, "print an agent's current screen")
+    p.add_argument("agent")
+    p.add_argument("--scrollback", action="store_true", help="include the scrollback")
+    p = add("explain", cmd_explain, "why an agent is in its state: the rule and the text it matched")
+    p.add_argument("agent")
+    p = add("logs", cmd_logs, "an agent's output as plain text (scrollback + screen)")
+    p.add_argument("agent")
+    p.add_argument("-n", "--lines", type=int, help="only the last N lines")
+    p = add("inbox", cmd_inbox, "messages from monitors and background tasks")
+    p.add_argument("--ack", action="store_true", help="mark what is shown as read")
+    p.add_argument("--all", action="store_true", help="include read messages")
+    for name, help in (
+        ("spawn", "start a stopped agent"),
+        ("kill", "stop an agent (no restart)"),
+        ("restart", "stop and start an agent"),
+    ):
+        p = add(name, cmd_agent_op, help)
+        p.add_argument("agent")
+    from supervisor.client.cli.orchestrate import add_commands
+
+    add_commands(add)  # run, runs, watch, monitors, unwatch, worktree
+    from supervisor.client.cli.console import add_commands as add_console_commands
+
+    add_console_commands(add)  # console, attach
+    from supervisor.client.cli.hooks import add_commands as add_hook_commands
+
+    add_hook_commands(add)  # hook install|uninstall|doctor, mcp
+    from supervisor.client.cli.chief import add_commands as add_chief_commands
+
+    add_chief_commands(add)  # chief
+    from supervisor.client.cli.serve import add_commands as add_http_commands
+
+    add_http_commands(add)  # serve --http
+    from supervisor.client.mailbridge import add_commands as add_mail_commands
+
+    add_mail_commands(add)  # mail-bridge
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    home = Path(args.home) if args.home else state_home()
+    try:
+        return int(args.fn(args, home))
+    except CliError as exc:
+        print(f"staff: {exc}", file=sys.stderr)
+        return exc.code
+    except configmod.ConfigError as exc:
+        print(f"staff: {exc}", file=sys.stderr)
+        return 2
+    except ProtocolError as exc:
+        print(f"staff: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("staff: interrupted (tasks keep running; `staff status` shows them)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

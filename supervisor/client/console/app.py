@@ -1,0 +1,767 @@
+"""`staff console`: the full-screen prompt_toolkit client of the daemon (the view).
+
+Layout: a sidebar of agents (number, name, a coloured state badge, current task, queue
+length), the main area (one agent's live terminal, or a split of 2–4), a status bar (team
+counts, inbox, key hints) and, on demand, a command line, the help and a scrollback view.
+The arrangement (what is shown, what has the keyboard) is model.py's; this module draws
+it and turns keys and clicks into model changes and daemon requests.
+
+Everything is event driven: the daemon pushes state events and screen output; each output
+chunk updates a local screen and asks for a frame: drawn at once if none was drawn in the
+last 1/`fps` s, else once at the end of that interval (a one-shot timer, never a polling
+loop), so output redraws at most `fps` times a second while a keystroke's echo is drawn
+at once; prompt_toolkit sends only the cells that changed to the terminal.
+Quitting (prefix d) or killing the console stops no agent and no task: the daemon keeps
+them, and forgets this console's sizes and holds when its connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import uuid
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+from prompt_toolkit.layout import (
+    ConditionalContainer,
+    DynamicContainer,
+    Float,
+    FloatContainer,
+    HSplit,
+    Layout,
+    VSplit,
+    Window,
+)
+from prompt_toolkit.layout.containers import AnyContainer
+from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
+from prompt_toolkit.layout.processors import BeforeInput
+from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
+from prompt_toolkit.styles import Style
+from prompt_toolkit.widgets import Frame, TextArea
+
+from supervisor.client.console.client import Connection
+from supervisor.client.console.model import Arrangement
+from supervisor.client.console.termview import LocalScreen, TerminalControl
+from supervisor.protocol import ProtocolError, socket_path
+
+Handler = Callable[[KeyPressEvent], None]
+SIDEBAR_WIDTH = 26
+DEFAULT_FPS = 30.0
+
+BADGE = {
+    "idle": "class:badge.idle",
+    "working": "class:badge.working",
+    "blocked": "class:badge.blocked",
+    "user": "class:badge.user",
+    "starting": "class:badge.starting",
+    "exited": "class:badge.exited",
+    "crashed": "class:badge.crashed",
+}
+STYLE = Style.from_dict(
+    {
+        "sidebar": "bg:#1c1c1c #d0d0d0",
+        "sidebar.title": "bold",
+        "sidebar.focus": "bg:#3a3a3a bold",
+        "sidebar.task": "#8a8a8a",
+        "badge.idle": "bg:ansigreen fg:ansiblack",
+        "badge.working": "bg:ansiyellow fg:ansiblack",
+        "badge.blocked": "bg:ansired fg:ansiwhite bold",
+        "badge.user": "bg:ansicyan fg:ansiblack",
+        "badge.starting": "bg:ansiblue fg:ansiwhite",
+        "badge.exited": "bg:ansibrightblack fg:ansiwhite",
+        "badge.crashed": "bg:ansimagenta fg:ansiwhite bold",
+        "pane.title": "bg:#303030 #c0c0c0",
+        "pane.title.focus": "bg:#005f87 #ffffff bold",
+        "status": "bg:#262626 #bcbcbc",
+        "status.message": "bg:#262626 #ffd75f",
+        "separator": "#444444",
+        "help": "bg:#1c1c1c #e4e4e4",
+    }
+)
+
+HELP = """\
+Prefix: {prefix}, then
+  n / p        next / previous agent        1-9   agent by number
+  o            next pane (in a split)       s %   split: show one more agent (up to 4)
+  u            unsplit                      z     zoom the focused pane
+  [            scrollback of the focused agent (q leaves; v select, y copy)
+  :            command line: ask AGENT TEXT · answer [AGENT] N · send AGENT TEXT
+               spawn/kill/restart AGENT · split · unsplit · detach
+  d            detach (every agent keeps running)
+  ?            this help                    {prefix} {prefix}  send {prefix} to the agent
+Mouse: click an agent or a pane to focus it; the wheel over a pane opens its scrollback.
+Typing into an agent holds it (state `user`): its queued tasks wait until you switch away
+or stop typing for a while. Any key closes this help."""
+
+
+def describe_key(key: str) -> str:
+    return "C-" + chr(ord(key) + 0x40).lower() if len(key) == 1 and ord(key) < 0x20 else key
+
+
+def pt_key(key: str) -> str:
+    """prompt_toolkit's name for a control character (\\x02 → 'c-b')."""
+    if len(key) == 1 and ord(key) < 0x20:
+        named = {"\x1b": "escape", "\x1d": "c-]", "\x1c": "c-\\", "\x1e": "c-^", "\x1f": "c-_"}
+        return named.get(key, "c-" + chr(ord(key) + 0x60))
+    return key
+
+
+class ConsoleApplication(Application[str]):
+    """prompt_toolkit redraws after every key press; a key typed into an agent changes
+    nothing on screen until its echo comes back (which asks for its own frame), so that
+    redraw is skipped: it would only delay the echo by a frame's render time."""
+
+    skip_key_redraw = False
+
+    def invalidate(self) -> None:
+        if self.skip_key_redraw:
+            self.skip_key_redraw = False
+            return
+        super().invalidate()
+
+
+class Pane:
+    """An agent shown in the console: its stream connection, local screen and control."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self.console = console
+        self.name = name
+        self.local = LocalScreen()
+        self.size: tuple[int, int] | None = None
+        self.conn: Connection | None = None
+        self.control = TerminalControl(
+            self.local, on_keys=self.keys, on_size=self.on_size, on_mouse=self.on_mouse,
+            self_invalidate=False,
+        )
+        self.local.changed += lambda _: console.output_changed()
+        self.window = Window(self.control, wrap_lines=False)
+        self.title = Window(
+            FormattedTextControl(self.title_text), height=1, style=self.title_style
+        )
+        self.container = HSplit([self.title, self.window])
+        self._opening: asyncio.Task[None] | None = None
+
+    def title_style(self) -> str:
+        return "class:pane.title.focus" if self.console.model.focus == self.name else "class:pane.title"
+
+    def title_text(self) -> StyleAndTextTuples:
+        info = self.console.model.agents.get(self.name)
+        state = info.state if info else "?"
+        out: StyleAndTextTuples = [("", f" {self.name} "), (BADGE.get(state, ""), f" {state} ")]
+        if info and info.task_title:
+            out.append(("", f" {info.task} {info.task_title}"))
+        return out
+
+    def open(self) -> None:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+
+    async def _open(self) -> None:
+        try:
+            self.conn = await Connection.open(self.console.sock)
+        except ProtocolError as exc:
+            self.console.message = exc.message
+            return
+        if self.size is not None:
+            self._send_size()
+        self.conn.stream("stream", self.on_event, agent=self.name)
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("type")
+        if kind == "snapshot":
+            self.local.snapshot(int(ev["rows"]), int(ev["cols"]), ev["data"])
+        elif kind == "output":
+            self.local.feed(ev["data"])
+
+    def on_size(self, rows: int, cols: int) -> None:
+        if (rows, cols) != self.size:
+            self.size = (rows, cols)
+            self._send_size()
+
+    def _send_size(self) -> None:
+        if self.conn is not None and self.size is not None:
+            rows, cols = self.size
+            self.conn.send("resize", agent=self.name, rows=max(rows, 2), cols=max(cols, 10),
+                           viewer=self.console.viewer)
+
+    def keys(self, data: str) -> None:
+        self.console.type_into(self.name, data)
+
+    def on_mouse(self, ev: MouseEvent) -> bool:
+        if ev.event_type == MouseEventType.MOUSE_UP:
+            self.console.focus(self.name)
+            return True
+        if ev.event_type == MouseEventType.SCROLL_UP:
+            self.console.focus(self.name)
+            self.console.open_scrollback()
+            return True
+        return False
+
+    async def close(self) -> None:
+        if self._opening is not None:
+            with contextlib.suppress(BaseException):
+                await self._opening
+        if self.conn is not None:
+            await self.conn.close()
+
+
+class Console:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        prefix: str = "\x02",
+        focus: str | None = None,
+        fps: float | None = None,
+        **app_kwargs: Any,
+    ) -> None:
+        self.home = home
+        self.sock = socket_path(home)
+        self.prefix = prefix
+        self.first_focus = focus
+        self.fps = fps or float(os.environ.get("STAFF_CONSOLE_FPS", DEFAULT_FPS))
+        self.model = Arrangement()
+        self.viewer = f"console-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.panes: dict[str, Pane] = {}
+        self.held: set[str] = set()
+        self.asked: set[str] = set()  # tasks given from the command line: their end is shown
+        self.message = ""
+        self.inbox = 0
+        self.help_visible = False
+        self.command_visible = False
+        self.scrollback_visible = False
+        self.ctl: Connection | None = None
+        self.events: Connection | None = None
+        self.exit_reason = "detached"
+        self._refreshing = False
+        self._refresh_again = False
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._frame_timer: asyncio.TimerHandle | None = None
+        self._last_frame = 0.0
+        self._echo_due = False
+        self.frames = 0
+        self.command = Buffer(multiline=False, accept_handler=self._accept_command)
+        self.scrollback = TextArea(read_only=True, scrollbar=True, focus_on_click=True)
+        self.app: ConsoleApplication = ConsoleApplication(
+            layout=self._layout(),
+            key_bindings=self._bindings(),
+            style=STYLE,
+            full_screen=True,
+            mouse_support=True,
+            **app_kwargs,
+        )
+        self.app.timeoutlen = None  # type: ignore[assignment]  # the prefix waits for its second key as long as it takes
+        self.app.ttimeoutlen = 0.05  # Esc reaches the agent at once (Claude interrupts on it)
+
+    # -- layout ------------------------------------------------------------------------------
+    def _layout(self) -> Layout:
+        sidebar = Window(
+            FormattedTextControl(self.sidebar_text), width=SIDEBAR_WIDTH, style="class:sidebar"
+        )
+        main = DynamicContainer(self._main)
+        status = Window(FormattedTextControl(self.status_text), height=1, style="class:status")
+        command = ConditionalContainer(
+            Window(BufferControl(self.command, input_processors=[BeforeInput(":")]), height=1),
+            filter=Condition(lambda: self.command_visible),
+        )
+        self.help_window = Window(
+            FormattedTextControl(lambda: HELP.format(prefix=describe_key(self.prefix)), focusable=True),
+            style="class:help",
+        )
+        body = VSplit([sidebar, Window(width=1, char="│", style="class:separator"), main])
+        root = FloatContainer(
+            HSplit([body, status, command]),
+            floats=[
+                Float(
+                    ConditionalContainer(
+                        Frame(self.help_window, title="staff console"),
+                        filter=Condition(lambda: self.help_visible),
+                    )
+                )
+            ],
+        )
+        return Layout(root)
+
+    def _main(self) -> AnyContainer:
+        if self.scrollback_visible:
+            return HSplit([
+                Window(FormattedTextControl(
+                    f" scrollback: {self.model.focus}  (q leaves · / search · v select · y copy)"
+                ), height=1, style="class:pane.title.focus"),
+                self.scrollback,
+            ])
+        names = self.model.visible()
+        panes = [self.pane(n).container for n in names]
+        if not panes:
+            return Window(FormattedTextControl(" no agents"))
+        sep_v = Window(width=1, char="│", style="class:separator")
+        if len(panes) == 1:
+            return panes[0]
+        if len(panes) == 2:
+            return VSplit([panes[0], sep_v, panes[1]])
+        top = VSplit([panes[0], sep_v, panes[1]])
+        bottom_panes = panes[2:]
+        bottom: AnyContainer = bottom_panes[0] if len(bottom_panes) == 1 else VSplit(
+            [bottom_panes[0], Window(width=1, char="│", style="class:separator"), bottom_panes[1]]
+        )
+        return HSplit([top, Window(height=1, char="─", style="class:separator"), bottom])
+
+    def pane(self, name: str) -> Pane:
+        p = self.panes.get(name)
+        if p is None:
+            p = self.panes[name] = Pane(self, name)
+            p.open()
+        return p
+
+    def sidebar_text(self) -> StyleAndTextTuples:
+        out: StyleAndTextTuples = [("class:sidebar.title", " AGENTS\n")]
+        for i, (name, info) in enumerate(self.model.agents.items(), 1):
+            handler = self._click(name)
+            focus = name == self.model.focus
+            line_style = "class:sidebar.focus" if focus else ""
+            mark = "▶" if focus else " "
+            label = f"{mark}{i if i < 10 else ' '} {name}"[: SIDEBAR_WIDTH - 11]
+            out.append((line_style, f"{label:<{SIDEBAR_WIDTH - 11}} ", handler))
+            out.append((BADGE.get(info.state, ""), f" {info.state:<8}", handler))
+            out.append(("", "\n"))
+            task = f"{info.task} {info.task_title}" if info.task else (info.error or "")
+            if not task and info.draft:
+                task = f"✎ draft: {info.draft}"  # its tasks wait until it is sent or cleared
+            queue = f" q:{info.queue}" if info.queue else ""
+            room = SIDEBAR_WIDTH - 4 - len(queue)
+            task = task if len(task) <= room else task[: room - 1] + "…"
+            out.append(("class:sidebar.task", f"   {task:<{room}}{queue}\n", handler))
+        return out
+
+    def _click(self, name: str) -> Any:
+        def handler(ev: MouseEvent) -> None:
+            if ev.event_type == MouseEventType.MOUSE_UP:
+                self.focus(name)
+
+        return handler
+
+    def status_text(self) -> StyleAndTextTuples:
+        counts = self.model.counts()
+        parts = [f"{n} {s}" for s, n in counts.items() if n]
+        left = " " + " · ".join(parts)
+        if self.inbox:
+            left += f" · inbox {self.inbox}"
+        p = describe_key(self.prefix)
+        hint = f"{p} n/p switch · s split · z zoom · [ scroll · : cmd · d detach · ? help "
+        if self.message:
+            return [("class:status", left + " │ "), ("class:status.message", self.message)]
+        width = self.app.output.get_size().columns if self.app else 80
+        pad = max(1, width - len(left) - len(hint))
+        return [("class:status", left + " " * pad + hint)]
+
+    # -- keys ----------------------------------------------------------------------------------
+    def _bindings(self) -> KeyBindings:
+        kb = KeyBindings()
+        P = pt_key(self.prefix)
+        normal = Condition(
+            lambda: not (self.command_visible or self.help_visible or self.scrollback_visible)
+        )
+
+        def act(*keys: str) -> Callable[[Handler], Handler]:
+            return kb.add(P, *keys, filter=normal)
+
+        @act("n")
+        def _(e: KeyPressEvent) -> None:
+            self._step(1)
+
+        @act("p")
+        def _(e: KeyPressEvent) -> None:
+            self._step(-1)
+
+        for d in "123456789":
+
+            @act(d)
+            def _(e: KeyPressEvent, d: str = d) -> None:
+                names = self.model.names
+                if int(d) <= len(names):
+                    self.focus(names[int(d) - 1])
+
+        @act("o")
+        def _(e: KeyPressEvent) -> None:
+            before = self.model.focus
+            self.model.next_pane()
+            self._after_focus(before)
+
+        @act("s")
+        @act("%")
+        @act('"')
+        def _(e: KeyPressEvent) -> None:
+            if self.model.split_add() is None:
+                self.message = "no more room: a split shows at most 4 agents"
+            self._refocus()
+
+        @act("u")
+        @act("!")
+        def _(e: KeyPressEvent) -> None:
+            self.model.unsplit()
+            self._refocus()
+
+        @act("z")
+        def _(e: KeyPressEvent) -> None:
+            self.model.toggle_zoom()
+            self._refocus()
+
+        @act("d")
+        def _(e: KeyPressEvent) -> None:
+            self.detach("detached")
+
+        @act("?")
+        def _(e: KeyPressEvent) -> None:
+            self.help_visible = True
+            self.app.layout.focus(self.help_window)
+
+        @act(":")
+        def _(e: KeyPressEvent) -> None:
+            self.command_visible = True
+            self.command.reset()
+            self.app.layout.focus(self.command)
+
+        @act("[")
+        def _(e: KeyPressEvent) -> None:
+            self.open_scrollback()
+
+        @act(P)
+        def _(e: KeyPressEvent) -> None:
+            if self.model.focus:
+                self.type_into(self.model.focus, self.prefix)
+
+        @act(Keys.Any)
+        def _(e: KeyPressEvent) -> None:
+            p = describe_key(self.prefix)
+            self.message = f"{p} {e.data!r}: no such key ({p} ? helps)"
+
+        help_on = Condition(lambda: self.help_visible)
+
+        @kb.add(Keys.Any, filter=help_on)
+        def _(e: KeyPressEvent) -> None:
+            self.help_visible = False
+            self._refocus()
+
+        cmd_on = Condition(lambda: self.command_visible)
+
+        @kb.add("escape", filter=cmd_on)
+        @kb.add("c-c", filter=cmd_on)
+        def _(e: KeyPressEvent) -> None:
+            self.command_visible = False
+            self._refocus()
+
+        sb_on = Condition(lambda: self.scrollback_visible)
+
+        @kb.add("q", filter=sb_on)
+        @kb.add("escape", filter=sb_on)
+        def _(e: KeyPressEvent) -> None:
+            self.scrollback_visible = False
+            self._refocus()
+
+        @kb.add("v", filter=sb_on)
+        def _(e: KeyPressEvent) -> None:
+            self.scrollback.buffer.start_selection()
+
+        @kb.add("y", filter=sb_on)
+        def _(e: KeyPressEvent) -> None:
+            data = self.scrollback.buffer.copy_selection()
+            self.app.clipboard.set_data(data)
+            self._osc52(data.text)
+            self.message = f"copied {len(data.text)} characters"
+
+        @kb.add("g", filter=sb_on)
+        def _(e: KeyPressEvent) -> None:
+            self.scrollback.buffer.cursor_position = 0
+
+        @kb.add("G", filter=sb_on)
+        def _(e: KeyPressEvent) -> None:
+            self.scrollback.buffer.cursor_position = len(self.scrollback.text)
+
+        @kb.add("/", filter=sb_on)
+        def _(e: KeyPressEvent) -> None:
+            self.command_visible = True
+            self.command.text = "find "
+            self.command.cursor_position = len(self.command.text)
+            self.app.layout.focus(self.command)
+
+        return kb
+
+    def _osc52(self, text: str) -> None:
+        import base64
+
+        out = self.app.output
+        out.write_raw("\x1b]52;c;" + base64.b64encode(text.encode()).decode() + "\x07")
+        out.flush()
+
+    # -- focus and typing ----------------------------------------------------------------------
+    def _step(self, delta: int) -> None:
+        before = self.model.focus
+        self.model.step(delta)
+        self._after_focus(before)
+
+    def focus(self, name: str) -> None:
+        before = self.model.focus
+        if name in self.model.agents:
+            self.model.select(name)
+        self._after_focus(before)
+
+    def _after_focus(self, before: str | None) -> None:
+        self.message = ""
+        if before is not None and before != self.model.focus and before in self.held:
+            self.release(before)  # the person left that agent: its tasks may go now
+        self._refocus()
+
+    def _refocus(self) -> None:
+        """Open the panes now shown, close the others, and focus the right window."""
+        visible = set(self.model.visible()) if not self.scrollback_visible else {self.model.focus}
+        for name in list(self.panes):
+            if name not in visible:
+                pane = self.panes.pop(name)
+                self._spawn(pane.close())
+                if name in self.held:
+                    self.release(name)
+        if self.scrollback_visible:
+            self.app.layout.focus(self.scrollback)
+        elif self.model.focus is not None:
+            self.app.layout.focus(self.pane(self.model.focus).window)
+        self.app.invalidate()
+
+    def type_into(self, name: str, data: str) -> None:
+        if self.ctl is None:
+            return
+        self.held.add(name)
+        self._echo_due = True
+        self.app.skip_key_redraw = True
+        self.ctl.send("input", agent=name, keys=data)
+
+    def release(self, name: str) -> None:
+        self.held.discard(name)
+        if self.ctl is not None:
+            self.ctl.send("hold", agent=name, on=False)
+
+    def detach(self, reason: str) -> None:
+        self.exit_reason = reason
+        if not self.app.is_done:
+            self.app.exit(result=reason)
+
+    # -- the scrollback view ----------------------------------------------------------------------
+    def open_scrollback(self) -> None:
+        name = self.model.focus
+        if name is None or self.ctl is None:
+            return
+
+        async def load() -> None:
+            assert self.ctl is not None
+            try:
+                logs = await self.ctl.call("logs", agent=name)
+            except ProtocolError as exc:
+                self.message = exc.message
+                return
+            text = "\n".join(logs["lines"])
+            from prompt_toolkit.document import Document
+
+            self.scrollback.buffer.set_document(Document(text, len(text)), bypass_readonly=True)
+            self.scrollback_visible = True
+            self._refocus()
+
+        self._spawn(load())
+
+    # -- the command line ---------------------------------------------------------------------------
+    def _accept_command(self, buf: Buffer) -> bool:
+        line = buf.text.strip()
+        self.command_visible = False
+        self._refocus()
+        if line:
+            self._spawn(self.run_command(line))
+        return False
+
+    async def run_command(self, line: str) -> None:
+        assert self.ctl is not None
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            self.message = f"cannot read that: {exc}"
+            return
+        cmd, args = words[0], words[1:]
+        focus = self.model.focus
+        try:
+            if cmd == "ask" and len(args) >= 2:
+                task = await self.ctl.call("submit", to=args[0], text=" ".join(args[1:]))
+                self.asked.add(task["id"])
+                self.message = f"{task['id']} queued for {args[0]}"
+            elif cmd in ("spawn", "kill", "restart") and len(args) <= 1 and (args or focus):
+                st = await self.ctl.call(cmd, agent=args[0] if args else focus)
+                self.message = f"{st['agent_id']}: {st['status']}"
+            elif cmd == "answer" and args:
+                agent, choice = (args[0], args[1]) if len(args) > 1 else (focus, args[0])
+                got = await self.ctl.call("answer", agent=agent, keys=choice, timeout=0)
+                self.message = f"answered {choice} to {agent}: now {got['state']}"
+            elif cmd == "send" and len(args) >= 2:
+                await self.ctl.call("send", agent=args[0], keys=" ".join(args[1:]) + "\r")
+                self.message = f"sent to {args[0]}"
+            elif cmd == "find" and args and self.scrollback_visible:
+                self._find(" ".join(args))
+            elif cmd == "split":
+                self.model.split_add()
+                self._refocus()
+            elif cmd == "unsplit":
+                self.model.unsplit()
+                self._refocus()
+            elif cmd in ("detach", "quit", "q"):
+                self.detach("detached")
+            else:
+                self.message = (
+                    f"unknown command {line!r}: ask AGENT TEXT · answer [AGENT] N · send AGENT TEXT · "
+                    "spawn|kill|restart AGENT · split · unsplit · detach"
+                )
+        except ProtocolError as exc:
+            self.message = exc.message
+        self.app.invalidate()
+
+    def _find(self, needle: str) -> None:
+        buf = self.scrollback.buffer
+        text = buf.text
+        i = text.rfind(needle, 0, max(buf.cursor_position, 0))
+        if i < 0:
+            i = text.rfind(needle)
+        if i < 0:
+            self.message = f"not found: {needle}"
+        else:
+            buf.cursor_position = i
+        self.app.layout.focus(self.scrollback)
+
+    # -- the daemon's events ------------------------------------------------------------------------
+    def on_event(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("type")
+        if kind == "hello":
+            self.model.set_team(ev["agents"])
+            if self.first_focus in self.model.agents:
+                self.model.select(self.first_focus)
+                self.first_focus = None
+            self._refocus()
+        elif kind == "state":
+            info = self.model.agents.get(ev.get("agent", ""))
+            if info is not None:
+                info.state = ev["new"]
+            self._refresh()
+        elif kind == "draft":
+            info = self.model.agents.get(ev.get("agent", ""))
+            if info is not None:
+                info.draft = ev.get("draft")
+        elif kind in ("task", "spawned"):
+            self._refresh()
+            t = ev.get("task") or {}
+            final = t.get("state") in ("done", "failed", "cancelled")
+            if final and (t.get("id") in self.asked or not self.message):
+                self.asked.discard(t["id"])
+                first = (t.get("answer") or t.get("error") or "").strip().splitlines()
+                who = t.get("agent") or t["to"]
+                self.message = f"{t['id']} {t['state']} ({who}): {first[0][:60] if first else ''}"
+        elif kind == "inbox":
+            self.inbox += 1
+        self.app.invalidate()
+
+    def _refresh(self) -> None:
+        """Re-read the team's status (task titles, queue lengths); one request at a time."""
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+
+        async def go() -> None:
+            try:
+                while True:
+                    self._refresh_again = False
+                    if self.ctl is None:
+                        return
+                    st = await self.ctl.call("status")
+                    self.model.set_team(st["agents"])
+                    self.app.invalidate()
+                    if not self._refresh_again:
+                        return
+            except ProtocolError:
+                pass
+            finally:
+                self._refreshing = False
+
+        self._spawn(go())
+
+    def output_changed(self) -> None:
+        """An agent's screen changed: redraw now, or at the next frame if one was just drawn.
+
+        The frame cap applies to streamed output only: the first output after a keystroke
+        (its echo) is drawn at once, so typing never waits for a frame slot (keystrokes come
+        at a person's pace, so this adds at most one frame per key)."""
+        if self._echo_due:  # the echo of a keystroke: drawn at once, whatever the cap
+            self._echo_due = False
+            if self._frame_timer is not None:
+                self._frame_timer.cancel()
+            self._frame()
+            return
+        if self._frame_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_frame + 1.0 / self.fps - loop.time()
+        if wait <= 0:
+            self._frame()
+        else:
+            self._frame_timer = loop.call_later(wait, self._frame)
+
+    def _frame(self) -> None:
+        self._frame_timer = None
+        self._last_frame = asyncio.get_running_loop().time()
+        self.frames += 1
+        self.app.invalidate()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- running --------------------------------------------------------------------------------------
+    async def run(self) -> str:
+        self.ctl = await Connection.open(self.sock)
+        self.ctl.on_error = self._on_error
+        self.events = await Connection.open(self.sock)
+        try:
+            unread = await self.ctl.call("inbox")
+            self.inbox = len(unread.get("items", []))
+            self.message = (await self.ctl.call("ping")).get("note") or ""  # e.g. "fake agents"
+        except ProtocolError:
+            pass
+        self.events.stream("subscribe", self.on_event)
+        self.events.closed.add_done_callback(lambda _: self.detach("the daemon went away"))
+        try:
+            result = await self.app.run_async()
+        finally:
+            await self.close()
+        return str(result or self.exit_reason)
+
+    def _on_error(self, message: str) -> None:
+        self.message = message
+        self.app.invalidate()
+
+    async def close(self) -> None:
+        for pane in list(self.panes.values()):
+            await pane.close()
+        self.panes.clear()
+        for conn in (self.events, self.ctl):
+            if conn is not None:
+                await conn.close()
+
+
+def run_console(home: Path, *, prefix: str = "\x02", focus: str | None = None) -> int:
+    console = Console(home, prefix=prefix, focus=focus)
+    why = asyncio.run(console.run())
+    print(f"staff: {why}; every agent keeps running (`staff console` comes back, `staff status` lists them)")
+    return 0 if why == "detached" else 1

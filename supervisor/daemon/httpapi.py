@@ -1,0 +1,308 @@
+"""The HTTP API: JSON over HTTP on the daemon's own event loop (aiohttp).
+
+`staff serve --http [HOST:]PORT` (a running daemon opens the listener) or `[http] listen =
+"HOST:PORT"` in staff.toml (opened at start). Every request needs `Authorization: Bearer
+TOKEN`; the token is made on first use and kept 0600 in the state dir (`http.token`). Loopback
+only unless `allow_remote`. Endpoints: GET /agents, POST /tasks, GET /tasks/{id},
+DELETE /tasks/{id}, GET /events (server-sent events), GET /openapi.json. Every error is a 4xx
+(or 5xx) JSON body `{"error": {"code": …, "message": …}}`; nothing a client sends reaches the
+supervisor unchecked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
+from supervisor.team.config import TableError as HttpConfigError
+from supervisor.team.config import is_loopback, parse_listen
+
+if TYPE_CHECKING:
+    from supervisor.team.supervisor import Supervisor
+
+log = logging.getLogger("staff")
+
+TOKEN_FILE = "http.token"
+MAX_BODY = 1 << 20
+MAX_WAIT = 3600.0
+SSE_BACKLOG = 1000
+
+
+def token(home: Path) -> str:
+    """The bearer token, made on first use (0600, created exclusively: never world-readable)."""
+    path = home / TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value + "\n")
+    return value
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+_STATUS = {ERR_UNKNOWN_AGENT: 404, ERR_UNKNOWN_TASK: 404, ERR_AGENT_DOWN: 409, "journal": 503}
+
+
+class HttpApi:
+    def __init__(self, sup: Supervisor, host: str, port: int, *, allow_remote: bool = False) -> None:
+        if not is_loopback(host) and not allow_remote:
+            raise HttpConfigError(
+                f"refusing to listen on {host}: not a loopback address (pass --allow-remote, "
+                f"or allow_remote = true under [http], to expose the team to the network)"
+            )
+        self.sup = sup
+        self.host, self.port = host, port
+        self.allow_remote = allow_remote
+        self.token = token(sup.home)
+        self.runner: web.AppRunner | None = None
+        self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.router.add_get("/agents", self.agents)
+        app.router.add_post("/tasks", self.submit)
+        app.router.add_get("/tasks/{id}", self.get_task)
+        app.router.add_delete("/tasks/{id}", self.cancel)
+        app.router.add_get("/events", self.events)
+        app.router.add_get("/openapi.json", self.openapi)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets and self.port == 0:
+            self.port = int(sockets[0].getsockname()[1])
+        if not is_loopback(self.host):
+            log.warning("HTTP API listening on %s, reachable from the network (--allow-remote)", self.url)
+        else:
+            log.info("HTTP API listening on %s", self.url)
+
+    async def close(self) -> None:
+        for queue in self._streams:  # end every event stream, so the shutdown does not wait on it
+            queue.put_nowait(None)
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    def info(self) -> dict[str, Any]:
+        return {"url": self.url, "token_file": str(self.sup.home / TOKEN_FILE), "remote": self.allow_remote}
+
+    # -- guard: the token, and every failure as JSON ------------------------------------------
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            resp = _error(
+                401,
+                "unauthorized",
+                f"a bearer token is needed: Authorization: Bearer $(cat {self.sup.home / TOKEN_FILE})",
+            )
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = "too_large" if exc.status == 413 else "not_found" if exc.status == 404 else "http"
+            return _error(
+                exc.status, code, exc.reason if exc.status != 413 else f"body over {MAX_BODY} bytes"
+            )
+        except ProtocolError as exc:
+            return _error(_STATUS.get(exc.code, 400), exc.code, exc.message)
+
+    # -- endpoints ------------------------------------------------------------------------------
+    async def agents(self, request: web.Request) -> web.Response:
+        return web.json_response({"agents": self.sup.status()["agents"]})
+
+    async def submit(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, "bad_json", f"the body is not JSON: {exc}")
+        if not isinstance(body, dict):
+            return _error(400, "bad_request", 'the body must be a JSON object: {"to": …, "text": …}')
+        unknown = sorted(set(body) - {"to", "text", "wait", "key"})
+        if unknown:
+            return _error(400, "bad_request", f"unknown field {unknown[0]!r}; known: key, text, to, wait")
+        to, text, wait, key = body.get("to"), body.get("text"), body.get("wait", 0), body.get("key")
+        if not isinstance(to, str) or not to:
+            return _error(400, "bad_request", "'to' must be an agent name, role:NAME or any")
+        if not isinstance(text, str) or not text.strip():
+            return _error(400, "bad_request", "'text' must be a non-empty string")
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT:
+            return _error(400, "bad_request", f"'wait' must be a number of seconds from 0 to {MAX_WAIT:.0f}")
+        if key is not None and not isinstance(key, str):
+            return _error(400, "bad_request", "'key' must be a string")
+        if "\x00" in text or "\x00" in to:
+            return _error(400, "bad_request", "NUL bytes are not allowed")
+        task = self.sup.submit(to, text, key=key)
+        if wait and not task.final:
+            task = await self.sup.wait(task.id, float(wait))
+        return web.json_response(task.to_json(), status=200 if task.final else 202)
+
+    async def get_task(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sup.task(request.match_info["id"]).to_json())
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sup.cancel(request.match_info["id"]).to_json())
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def sink(event: dict[str, Any]) -> None:
+            if queue.qsize() >= SSE_BACKLOG:  # a reader that cannot keep up is let go
+                queue.put_nowait(None)
+                with contextlib.suppress(ValueError):
+                    self.sup.sinks.remove(sink)
+                return
+            queue.put_nowait(event)
+
+        self.sup.sinks.append(sink)
+        self._streams.add(queue)
+        try:
+            await resp.write(b": staff events\n\n")
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                data = json.dumps(event, ensure_ascii=False, default=str)
+                await resp.write(f"event: {event.get('type', 'event')}\ndata: {data}\n\n".encode())
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._streams.discard(queue)
+            with contextlib.suppress(ValueError):
+                self.sup.sinks.remove(sink)
+        return resp
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+
+def _task_schema() -> dict[str, Any]:
+    props = {k: {"type": "string"} for k in ("id", "to", "text", "state", "agent", "answer", "error")}
+    return {"type": "object", "properties": props}
+
+
+_ERR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_TASK = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}}
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "agentstaff", "version": "1", "description": "The team of agents over HTTP."},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Task": _task_schema(),
+            "Error": {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    }
+                },
+            },
+        },
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/agents": {
+            "get": {
+                "summary": "every agent: state, task, queue",
+                "responses": {"200": {"description": "the agents"}, "401": _ERR},
+            }
+        },
+        "/tasks": {
+            "post": {
+                "summary": "queue a task; with wait, the answer when it finishes within wait seconds",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["to", "text"],
+                                "properties": {
+                                    "to": {
+                                        "type": "string",
+                                        "description": "agent, role:NAME, any, or chief",
+                                    },
+                                    "text": {"type": "string"},
+                                    "wait": {"type": "number", "minimum": 0, "maximum": MAX_WAIT},
+                                    "key": {"type": "string", "description": "idempotency key"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "finished", **_TASK},
+                    "202": {"description": "queued or running", **_TASK},
+                    "400": _ERR,
+                    "401": _ERR,
+                    "404": _ERR,
+                    "409": _ERR,
+                    "413": _ERR,
+                },
+            }
+        },
+        "/tasks/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": {
+                "summary": "a task",
+                "responses": {"200": {"description": "the task", **_TASK}, "404": _ERR},
+            },
+            "delete": {
+                "summary": "cancel a task",
+                "responses": {"200": {"description": "the task", **_TASK}, "404": _ERR},
+            },
+        },
+        "/events": {
+            "get": {
+                "summary": "server-sent events: state, task, inbox, …",
+                "responses": {"200": {"description": "text/event-stream"}},
+            }
+        },
+        "/openapi.json": {
+            "get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI"}}}
+        },
+    },
+}
+
+
+async def start(sup: Supervisor, listen: str, *, allow_remote: bool = False) -> HttpApi:
+    """Open the listener on the running loop (the daemon keeps it in `sup.http`)."""
+    host, port = parse_listen(listen)
+    api = HttpApi(sup, host, port, allow_remote=allow_remote)
+    await api.start()
+    return api

@@ -1,0 +1,205 @@
+"""The daemon process: supervisor + socket server, one per state directory.
+
+Started by `staff up` (detached, reporting readiness through a pipe so `up` returns
+exactly when the socket answers) or in the foreground (`staff up --foreground`,
+`make run`), where it prints every state change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from supervisor.daemon.server import Server
+from supervisor.detect.rules import RuleError
+from supervisor.protocol import ProtocolError, socket_path, state_home, unusable_home
+from supervisor.pty import keeper
+from supervisor.pty.keeperclient import KeeperClient, KeeperError
+from supervisor.team import config as configmod
+from supervisor.team.chief import Chief
+from supervisor.team.pool import Pool
+from supervisor.team.supervisor import Supervisor
+
+log = logging.getLogger("staff")
+
+
+class DaemonError(Exception):
+    pass
+
+
+def prepare_home(home: Path) -> None:
+    """Create the state dir private to this user (0700), or refuse one others can enter."""
+    home.mkdir(parents=True, exist_ok=True)
+    st = home.stat()
+    if st.st_uid != os.getuid():
+        raise DaemonError(f"{home}: owned by another user (uid {st.st_uid}); refusing to use it")
+    if st.st_mode & 0o077:
+        os.chmod(home, 0o700)
+
+
+def acquire_lock(home: Path) -> int:
+    fd = os.open(home / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DaemonError(f"a daemon is already running for {home} (`staff down` stops it)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _printer(out: TextIO) -> Any:
+    def sink(event: dict[str, Any]) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        kind = event.get("type")
+        if kind == "state":
+            print(f"{stamp} {event['agent']:<12} {event['old']} → {event['new']}", file=out, flush=True)
+        elif kind == "task":
+            t = event["task"]
+            line = f"{stamp} {t.get('agent') or t['to']:<12} task {t['id']} {t['state']}"
+            if t["state"] == "done":
+                line += f": {(t.get('answer') or '').splitlines()[0][:70] if t.get('answer') else ''}"
+            elif t.get("error"):
+                line += f": {t['error']}"
+            print(line, file=out, flush=True)
+
+    return sink
+
+
+KEEPER_SOCKET = "keeper.sock"
+
+
+def use_keeper() -> bool:
+    """Agents live in a keeper process unless STAFF_KEEPER=0 (then this daemon is their parent)."""
+    return os.environ.get("STAFF_KEEPER", "1") != "0"
+
+
+def connect_keeper(home: Path, loop: asyncio.AbstractEventLoop) -> KeeperClient:
+    """The keeper of this state dir, started (in its own session) if none answers."""
+    path = str(home / KEEPER_SOCKET)
+    try:
+        client = KeeperClient.connect(path)
+    except KeeperError:
+        proc = keeper.launch(path, log_path=str(home / "keeper.log"))
+        _reap_later(proc, loop)
+        client = KeeperClient.connect(path)
+    client.attach(loop)
+    return client
+
+
+def _reap_later(proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    """We started the keeper, so we reap it when it ends (no zombie), via its pidfd."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:
+        return
+
+    def reap() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        proc.wait()
+
+    loop.add_reader(fd, reap)
+
+
+async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foreground: bool = False) -> int:
+    loop = asyncio.get_running_loop()
+    kept = connect_keeper(home, loop) if use_keeper() else None
+    sup = Supervisor(cfg, home, keeper=kept)
+    if kept is not None:
+        sup.reconnect_keeper = lambda: connect_keeper(home, loop)
+    chief = Chief(sup)  # the chief agent and pushed delivery to it (team/chief.py)
+    sup.extensions += [Pool(sup), chief]  # roles that grow and shrink (team/pool.py)
+    server = Server(sup, socket_path(home), chief=chief)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, server.stopped.set)
+    if foreground:
+        sup.sinks.append(_printer(sys.stdout))
+    if cfg.http.listen:  # [http] in staff.toml (httpapi.py); a bad address fails the start
+        await server.open_http(cfg.http.listen, allow_remote=cfg.http.allow_remote)
+    await sup.start()
+    await server.start()
+    log.info("daemon %d up: %s (%s)", os.getpid(), ", ".join(sup.agents), cfg.source)
+    if ready is not None:
+        ready(None)
+    try:
+        await server.stopped.wait()
+    finally:
+        reload = server.reload
+        log.info("daemon stopping%s", " for a reload (agents keep running)" if reload else "")
+        await server.close()
+        await sup.shutdown(keep_agents=reload and sup.keeper is not None)
+        if sup.keeper is not None and not reload:
+            with contextlib.suppress(KeeperError):
+                sup.keeper.shutdown(2.0)
+    return 0
+
+
+def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int | None = None) -> int:
+    def report(error: str | None) -> None:
+        if ready_fd is None:
+            if error:
+                print(f"staff: {error}", file=sys.stderr)
+            return
+        msg = f"error {error}\n" if error else "ok\n"
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, msg.encode())
+            os.close(ready_fd)
+
+    try:
+        prepare_home(home)
+        lock = acquire_lock(home)
+    except DaemonError as exc:
+        report(str(exc))
+        return 2
+    except OSError as exc:  # read-only, full, not ours
+        report(unusable_home(home, exc))
+        return 2
+    handlers: list[logging.Handler] = [logging.FileHandler(home / "daemon.log")]
+    if foreground:
+        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers[-1].setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        cfg = configmod.find(config_path)
+    except configmod.ConfigError as exc:
+        report(str(exc))
+        return 2
+    if foreground and cfg.note:
+        print(f"staff: {cfg.note}", flush=True)
+    try:
+        return asyncio.run(serve(cfg, home, ready=report, foreground=foreground))
+    except RuleError as exc:
+        report(f"bad rule file: {exc}")
+        return 2
+    except ProtocolError as exc:  # [http] listen: the address is taken or not allowed
+        report(exc.message)
+        return 2
+    finally:
+        os.close(lock)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="staff-daemon")
+    ap.add_argument("-c", "--config")
+    ap.add_argument("--home")
+    ap.add_argument("--foreground", action="store_true")
+    args = ap.parse_args(argv)
+    home = Path(args.home) if args.home else state_home()
+    ready = os.environ.pop("STAFF_READY_FD", None)
+    return run(args.config, home, foreground=args.foreground, ready_fd=int(ready) if ready else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""The daemon's Unix socket: JSON lines in, JSON lines out (see protocol.py).
+
+Each request is validated against the protocol table before it reaches the supervisor,
+and any error becomes an error reply: a client's mistake never takes the daemon down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+from supervisor.agent.agent import AnswerError
+from supervisor.daemon.streams import Hub
+from supervisor.protocol import (
+    ERR_BAD_REQUEST,
+    ERR_INTERNAL,
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    encode,
+    validate,
+)
+from supervisor.team.chief import Chief
+from supervisor.team.config import TableError, parse_listen
+from supervisor.team.inbox import InboxItem
+from supervisor.team.monitors import Monitor, Monitors
+from supervisor.team.supervisor import Supervisor
+
+log = logging.getLogger("staff")
+
+
+def peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+LISTEN_BACKLOG = 4096
+"""Pending connections the socket holds before the loop accepts them."""
+
+
+class Server:
+    def __init__(self, sup: Supervisor, path: Path, *, chief: Chief | None = None) -> None:
+        self.sup = sup
+        self.chief = chief
+        self.path = path
+        self._server: asyncio.base_events.Server | None = None
+        self.stopped = asyncio.Event()
+        self.reload = False  # stopping for `staff reload`: leave the agents to the next daemon
+        self.started = time.time()
+        self.clients = 0
+        self.hub = Hub(sup)  # streams, sizes, holds, recordings (streams.py)
+        self.monitors = Monitors(sup)  # staff watch (monitors.py)
+        self.http: Any = None  # the HTTP API when one listens (httpapi.py)
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old = os.umask(0o177)
+        try:
+            # asyncio's default backlog of 100 overflows when a hundred clients connect at
+            # once (a burst of hooks, a test's silent clients): the kernel then refuses
+            # with EAGAIN. The kernel caps this at net.core.somaxconn.
+            self._server = await asyncio.start_unix_server(
+                self._client, path=str(self.path), limit=MAX_FRAME, backlog=LISTEN_BACKLOG
+            )
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        self.hub.start()
+        self.monitors.load()
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+        self.hub.close()
+        self.monitors.close()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uid = peer_uid(writer)
+        if uid is not None and uid != os.getuid():
+            log.warning("refused a connection from uid %s", uid)
+            writer.close()
+            return
+        self.clients += 1
+        pending: set[asyncio.Task[None]] = set()
+        try:
+            await self._serve_client(reader, writer, pending)
+        except asyncio.CancelledError:
+            pass  # the daemon is stopping; the client sees EOF
+        finally:
+            self.clients -= 1
+            for t in pending:
+                t.cancel()
+            writer.close()
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: set[asyncio.Task[None]]
+    ) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except (asyncio.LimitOverrunError, ValueError):
+                await self._send(
+                    writer,
+                    {
+                        "id": None,
+                        "ok": False,
+                        "error": {
+                            "code": ERR_BAD_REQUEST,
+                            "message": f"request too large (limit {MAX_FRAME} bytes)",
+                        },
+                    },
+                )
+                break
+            except ConnectionError:
+                break
+            if not line:
+                break
+            if not line.strip():
+                continue
+            t = asyncio.create_task(self._handle(line, writer))
+            pending.add(t)
+            t.add_done_callback(pending.discard)
+
+    async def _send(self, writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
+        if writer.is_closing():
+            return
+        writer.write(encode(obj))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+
+    async def _handle(self, line: bytes, writer: asyncio.StreamWriter) -> None:
+        rid: Any = None
+        try:
+            try:
+                req = json.loads(line)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ProtocolError(ERR_BAD_REQUEST, f"malformed JSON: {exc}") from None
+            if isinstance(req, dict):
+                rid = req.get("id")
+            problem = validate(req)
+            if problem:
+                raise ProtocolError(ERR_BAD_REQUEST, problem)
+            result = await getattr(self, "cmd_" + req["cmd"])(req, writer, rid)
+            await self._send(writer, {"id": rid, "ok": True, "result": result})
+        except ProtocolError as exc:
+            await self._send(
+                writer, {"id": rid, "ok": False, "error": {"code": exc.code, "message": exc.message}}
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("request failed")
+            await self._send(
+                writer,
+                {
+                    "id": rid,
+                    "ok": False,
+                    "error": {
+                        "code": ERR_INTERNAL,
+                        "message": f"internal error: {type(exc).__name__}: {exc}",
+                    },
+                },
+            )
+
+    # -- commands ---------------------------------------------------------------------------
+    async def cmd_ping(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return {
+            "pid": os.getpid(),
+            "version": PROTOCOL_VERSION,
+            "uptime": time.time() - self.started,
+            "agents": list(self.sup.agents),
+            "config": self.sup.config.source,
+            "note": self.sup.config.note,
+        }
+
+    async def cmd_status(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.sup.status()
+
+    async def cmd_submit(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.sup.submit(
+            req["to"], req["text"], key=req.get("key"), notify=bool(req.get("notify"))
+        ).to_json()
+
+    async def cmd_task(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.sup.task(req["task"]).to_json()
+
+    async def cmd_wait(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        task = self.sup.task(req["task"])
+        if req.get("progress") and not task.final:
+
+            def sink(event: dict[str, Any]) -> None:
+                agent = event.get("agent")
+                t = event.get("task") or {}
+                item = event.get("item") or {}
+                if (
+                    t.get("id") == task.id
+                    or item.get("task") == task.id
+                    or (agent and agent in (task.agent, task.to))
+                ):
+                    w.write(encode({"id": rid, "event": event}))
+
+            self.sup.sinks.append(sink)
+            # progress starts from where the task is now (it may have moved since the submit)
+            w.write(encode({"id": rid, "event": {"type": "task", "task": task.to_json()}}))
+            try:
+                task = await self.sup.wait(task.id, req.get("timeout"))
+            finally:
+                self.sup.sinks.remove(sink)
+        else:
+            task = await self.sup.wait(task.id, req.get("timeout"))
+        return task.to_json()
+
+    async def cmd_cancel(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.sup.cancel(req["task"]).to_json()
+
+    async def cmd_send(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.agent(req["agent"])
+        if not agent.alive:
+            raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
+        agent.note_person_input()
+        agent.write(req["keys"])
+        return {"agent": agent.name, "bytes": len(req["keys"].encode())}
+
+    async def cmd_answer(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.agent(req["agent"])
+        try:
+            tries = await agent.answer(req["keys"], float(req.get("timeout", 10.0)))
+        except AnswerError as exc:
+            raise ProtocolError("not_answered", str(exc)) from None
+        return {"agent": agent.name, "state": agent.state, "tries": tries}
+
+    async def cmd_screen(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.agent(req["agent"])
+        return {
+            "agent": agent.name,
+            "state": agent.state,
+            "title": agent.term.title,
+            "lines": agent.term.lines(),
+            "cursor": agent.term.cursor,
+            "history": agent.term.history_text(200) if req.get("scrollback") else [],
+        }
+
+    async def cmd_explain(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.agent(req["agent"])
+        det = agent.detection
+        view = agent.view()
+        live = agent.profile.detect(view)
+        rules = []
+        for rule in agent.profile.rules:
+            hit = rule.match(view)
+            rules.append(
+                {
+                    "id": rule.id,
+                    "state": rule.state,
+                    "priority": rule.priority,
+                    "region": rule.region,
+                    "matched": hit,
+                }
+            )
+        return {
+            "agent": agent.name,
+            "state": agent.state,
+            "profile": agent.profile.name,
+            "profile_source": agent.profile.source,
+            "profile_version": agent.profile.version,
+            "rule": det.rule if det else None,
+            "matched": det.matched if det else None,
+            "region": det.region if det else None,
+            "explain": det.explain() if det else None,
+            "live": live.explain(),
+            "rules": rules,
+            "fallback": agent.profile.fallback,
+            "user_hold": agent.user_hold,
+            "error": agent.error,
+        }
+
+    async def cmd_logs(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.agent(req["agent"])
+        lines = [*agent.term.history_text(), *agent.term.lines()]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        n = req.get("lines")
+        return {"agent": agent.name, "lines": lines[-n:] if n else lines}
+
+    async def cmd_spawn(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = self.sup.spawn(req["agent"])
+        if agent.error and not agent.alive:
+            raise ProtocolError("agent_down", f"cannot start {agent.name}: {agent.error}")
+        return agent.status()
+
+    async def cmd_kill(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return (await self.sup.kill(req["agent"])).status()
+
+    async def cmd_restart(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        agent = await self.sup.restart(req["agent"])
+        if agent.error and not agent.alive:
+            raise ProtocolError("agent_down", f"cannot start {agent.name}: {agent.error}")
+        return agent.status()
+
+    async def cmd_subscribe(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        done = asyncio.get_running_loop().create_future()
+
+        def sink(event: dict[str, Any]) -> None:
+            if w.is_closing():
+                if not done.done():
+                    done.set_result(None)
+                return
+            w.write(encode({"id": rid, "event": event}))
+
+        self.sup.sinks.append(sink)
+        w.write(encode({"id": rid, "event": {"type": "hello", **self.sup.status()}}))
+        try:
+            await done
+        finally:
+            self.sup.sinks.remove(sink)
+        return None
+
+    async def cmd_inbox(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        items = self.sup.inbox.list(unread=not req.get("all"), to=req.get("to"))
+        return {"items": [i.to_json() for i in items]}
+
+    async def cmd_inbox_ack(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        ids = req.get("ids")
+        if ids is not None and not all(isinstance(i, str) for i in ids):
+            raise ProtocolError(ERR_BAD_REQUEST, "inbox_ack: 'ids' must be a list of strings")
+        return {"acked": [i.id for i in self.sup.inbox.ack(ids)]}
+
+    async def cmd_inbox_post(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        item = InboxItem(
+            title=req["title"],
+            body=req.get("body") or "",
+            source=req.get("source") or "external",
+            to=req.get("to") or "chief",
+            task=req.get("task"),
+        )
+        return self.sup.post(item).to_json()
+
+    async def cmd_chief(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        resume = bool(req.get("continue"))
+        if self.chief is None:
+            raise ProtocolError(ERR_BAD_REQUEST, "this daemon runs no chief")
+        return self.chief.open(req.get("args") or [], resume=resume, cwd=req["cwd"])
+
+    async def cmd_http_serve(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return await self.open_http(req["listen"], allow_remote=bool(req.get("allow_remote")))
+
+    async def open_http(self, listen: str, *, allow_remote: bool = False) -> dict[str, Any]:
+        """Open the HTTP API on this loop (`staff serve --http`, `[http] listen`); one at a time."""
+        from supervisor.daemon import httpapi
+
+        try:
+            if self.http is None:
+                self.http = await httpapi.start(self.sup, listen, allow_remote=allow_remote)
+            elif parse_listen(listen) not in ((self.http.host, self.http.port), (self.http.host, 0)):
+                raise ProtocolError(ERR_BAD_REQUEST, f"the HTTP API already listens on {self.http.url}")
+        except (TableError, OSError) as exc:
+            raise ProtocolError(ERR_BAD_REQUEST, f"HTTP API: {exc}") from None
+        info: dict[str, Any] = self.http.info()
+        return info
+
+    async def cmd_watch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        m = Monitor(
+            agent=req["agent"],
+            until=req["until"],
+            then=req.get("then"),
+            notify=req.get("notify"),
+            task=req.get("task"),
+            title=req.get("title"),
+            repeat=bool(req.get("repeat")),
+        )
+        return self.monitors.add(m).to_json()
+
+    async def cmd_monitors(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return {"monitors": [m.to_json() for m in self.monitors.list()]}
+
+    async def cmd_unwatch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.monitors.remove(req["id"]).to_json()
+
+    async def cmd_monitor_wait(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return (await self.monitors.wait_fired(req["id"], req.get("timeout"))).to_json()
+
+    # -- streaming and taking over agents (streams.py) ---------------------------------------------
+    async def cmd_stream(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return await self.hub.stream(self.sup.agent(req["agent"]), w, rid)
+
+    async def cmd_resize(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.hub.resize(self.sup.agent(req["agent"]), req["rows"], req["cols"], req["viewer"], w)
+
+    async def cmd_hold(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return self.hub.hold(self.sup.agent(req["agent"]), req["on"], w, req.get("grace"))
+
+    async def cmd_input(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        """Keys a person typed: they hold the agent (no task is delivered) until they leave."""
+        agent = self.sup.agent(req["agent"])
+        if not agent.alive:
+            raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
+        held = self.hub.hold(agent, True, w, req.get("grace"))
+        agent.note_person_input()
+        agent.write(req["keys"])
+        return held
+
+    async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        self.reload = bool(req.get("reload"))
+        asyncio.get_running_loop().call_soon(self.stopped.set)
+        return {"stopping": True, "reload": self.reload}

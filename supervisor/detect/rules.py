@@ -1,0 +1,327 @@
+"""State detection: a pure function from a screen view to a state, driven by rule files.
+
+Rules are data (``profiles/<kind>.toml``, overridable from the user's config dir), so a
+new Claude Code release that moves a line is fixed without a release of ours. Each rule
+has a region (which part of the screen it reads), a matcher tree (``contains``,
+``regex``, ``line_regex`` composed with ``any`` / ``all`` / ``not``), a priority and an
+optional debounce. The highest-priority matching rule decides; the result says which
+rule it was and what text it matched, so ``staff explain`` can show the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+DETECTABLE = ("idle", "working", "blocked", "user", "starting")
+
+
+class RuleError(Exception):
+    """A rule file that cannot be used; the message names the file and the rule."""
+
+
+# -- the view a detector reads ------------------------------------------------------------
+_RULE_LINE = re.compile(r"[─━═]{8,}")
+
+
+@dataclass
+class View:
+    """The screen as detection sees it; regions are computed on demand and cached."""
+
+    lines: Sequence[str]
+    title: str = ""
+    _cache: dict[str, str | None] = field(default_factory=dict)
+
+    def rule_rows(self) -> list[int]:
+        """Rows holding a full horizontal rule (the lines Claude draws around its input)."""
+        key = "__rules"
+        if key not in self._cache:
+            width = max((len(line) for line in self.lines), default=0)
+            need = max(8, width // 2)
+            rows = [
+                y
+                for y, line in enumerate(self.lines)
+                if len(s := line.strip()) >= need and _RULE_LINE.fullmatch(s)
+            ]
+            self._cache[key] = ",".join(map(str, rows))
+        raw = self._cache[key]
+        return [int(r) for r in raw.split(",")] if raw else []
+
+    def region(self, spec: str) -> str | None:
+        """The text of a named region, or None when the screen has no such region."""
+        if spec in self._cache:
+            return self._cache[spec]
+        value = self._compute(spec)
+        self._cache[spec] = value
+        return value
+
+    def _compute(self, spec: str) -> str | None:
+        name, _, arg = spec.partition(":")
+        lines = self.lines
+        if name == "screen":
+            return "\n".join(lines)
+        if name == "title":
+            return self.title
+        if name == "bottom":
+            n = int(arg or 10)
+            non_empty = [line for line in lines if line.strip()]
+            return "\n".join(non_empty[-n:])
+        rules = self.rule_rows()
+        if name == "after_last_rule":
+            if not rules:
+                return None
+            return "\n".join(lines[rules[-1] + 1 :]).rstrip("\n")
+        if name == "prompt_box":
+            # The input box: between the last two rules, with no other rule below them
+            # except the footer area.
+            if len(rules) < 2:
+                return None
+            return "\n".join(lines[rules[-2] + 1 : rules[-1]])
+        if name == "above_prompt_box":
+            if len(rules) < 2:
+                return None
+            n = int(arg or 6)
+            above = [line for line in lines[: rules[-2]] if line.strip()]
+            return "\n".join(above[-n:])
+        raise RuleError(f"unknown region {spec!r}")
+
+
+REGIONS = ("screen", "title", "bottom", "after_last_rule", "prompt_box", "above_prompt_box")
+
+
+# -- matchers ---------------------------------------------------------------------------------
+Matcher = Callable[[str], str | None]
+"""Returns the matched text (possibly empty for a negation) or None for no match."""
+
+
+def compile_matcher(spec: Any, where: str) -> Matcher:
+    """Build a matcher from its TOML table: exactly one of the known keys."""
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise RuleError(
+            f"{where}: a matcher is a table with one key (contains, regex, line_regex, any, all, not, empty)"
+        )
+    ((kind, arg),) = spec.items()
+    if kind == "contains":
+        if not isinstance(arg, str):
+            raise RuleError(f"{where}: 'contains' needs a string")
+        needle = arg
+
+        def contains(text: str) -> str | None:
+            return needle if needle in text else None
+
+        return contains
+    if kind in ("regex", "line_regex"):
+        if not isinstance(arg, str):
+            raise RuleError(f"{where}: '{kind}' needs a string")
+        try:
+            pattern = re.compile(arg, re.MULTILINE if kind == "line_regex" else 0)
+        except re.error as exc:
+            raise RuleError(f"{where}: bad regex {arg!r}: {exc}") from exc
+
+        def regex(text: str) -> str | None:
+            m = pattern.search(text)
+            return m.group(0) if m else None
+
+        return regex
+    if kind == "empty":
+        want = bool(arg)
+
+        def empty(text: str) -> str | None:
+            return "" if (not text.strip()) == want else None
+
+        return empty
+    if kind in ("any", "all"):
+        if not isinstance(arg, list) or not arg:
+            raise RuleError(f"{where}: '{kind}' needs a non-empty list of matchers")
+        subs = [compile_matcher(s, f"{where}.{kind}[{i}]") for i, s in enumerate(arg)]
+        if kind == "any":
+
+            def any_(text: str) -> str | None:
+                for sub in subs:
+                    hit = sub(text)
+                    if hit is not None:
+                        return hit
+                return None
+
+            return any_
+
+        def all_(text: str) -> str | None:
+            hits = []
+            for sub in subs:
+                hit = sub(text)
+                if hit is None:
+                    return None
+                hits.append(hit)
+            return " … ".join(h for h in hits if h)
+
+        return all_
+    if kind == "not":
+        sub = compile_matcher(arg, f"{where}.not")
+
+        def not_(text: str) -> str | None:
+            return "" if sub(text) is None else None
+
+        return not_
+    raise RuleError(f"{where}: unknown matcher {kind!r}")
+
+
+# -- rules and profiles -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    state: str
+    priority: int
+    region: str
+    matcher: Matcher
+    debounce: float = 0.0
+    source: str = ""
+
+    def match(self, view: View) -> str | None:
+        text = view.region(self.region)
+        if text is None:
+            return None
+        return self.matcher(text)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the detector decided and why."""
+
+    state: str
+    rule: str
+    matched: str
+    region: str
+    debounce: float = 0.0
+
+    def explain(self) -> str:
+        snippet = self.matched.replace("\n", "⏎")
+        if len(snippet) > 80:
+            snippet = snippet[:77] + "…"
+        return f"{self.state} by rule {self.rule!r} (region {self.region}): {snippet!r}"
+
+
+@dataclass
+class Profile:
+    """Everything we know about one kind of agent: its rules and its habits."""
+
+    name: str
+    rules: list[Rule]
+    fallback: str = "working"
+    version: str = ""
+    source: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fallback_debounce(self) -> float:
+        """A screen no rule recognises must persist this long before it counts: a frame
+        split across two reads (half old, half new) matches nothing for an instant."""
+        return float(self.settings.get("fallback_debounce_ms", 150)) / 1000.0
+
+    def detect(self, view: View) -> Detection:
+        for rule in self.rules:  # sorted by priority, highest first
+            hit = rule.match(view)
+            if hit is not None:
+                return Detection(rule.state, rule.id, hit, rule.region, rule.debounce)
+        return Detection(self.fallback, "fallback", "", "(no rule matched)", self.fallback_debounce)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+
+def _parse_rule(raw: Any, where: str) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(f"{where}: a rule is a table")
+    known = {"id", "state", "priority", "region", "match", "debounce_ms", "description"}
+    unknown = set(raw) - known
+    if unknown:
+        raise RuleError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise RuleError(f"{where}: every rule needs an 'id'")
+    where = f"{where} ({rid})"
+    state = raw.get("state")
+    if state not in DETECTABLE:
+        raise RuleError(f"{where}: state must be one of {', '.join(DETECTABLE)}, not {state!r}")
+    region = raw.get("region", "screen")
+    if not isinstance(region, str) or region.partition(":")[0] not in REGIONS:
+        raise RuleError(f"{where}: region must be one of {', '.join(REGIONS)}, not {region!r}")
+    if region.partition(":")[2] and not region.partition(":")[2].isdigit():
+        raise RuleError(f"{where}: region argument must be a number: {region!r}")
+    priority = raw.get("priority", 0)
+    if not isinstance(priority, int):
+        raise RuleError(f"{where}: priority must be an integer")
+    debounce = raw.get("debounce_ms", 0)
+    if not isinstance(debounce, int | float) or debounce < 0:
+        raise RuleError(f"{where}: debounce_ms must be a non-negative number")
+    if "match" not in raw:
+        raise RuleError(f"{where}: missing 'match'")
+    matcher = compile_matcher(raw["match"], f"{where}.match")
+    return Rule(rid, state, priority, region, matcher, debounce / 1000.0, where)
+
+
+def parse_profile(data: dict[str, Any], source: str, loader: Callable[[str], Profile]) -> Profile:
+    meta = data.get("profile", {})
+    if not isinstance(meta, dict):
+        raise RuleError(f"{source}: [profile] must be a table")
+    name = str(meta.get("name") or Path(source).stem)
+    rules: list[Rule] = []
+    settings: dict[str, Any] = {}
+    fallback = "working"
+    version = str(meta.get("version", ""))
+    base = meta.get("extends")
+    if base:
+        parent = loader(str(base))
+        rules = list(parent.rules)
+        settings = dict(parent.settings)
+        fallback = parent.fallback
+        version = version or parent.version
+    fallback = str(meta.get("fallback", fallback))
+    if fallback not in DETECTABLE:
+        raise RuleError(f"{source}: fallback must be one of {', '.join(DETECTABLE)}")
+    settings.update({k: v for k, v in meta.items() if k not in ("name", "extends", "fallback")})
+    raw_rules = data.get("rule", [])
+    if not isinstance(raw_rules, list):
+        raise RuleError(f"{source}: rules are written as [[rule]] tables")
+    by_id = {r.id: r for r in rules}
+    for i, raw in enumerate(raw_rules):
+        rule = _parse_rule(raw, f"{source}: rule #{i + 1}")
+        by_id[rule.id] = rule  # a child profile may replace a parent's rule by id
+    rules = sorted(by_id.values(), key=lambda r: -r.priority)
+    return Profile(name, rules, fallback, version, source, settings)
+
+
+def user_profile_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("agentstaff")) / "profiles"
+
+
+def load_profile(name: str, extra_dirs: Sequence[Path] = (), _seen: tuple[str, ...] = ()) -> Profile:
+    """Load a profile by name: the user's override first, then the shipped one."""
+    if name in _seen:
+        raise RuleError(f"profile {name!r} extends itself ({' → '.join((*_seen, name))})")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise RuleError(f"bad profile name {name!r}")
+    for d in (*extra_dirs, user_profile_dir()):
+        path = d / f"{name}.toml"
+        if path.is_file():
+            return _load_file(path.read_text(encoding="utf-8"), str(path), extra_dirs, (*_seen, name))
+    shipped = resources.files("supervisor.detect.profiles") / f"{name}.toml"
+    if not shipped.is_file():
+        raise RuleError(f"unknown profile {name!r} (shipped: claude, fake, shell)")
+    return _load_file(
+        shipped.read_text(encoding="utf-8"), f"profiles/{name}.toml", extra_dirs, (*_seen, name)
+    )
+
+
+def _load_file(text: str, source: str, extra: Sequence[Path], seen: tuple[str, ...]) -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{source}: {exc}") from exc
+    return parse_profile(data, source, lambda n: load_profile(n, extra, seen))

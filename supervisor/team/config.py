@@ -1,0 +1,411 @@
+"""The team file (`staff.toml`) and the embedded default team.
+
+Errors name the file and the line, because the person has to find the mistake in a file
+they wrote by hand, often from a one-line message in a terminal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shlex
+import shutil
+import stat
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supervisor.agent.agent import AgentSpec
+
+RESTART_POLICIES = ("always", "on-failure", "never")
+AGENT_KEYS = {
+    "command",
+    "profile",
+    "role",
+    "role_text",
+    "cwd",
+    "env",
+    "restart",
+    "rows",
+    "cols",
+    "worktree",
+}
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+RESERVED = {"any", "all", "role", "chief-any"}
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# From a checkout: fixtures/; installed (pipx): the copy shipped as supervisor/fixtures/.
+FAKE_AGENT = next(
+    (p for p in (REPO_ROOT / "fixtures" / "fake_claude.py",
+                 Path(__file__).resolve().parents[1] / "fixtures" / "fake_claude.py") if p.is_file()),
+    REPO_ROOT / "fixtures" / "fake_claude.py",
+)
+
+DEFAULT_ROLES = {
+    "planning": "You are the planning agent of a team. Break requests into clear, ordered steps.",
+    "coding": "You are the coding agent of a team. Implement what you are asked, minimally and well.",
+    "testing": "You are the testing agent of a team. Write and run tests; report failures precisely.",
+}
+
+
+class ConfigError(Exception):
+    """A config problem, with `file:line: what` in the message."""
+
+
+class TableError(ValueError):
+    """A bad key or value inside one table (`key: what`); `parse` adds the file and line."""
+
+
+POOL_KEYS = {"min", "max", "idle_timeout"}
+CHIEF_KEYS = {"deliver"}
+DELIVER_MODES = ("push", "hook")
+HTTP_KEYS = {"listen", "allow_remote"}
+
+
+@dataclass
+class RoleSpec:
+    """`[roles.NAME]`: a template agent the pool clones between `min` and `max` (team/pool.py)."""
+
+    name: str
+    template: AgentSpec
+    min: int = 0
+    max: int = 1
+    idle_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class ChiefSettings:
+    """`[chief]`: how inbox items reach the chief (team/chief.py)."""
+
+    deliver: str = "push"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """`[http]`: the HTTP API opened at start (daemon/httpapi.py); no `listen`, no listener."""
+
+    listen: str = ""
+    allow_remote: bool = False
+
+
+@dataclass
+class Config:
+    """The whole team file, checked: every table `staff.toml` may hold has its typed field here."""
+
+    agents: list[AgentSpec]
+    source: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+    roles: dict[str, RoleSpec] = field(default_factory=dict)
+    chief: ChiefSettings = field(default_factory=ChiefSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+
+def _line_of(text: str, name: str, key: str | None = None, section: str = "agents") -> int:
+    """The line of `[agents.NAME]` (or of `key` inside it); 1 when not found."""
+    lines = text.splitlines()
+    header = re.compile(rf"^\s*\[\s*{section}\s*\.\s*\"?{re.escape(name)}\"?\s*\]")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return 1
+    if key is None:
+        return start + 1
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
+            return i + 1
+    return start + 1
+
+
+def check_table(raw: Any, name: str, known: set[str], error: type[ValueError]) -> dict[str, Any]:
+    """A `[name]` table of staff.toml with only `known` keys, else `error` saying what is wrong."""
+    if not isinstance(raw, dict):
+        raise error(f"[{name}] must be a table")
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise error(f"{name}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return raw
+
+
+def check_permissions(path: Path) -> None:
+    """Refuse a config that other users can write: it decides which commands we run."""
+    st = path.stat()
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path}: writable by other users (mode {stat.filemode(st.st_mode)}); "
+            f"fix with `chmod go-w {path}`"
+        )
+
+
+def load(path: Path, *, check_perms: bool = True) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if check_perms:
+        check_permissions(path)
+    return parse(text, str(path), base=path.parent)
+
+
+def parse(text: str, source: str, base: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"at line (\d+), column (\d+)", str(exc))
+        line = m.group(1) if m else str(max(1, len(text.splitlines())))  # "at end of document"
+        where = f"{source}:{line}"
+        msg = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", str(exc))
+        raise ConfigError(f"{where}: TOML syntax error: {msg}") from exc
+    base = base or Path.cwd()
+    agents_raw = data.get("agents")
+    if (not isinstance(agents_raw, dict) or not agents_raw) and not data.get("roles"):
+        raise ConfigError(
+            f"{source}:1: no agents defined; add at least one [agents.NAME] table with a command"
+        )
+    known_top = {"agents", "staff", "roles", "hook", "chief", "http"}  # [hook]: read by hook/settings.py
+    unknown_top = set(data) - known_top
+    if unknown_top:
+        raise ConfigError(
+            f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: {', '.join(sorted(known_top))}"
+        )
+    tables: dict[str, Any] = {}
+    for section, check in (("chief", chief_settings), ("http", http_settings)):
+        if section not in data:
+            continue
+        try:
+            tables[section] = check(data[section])
+        except ValueError as exc:
+            lines = text.splitlines()
+            line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith(f"[{section}")), 1)
+            raise ConfigError(f"{source}:{line}: {exc}") from None
+    specs = []
+    for name, raw in (agents_raw or {}).items():
+        where = f"{source}:{_line_of(text, name)}"
+        if not NAME_RE.fullmatch(name) or name in RESERVED:
+            raise ConfigError(
+                f"{where}: bad agent name {name!r}: letters, digits, - and _, starting with a "
+                f"letter, at most 32 chars, not one of {sorted(RESERVED)}"
+            )
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: agents.{name} must be a table")
+        unknown = set(raw) - AGENT_KEYS
+        if unknown:
+            k = sorted(unknown)[0]
+            raise ConfigError(
+                f"{source}:{_line_of(text, name, k)}: agents.{name}: unknown key {k!r}; "
+                f"known: {', '.join(sorted(AGENT_KEYS))}"
+            )
+        specs.append(_agent(name, raw, text, source, base))
+    settings = data.get("staff", {})
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{source}:1: [staff] must be a table")
+    _check_settings(settings, text, source)
+    roles = _roles(data.get("roles", {}), text, source, base)
+    return Config(specs, source, settings, roles=roles, **tables)
+
+
+def chief_settings(raw: Any) -> ChiefSettings:
+    """The `[chief]` table; raises TableError with `key: what`."""
+    raw = check_table(raw, "chief", CHIEF_KEYS, TableError)
+    deliver = raw.get("deliver", "push")
+    if deliver not in DELIVER_MODES:
+        raise TableError(f"chief.deliver must be {' or '.join(repr(m) for m in DELIVER_MODES)}")
+    return ChiefSettings(deliver=deliver)
+
+
+def http_settings(raw: Any) -> HttpSettings:
+    """The `[http]` table; raises TableError with `key: what`."""
+    raw = check_table(raw, "http", HTTP_KEYS, TableError)
+    if not isinstance(raw.get("listen", ""), str):
+        raise TableError('http.listen must be a string, "[HOST:]PORT"')
+    if not isinstance(raw.get("allow_remote", False), bool):
+        raise TableError("http.allow_remote must be true or false")
+    if raw.get("listen"):
+        parse_listen(raw["listen"])
+    return HttpSettings(listen=raw.get("listen", ""), allow_remote=raw.get("allow_remote", False))
+
+
+def parse_listen(spec: str) -> tuple[str, int]:
+    """`PORT`, `HOST:PORT` or `[V6]:PORT` → (host, port); loopback when no host is given."""
+    host, sep, port = spec.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", spec
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise TableError(f"bad HTTP address {spec!r}: [HOST:]PORT with a port from 0 to 65535")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+STAFF_SETTINGS: dict[str, tuple[type, ...]] = {
+    "stall_after": (int, float),  # seconds of silence while working → stalled (0: never)
+    "stall_policy": (str,),  # report | interrupt | restart
+    "max_attempts": (int,),  # deliveries of a task interrupted by a daemon restart
+    "hold_grace": (int, float),  # seconds without a keystroke before a person's hold lapses
+    "recording_max_bytes": (int,),  # size of one asciicast file before it is rotated
+}
+
+
+def _check_settings(settings: dict[str, Any], text: str, source: str) -> None:
+    lines = text.splitlines()
+
+    def line_of(key: str) -> int:
+        return next((i + 1 for i, ln in enumerate(lines) if re.match(rf"^\s*{key}\s*=", ln)), 1)
+
+    for key, value in settings.items():
+        types = STAFF_SETTINGS.get(key)
+        if types is None:
+            continue  # other engineers' sections ([staff] is shared); unknown keys are kept
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ConfigError(f"{source}:{line_of(key)}: staff.{key} must be {types[0].__name__}")
+    if settings.get("stall_policy", "report") not in ("report", "interrupt", "restart"):
+        raise ConfigError(
+            f"{source}:{line_of('stall_policy')}: staff.stall_policy must be report, interrupt or restart"
+        )
+
+
+def _agent(
+    name: str, raw: dict[str, Any], text: str, source: str, base: Path, section: str = "agents"
+) -> AgentSpec:
+    def where(key: str) -> str:
+        return f"{source}:{_line_of(text, name, key, section)}: {section}.{name}.{key}"
+
+    command = raw.get("command")
+    if isinstance(command, str):
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(f"{where('command')}: {exc}") from exc
+    if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+        raise ConfigError(f"{where('command')}: needs a command (a string or a list of strings)")
+    profile = raw.get("profile", "claude" if Path(command[0]).name == "claude" else "shell")
+    strings = {"profile": profile, "role": raw.get("role"), "role_text": raw.get("role_text")}
+    for key, value in strings.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where(key)}: must be a string")
+    cwd = raw.get("cwd")
+    if cwd is not None:
+        if not isinstance(cwd, str):
+            raise ConfigError(f"{where('cwd')}: must be a string")
+        cwd = str((base / os.path.expanduser(cwd)).resolve())
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ConfigError(f"{where('env')}: must be a table of strings")
+    restart = raw.get("restart", "on-failure")
+    if restart not in RESTART_POLICIES:
+        raise ConfigError(f"{where('restart')}: must be one of {', '.join(RESTART_POLICIES)}")
+    rows, cols = raw.get("rows", 40), raw.get("cols", 120)
+    for key, value in (("rows", rows), ("cols", cols)):
+        if not isinstance(value, int) or not 5 <= value <= 1000:
+            raise ConfigError(f"{where(key)}: must be an integer between 5 and 1000")
+    worktree = raw.get("worktree", False)
+    if not isinstance(worktree, bool):
+        raise ConfigError(f"{where('worktree')}: must be true or false")
+    return AgentSpec(
+        name=name,
+        command=command,
+        profile=str(profile),
+        role=strings["role"] or None,
+        role_text=strings["role_text"] or None,
+        cwd=cwd,
+        env=dict(env),
+        restart=restart,
+        rows=rows,
+        cols=cols,
+        source=f"{source}:{_line_of(text, name, None, section)}",
+        worktree=worktree,
+    )
+
+
+def default_team(*, prefer_claude: bool = True) -> Config:
+    """Three agents (planning, coding, testing): real Claude if on PATH, else the fakes."""
+    claude = shutil.which("claude") if prefer_claude else None
+    specs = []
+    for name, role_text in DEFAULT_ROLES.items():
+        if claude:
+            command, profile = [claude], "claude"
+        else:
+            command, profile = [sys.executable, str(FAKE_AGENT), "--name", name], "fake"
+        specs.append(
+            AgentSpec(
+                name=name,
+                command=command,
+                profile=profile,
+                role=name,
+                role_text=role_text,
+                source="(default team)",
+            )
+        )
+    note = (
+        "default team on the real Claude Code (claude found on PATH)"
+        if claude
+        else "default team on the bundled fake agents (no `claude` on PATH)"
+    )
+    return Config(specs, "(default team)", {}, note)
+
+
+def find(explicit: str | None) -> Config:
+    """The config to use: -c FILE, $STAFF_CONFIG, ./staff.toml, the user's, else the default."""
+    if explicit:
+        return load(Path(explicit))
+    if os.environ.get("STAFF_CONFIG"):
+        return load(Path(os.environ["STAFF_CONFIG"]))
+    local = Path("staff.toml")
+    if local.is_file():
+        return load(local.resolve())
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("agentstaff")) / "staff.toml"
+    if user.is_file():
+        return load(user)
+    return default_team(prefer_claude=os.environ.get("STAFF_FAKE") != "1")
+
+
+def _roles(raw_roles: Any, text: str, source: str, base: Path) -> dict[str, RoleSpec]:
+    """`[roles.NAME]`: a template agent plus `min`, `max`, `idle_timeout` (see pool.py)."""
+    if not isinstance(raw_roles, dict):
+        raise ConfigError(f"{source}:1: [roles] must be a table of [roles.NAME] tables")
+    known = (AGENT_KEYS - {"role"}) | POOL_KEYS
+    roles = {}
+    for name, raw in raw_roles.items():
+
+        def where(key: str | None, name: str = name) -> str:
+            return f"{source}:{_line_of(text, name, key, 'roles')}: roles.{name}"
+
+        if not NAME_RE.fullmatch(name) or name in RESERVED or not isinstance(raw, dict):
+            raise ConfigError(f"{where(None)}: a table, named with letters, digits, - and _")
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            k = unknown[0]
+            raise ConfigError(f"{where(k)}: unknown key {k!r}; known: {', '.join(sorted(known))}")
+        lo_min = raw.get("min", 0)
+        limits = {}
+        for key, default, lo in (("min", 0, 0), ("max", max(1, lo_min if isinstance(lo_min, int) else 1), 1)):
+            value = raw.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= 64:
+                raise ConfigError(f"{where(key)}.{key}: an integer from {lo} to 64")
+            limits[key] = value
+        if limits["max"] < limits["min"]:
+            raise ConfigError(f"{where('max')}.max: below min ({limits['min']})")
+        idle = raw.get("idle_timeout", 300)
+        if not isinstance(idle, int | float) or isinstance(idle, bool) or idle <= 0:
+            raise ConfigError(f"{where('idle_timeout')}.idle_timeout: a positive number of seconds")
+        fields = {k: v for k, v in raw.items() if k not in POOL_KEYS}
+        template = _agent(name, fields, text, source, base, "roles")
+        template.role = name
+        roles[name] = RoleSpec(name, template, limits["min"], limits["max"], float(idle))
+    return roles

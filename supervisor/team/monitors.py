@@ -1,0 +1,288 @@
+"""Monitors: the daemon watches an agent and tells the inbox when a condition comes true.
+
+``staff watch AGENT --until idle|blocked|working|exited|regex:PATTERN`` creates one. The
+daemon runs it (it keeps watching with no client connected), woken by the agent's own
+state changes and screen output (`Agent.until`), never by a timer. When it fires:
+
+- a message goes to the inbox (durable; `staff inbox`, and the editor hook shows it);
+- ``then`` text, if any, is sent to the agent: queued as a task, or, when the agent is
+  blocked on a question, typed as keys (the answer to the dialog);
+- ``notify``, if any, is run as an argv list (never through a shell) with the message
+  in its environment: ``STAFF_MESSAGE``, ``STAFF_TITLE``, ``STAFF_BODY``, ``STAFF_AGENT``,
+  ``STAFF_MONITOR``, ``STAFF_INBOX_ID``. Agent output only ever reaches it there.
+
+A monitor fires once, unless ``repeat`` (then it re-arms once the condition went false).
+Monitors are kept in ``monitors.json`` in the state dir and re-armed at daemon start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError
+from supervisor.team.inbox import InboxItem
+from supervisor.util.atomic import write_json_atomic
+
+if TYPE_CHECKING:
+    from supervisor.agent.agent import Agent
+    from supervisor.team.supervisor import Supervisor
+
+log = logging.getLogger("staff")
+STATES = ("idle", "blocked", "working", "exited")
+ERR_UNKNOWN_MONITOR = "unknown_monitor"
+
+
+def check_condition(until: str) -> re.Pattern[str] | None:
+    """Validate a condition; returns the compiled pattern of a ``regex:`` one."""
+    if until.startswith("regex:"):
+        try:
+            return re.compile(until[6:], re.M)
+        except re.error as exc:
+            raise ProtocolError(ERR_BAD_REQUEST, f"bad regex in {until!r}: {exc}") from None
+    if until not in STATES:
+        raise ProtocolError(
+            ERR_BAD_REQUEST, f"unknown condition {until!r}; use one of {', '.join(STATES)} or regex:PATTERN"
+        )
+    return None
+
+
+@dataclass
+class Monitor:
+    agent: str
+    until: str
+    then: str | None = None
+    notify: list[str] | None = None
+    task: str | None = None
+    title: str | None = None
+    repeat: bool = False
+    id: str = field(default_factory=lambda: "W-" + secrets.token_hex(4))
+    created: float = field(default_factory=time.time)
+    fired: int = 0
+    last_fired: float | None = None
+    last_message: str | None = None
+    active: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Monitors:
+    def __init__(self, sup: Supervisor, path: Path | None = None) -> None:
+        self.sup = sup
+        self.path = path or sup.home / "monitors.json"
+        self.items: dict[str, Monitor] = {}
+        self.finished: dict[str, Monitor] = {}  # fired one-shot monitors, for `monitor_wait`
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._fired: dict[str, list[asyncio.Future[Monitor]]] = {}
+        self._notifiers: set[asyncio.Task[None]] = set()
+
+    # -- persistence ------------------------------------------------------------------------
+    def load(self) -> None:
+        """Re-arm the monitors saved by an earlier daemon."""
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        for rec in raw if isinstance(raw, list) else []:
+            try:
+                m = Monitor(**{k: v for k, v in rec.items() if k in Monitor.__dataclass_fields__})
+            except TypeError:
+                continue
+            if m.active and m.agent in self.sup.agents:
+                self.items[m.id] = m
+                self._start(m)
+
+    def _save(self) -> None:
+        data = [m.to_json() for m in self.items.values() if m.active]
+        try:
+            write_json_atomic(self.path, data)
+        except OSError as exc:
+            log.error("cannot save monitors: %s", exc)
+
+    # -- the API the server uses -----------------------------------------------------------------
+    def add(self, m: Monitor) -> Monitor:
+        self.sup.agent(m.agent)  # unknown agent: a clear error
+        check_condition(m.until)
+        if m.notify is not None and (not m.notify or not all(isinstance(a, str) and a for a in m.notify)):
+            raise ProtocolError(
+                ERR_BAD_REQUEST, "notify must be a non-empty list of strings (a command's argv)"
+            )
+        self.items[m.id] = m
+        self._save()
+        self._start(m)
+        return m
+
+    def remove(self, mid: str) -> Monitor:
+        if mid in self.finished:
+            return self.finished[mid]
+        m = self.get(mid)
+        m.active = False
+        watcher = self._watchers.pop(mid, None)
+        if watcher is not None:
+            watcher.cancel()
+        del self.items[mid]
+        self._save()
+        return m
+
+    def get(self, mid: str) -> Monitor:
+        try:
+            return self.items.get(mid) or self.finished[mid]
+        except KeyError:
+            raise ProtocolError(
+                ERR_UNKNOWN_MONITOR, f"unknown monitor {mid!r} (`staff monitors` lists them)"
+            ) from None
+
+    def list(self) -> list[Monitor]:
+        return list(self.items.values())
+
+    async def wait_fired(self, mid: str, timeout: float | None) -> Monitor:
+        m = self.get(mid)
+        if m.fired:
+            return m
+        fut: asyncio.Future[Monitor] = asyncio.get_running_loop().create_future()
+        self._fired.setdefault(mid, []).append(fut)
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(fut, timeout)
+        return m
+
+    def close(self) -> None:
+        for w in self._watchers.values():
+            w.cancel()
+        self._watchers.clear()
+
+    # -- watching -----------------------------------------------------------------------------------
+    def _start(self, m: Monitor) -> None:
+        self._watchers[m.id] = asyncio.get_running_loop().create_task(self._watch(m), name=f"monitor-{m.id}")
+
+    def _busy(self, agent: Agent) -> bool:
+        """A task is on its way to or inside the agent (delivery started, or queued for it by name)."""
+        return (
+            agent.current_task is not None
+            or self.sup.delivering(agent.name)
+            or any(t.to == agent.name for t in self.sup.queue)
+        )
+
+    def _condition(self, m: Monitor, agent: Agent) -> Any:
+        pattern = check_condition(m.until)
+        if pattern is not None:
+            return lambda: pattern.search("\n".join(agent.term.lines())) is not None
+        if m.until == "idle":
+            # (not `_busy`: the delivery bookkeeping ends after the task does, without a wake)
+            return lambda: agent.state == "idle" and agent.current_task is None
+        if m.until == "exited":
+            return lambda: agent.state in ("exited", "crashed")
+        return lambda: agent.state == m.until
+
+    async def _watch(self, m: Monitor) -> None:
+        try:
+            agent = self.sup.agent(m.agent)
+            cond = self._condition(m, agent)
+            while m.active:
+                if (
+                    m.until == "idle"
+                    and agent.state == "idle"
+                    and agent.current_task is None
+                    and self._busy(agent)
+                ):
+                    # a task was just routed to the agent but not typed in yet: wait for it to start
+                    await agent.until(lambda: agent.current_task is not None or not self._busy(agent), None)
+                await agent.until(cond, None)
+                self._fire(m, agent)
+                if not m.repeat:
+                    break
+                await agent.until(lambda: not cond(), None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("monitor %s failed", m.id)
+        finally:
+            if not m.repeat and m.id in self.items and m.fired:
+                m.active = False
+                self.items.pop(m.id, None)
+                self._watchers.pop(m.id, None)
+                self.finished[m.id] = m
+                while len(self.finished) > 1000:
+                    del self.finished[next(iter(self.finished))]
+                self._save()
+
+    def _describe(self, m: Monitor, agent: Agent) -> tuple[str, str]:
+        lines = [ln.rstrip() for ln in agent.term.lines()]
+        if m.until.startswith("regex:"):
+            pattern = check_condition(m.until)
+            assert pattern is not None
+            hit = next((ln.strip() for ln in lines if pattern.search(ln)), "")
+            what = f"screen matched /{pattern.pattern}/: {hit[:120]}"
+        else:
+            what = f"is {agent.state}" + (f" ({agent.error})" if agent.error and m.until == "exited" else "")
+        title = f"{m.title + ': ' if m.title else ''}{agent.name} {what}"
+        tail = [ln for ln in lines if ln.strip()][-12:]
+        body = ""
+        if m.task:
+            with contextlib.suppress(ProtocolError):
+                task = self.sup.task(m.task)
+                if task.final:
+                    body = f"task {task.id} {task.state}: {task.answer or task.error or ''}\n\n"
+        return title, body + "\n".join(tail)
+
+    def _fire(self, m: Monitor, agent: Agent) -> None:
+        title, body = self._describe(m, agent)
+        m.fired += 1
+        m.last_fired = time.time()
+        m.last_message = title
+        log.info("monitor %s fired: %s", m.id, title)
+        item = self.sup.post(InboxItem(title=title, body=body, source="monitor", task=m.task))
+        self.sup.publish({"type": "monitor", "monitor": m.to_json(), "inbox": item.id})
+        if m.then:
+            try:
+                if agent.state == "blocked":
+                    agent.write(m.then)
+                else:
+                    self.sup.submit(agent.name, m.then)
+            except ProtocolError as exc:
+                log.error("monitor %s: cannot send its text: %s", m.id, exc.message)
+        if m.notify:
+            t = asyncio.get_running_loop().create_task(self._notify(m, agent, title, body, item.id))
+            self._notifiers.add(t)
+            t.add_done_callback(self._notifiers.discard)
+        for fut in self._fired.pop(m.id, []):
+            if not fut.done():
+                fut.set_result(m)
+        self._save()
+
+    async def _notify(self, m: Monitor, agent: Agent, title: str, body: str, item_id: str) -> None:
+        assert m.notify
+        env = dict(os.environ)
+        env.update(
+            STAFF_MESSAGE=f"{title}\n{body}".strip(),
+            STAFF_TITLE=title,
+            STAFF_BODY=body,
+            STAFF_AGENT=agent.name,
+            STAFF_MONITOR=m.id,
+            STAFF_INBOX_ID=item_id,
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *m.notify,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            if proc.returncode:
+                log.warning(
+                    "monitor %s: notify %s exited %s: %s", m.id, m.notify[0], proc.returncode, err[-300:]
+                )
+        except (OSError, TimeoutError) as exc:
+            log.error("monitor %s: notify %s failed: %s", m.id, m.notify[0], exc)

@@ -1,0 +1,657 @@
+"""The team: agents by name, the task queue, routing, restarts and status files.
+
+Routing is event-driven: a dispatch runs when a task arrives and when an agent becomes
+idle, never on a timer. A task addressed to a name waits for that agent; ``role:NAME``
+and ``any`` go to the first idle agent that fits, in submission order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from supervisor.agent.agent import Agent, AgentSpec, NotTaken, ProcessFactory
+from supervisor.agent.task import Task
+from supervisor.detect.rules import Profile, load_profile
+from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
+from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
+from supervisor.pty.process import PtyProcess
+from supervisor.team.config import Config
+from supervisor.team.inbox import Inbox, InboxItem
+from supervisor.team.journal import Journal, JournalError
+from supervisor.team.statusfiles import StatusWriter
+from supervisor.team.worktrees import attach as attach_worktree
+from supervisor.util.atomic import write_json_atomic
+
+log = logging.getLogger("staff")
+
+EventSink = Callable[[dict[str, Any]], None]
+MAX_FINISHED = 10000
+RESTART_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+class Extension:
+    """A feature that lives on the team and is told of its life: the pool and the chief.
+
+    The supervisor knows only this interface; the daemon decides which extensions a team
+    has (daemon/main.py), so the team's core never imports the features built on it.
+    """
+
+    def restore(self, saved: dict[str, Any], kids: dict[str, Any]) -> None:
+        """At start, before agents are adopted: `saved` sessions, `kids` the keeper still runs."""
+
+    def start(self) -> None:
+        """After the agents are up and the journal's tasks are back."""
+
+    def close(self) -> None:
+        """The team is stopping."""
+
+    def after_dispatch(self) -> None:
+        """Queued tasks were handed out (runs after every dispatch)."""
+
+    def on_post(self, item: InboxItem) -> None:
+        """Something was posted to the inbox."""
+
+    def roles(self) -> set[str]:
+        """Roles this extension can serve although no agent has them yet."""
+        return set()
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        home: Path,
+        *,
+        process_factory: ProcessFactory = PtyProcess,
+        clock: Callable[[], float] = time.time,
+        profile_dirs: tuple[Path, ...] = (),
+        keeper: KeeperClient | None = None,
+    ) -> None:
+        self.config = config
+        self.keeper = keeper
+        """The process that holds the agents' ptys (None: this daemon is their parent)."""
+        self.reconnect_keeper: Callable[[], KeeperClient] | None = None
+        self.home = home
+        self.clock = clock
+        self.process_factory = process_factory
+        self.profile_dirs = profile_dirs
+        self.agents: dict[str, Agent] = {}
+        self.tasks: dict[str, Task] = {}
+        self.queue: list[Task] = []
+        self.sinks: list[EventSink] = []
+        self._task_waiters: dict[str, list[asyncio.Future[Task]]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._draft_noticed: set[str] = set()  # agents whose draft holding tasks was reported
+        self._status_dirty: set[str] = set()  # agents whose status file is due this loop turn
+        self._restarts: dict[str, int] = {}
+        self._restart_timers: dict[str, asyncio.TimerHandle] = {}
+        self._stopping = False
+        self.status_dir = home / "agents"
+        self.status_files = StatusWriter(
+            lambda path, data: write_json_atomic(path, data, durable=False)  # rewritten on each change
+        )
+        self.inbox = Inbox(home / "inbox.jsonl")
+        self.journal: Journal | None = None
+        self.max_attempts = int(config.settings.get("max_attempts", 2))
+        self.extensions: list[Extension] = []
+        """Features built on the team (the pool, the chief), attached by whoever runs it."""
+
+    # -- setup ----------------------------------------------------------------------------
+    def _profile(self, name: str) -> Profile:
+        return load_profile(name, self.profile_dirs)
+
+    def add_agent(self, spec: AgentSpec) -> Agent:
+        if spec.worktree:
+            attach_worktree(spec, self.home)  # its own git worktree (worktrees.py)
+        env = dict(os.environ)
+        env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
+        env.setdefault("LANG", "C.UTF-8")
+        env.update(spec.env)
+        env["STAFF_AGENT"] = spec.name
+        env["STAFF_SOCKET"] = str(self.home / "staff.sock")
+        env["PWD"] = spec.cwd or os.getcwd()
+        agent = Agent(
+            spec,
+            self._profile(spec.profile),
+            env=env,
+            listener=self._on_agent_event,
+            clock=self.clock,
+            process_factory=self._keeper_factory(spec.name) if self.keeper else self.process_factory,
+        )
+        agent.stall_after = float(self.config.settings.get("stall_after", 600))
+        self.agents[spec.name] = agent
+        return agent
+
+    def _keeper_factory(self, name: str) -> ProcessFactory:
+        """Spawn through whichever keeper is current (a lost keeper is replaced)."""
+
+        def factory(argv: list[str], **kw: Any) -> PtyProcess:
+            assert self.keeper is not None
+            return KeeperPtyProcess(argv, client=self.keeper, name=name, **kw)
+
+        return factory
+
+    async def start(self) -> None:
+        """Load every profile first (a bad rule file fails the start), then adopt the agents
+        the keeper still runs and spawn the others, then bring back the journal's tasks."""
+        self.status_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.home / "journal.db")
+        saved = self.journal.agents()
+        for spec in self.config.agents:
+            agent = self.add_agent(spec)
+            if spec.name in saved:  # the same conversation as before the restart
+                agent.session_id, _pid, agent.starts = saved[spec.name]
+        kids = {}
+        if self.keeper is not None:
+            self.keeper.on_lost = self._keeper_lost
+            live, _exits = self.keeper.list_children()
+            kids = {k.id: k for k in live}
+        for ext in self.extensions:
+            ext.restore(saved, kids)  # e.g. a chief the keeper still runs is adopted too
+        for agent in self.agents.values():
+            kid = kids.pop(agent.name, None)
+            if kid is not None and self.keeper is not None:
+                log.info("%s: adopting pid %d from the keeper", agent.name, kid.pid)
+                agent.adopt(KeeperPtyProcess.adopt(
+                    kid.pid, kid.fd, client=self.keeper, name=agent.name, argv=kid.argv,
+                    cwd=kid.cwd, env=agent.env, rows=agent.spec.rows, cols=agent.spec.cols,
+                ))
+            else:
+                agent.start()
+            self.write_status(agent)
+        for kid in kids.values():  # an agent no longer in the team file
+            log.info("ending pid %d (%s): not in the team any more", kid.pid, kid.id)
+            os.close(kid.fd)
+            with contextlib.suppress(Exception):
+                assert self.keeper is not None
+                self.keeper.signal(kid.pid, signal.SIGHUP)
+        self._recover()
+        for ext in self.extensions:
+            ext.start()
+
+    def _recover(self) -> None:
+        """Queued tasks queue again; a task that was in flight is answered from the agent's
+        transcript if the agent finished it, else retried (once) or failed."""
+        assert self.journal is not None
+        for task in self.journal.load():
+            self.tasks[task.id] = task
+            if task.state == "queued":
+                self.queue.append(task)
+            elif not task.final:
+                agent = self.agents.get(task.agent or "")
+                if agent is not None and agent.adopted and agent.alive:
+                    # the same process still has it: follow it to its answer, once
+                    self._running[agent.name] = asyncio.get_running_loop().create_task(
+                        self._resume(agent, task), name=f"resume-{task.id}"
+                    )
+                    continue
+                task.move("interrupted", now=self.clock())
+                answer = agent.recover_answer(task) if agent is not None else None
+                if answer is not None:
+                    task.answer, task.answer_source = answer, "transcript (after a restart)"
+                    task.move("done", now=self.clock())
+                    self._journal(task)
+                else:
+                    self._retry_or_fail(task, "interrupted by a daemon restart", front=True)
+        if self.queue:
+            log.info("recovered %d queued task(s) from the journal", len(self.queue))
+
+    def _retry_or_fail(self, task: Task, why: str, *, front: bool = False) -> None:
+        """An interrupted task: queued again while it has attempts left, else failed."""
+        if task.attempts + 1 < self.max_attempts:
+            task.attempts += 1
+            task.error = f"{why}; retried"
+            task.move("queued", now=self.clock())
+            self.queue.insert(0, task) if front else self.queue.append(task)
+        else:
+            task.error = f"{why} (no retries left)"
+            task.move("failed", now=self.clock())
+            self._task_finished(task)
+        self._journal(task)
+        self.publish({"type": "task", "task": task.to_json()})
+
+    async def _resume(self, agent: Agent, task: Task) -> None:
+        try:
+            outcome = await agent.resume_task(task)
+            if outcome == "requeue" and not task.final:
+                task.move("interrupted", now=self.clock())
+                self._retry_or_fail(task, "the agent never received it", front=True)
+        except Exception:
+            log.exception("resuming %s on %s failed", task.id, agent.name)
+        finally:
+            self._running.pop(agent.name, None)
+            self.write_status(agent)
+            self.dispatch()
+
+    def _keeper_lost(self) -> None:
+        """The keeper died and took the agents with it: their tasks are interrupted; a new
+        keeper is started so the restart policy can bring the team back."""
+        if self._stopping:
+            return  # `staff down` ends the keeper itself: nothing was lost
+        log.error("the keeper is gone: every agent ended with it")
+        for agent in self.agents.values():
+            agent.keeper_lost = True
+        self.post(InboxItem("the pty keeper died; agents are being restarted", source="staff"))
+        if self.reconnect_keeper is not None:
+            try:
+                self.keeper = self.reconnect_keeper()
+                self.keeper.on_lost = self._keeper_lost
+            except Exception as exc:
+                log.error("cannot start a new keeper: %s", exc)
+
+    def _journal(self, task: Task) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.update(task)
+        except JournalError as exc:
+            log.error("%s", exc)
+
+    async def shutdown(self, grace: float = 2.0, *, keep_agents: bool = False) -> None:
+        """Stop. Queued tasks stay in the journal and run at the next start. With
+        `keep_agents` (a reload) the keeper keeps every agent running for the next daemon."""
+        self._stopping = True
+        for ext in self.extensions:
+            ext.close()
+        for timer in self._restart_timers.values():
+            timer.cancel()
+        if not keep_agents:
+            for agent in self.agents.values():
+                self._keep_draft(agent)
+            await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
+        else:
+            for agent in self.agents.values():
+                agent.detach()
+        for runner in list(self._running.values()):
+            runner.cancel()
+        if self.journal is not None:
+            self.journal.close()
+        self.status_files.close()
+
+    # -- events ----------------------------------------------------------------------------
+    def publish(self, event: dict[str, Any]) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink(event)
+            except Exception:  # a broken client must not break the supervisor
+                log.exception("event sink failed")
+
+    def _on_agent_event(self, agent: Agent, kind: str, data: dict[str, Any]) -> None:
+        if kind == "state":
+            log.info("%s: %s → %s (%s)", agent.name, data["old"], data["new"], data["reason"])
+            self.publish({"type": "state", "agent": agent.name, **data})
+            self.write_status(agent)
+            if data["new"] == "idle":
+                self.dispatch()
+            elif data["new"] in ("exited", "crashed"):
+                self._after_exit(agent)
+        elif kind == "task":
+            task: Task = data["task"]
+            if task.state == "interrupted":  # its agent died with the keeper
+                self._retry_or_fail(task, f"agent {agent.name} ended with the keeper")
+                self.write_status(agent)
+                return
+            self._journal(task)
+            self.publish({"type": "task", "task": task.to_json()})
+            if task.final:
+                self._task_finished(task)
+            self.write_status(agent)
+        elif kind == "stalled":
+            self.write_status(agent)
+            self.publish({"type": "stalled", "agent": agent.name, "stalled": data["stalled"]})
+            if data["stalled"]:
+                self._on_stall(agent)
+        elif kind == "draft":
+            self.publish({"type": "draft", "agent": agent.name, "draft": data["draft"]})
+            self.write_status(agent)
+            if data["draft"] is None:
+                self._draft_noticed.discard(agent.name)
+                self.dispatch()
+        elif kind == "spawned":
+            self.publish({"type": "spawned", "agent": agent.name, "pid": data["pid"]})
+            self.write_status(agent)
+            if self.journal is not None:
+                try:
+                    self.journal.save_agent(agent.name, agent.session_id, agent.pid, agent.starts)
+                except JournalError as exc:
+                    log.error("%s", exc)
+
+    def write_status(self, agent: Agent) -> None:
+        # At once when the agent is free again or gone, so a client told "done" finds the
+        # file up to date; else once at the end of this loop turn (a task's state change
+        # asks several times in one turn) and off the loop (statusfiles.py).
+        if agent.current_task is None or not agent.alive:
+            self._status_dirty.discard(agent.name)
+            self._status_now(agent, urgent=True)
+            return
+        if not self._status_dirty:
+            asyncio.get_running_loop().call_soon(self._flush_status)
+        self._status_dirty.add(agent.name)
+
+    def _flush_status(self) -> None:
+        dirty, self._status_dirty = self._status_dirty, set()
+        for name in dirty:
+            agent = self.agents.get(name)
+            if agent is not None:
+                self._status_now(agent, urgent=False)
+
+    def _status_now(self, agent: Agent, *, urgent: bool) -> None:
+        data = agent.status()
+        data["queue"] = self.queue_length(agent.name)
+        self.status_files.write(self.status_dir / f"{agent.name}.json", data, urgent=urgent)
+
+    # -- tasks ------------------------------------------------------------------------------
+    def resolve_target(self, to: str) -> None:
+        """Check that a task's target can ever be served; raise a clear error if not."""
+        if to == "any":
+            return
+        if to.startswith("role:"):
+            role = to[5:]
+            known = {r for ext in self.extensions for r in ext.roles()}
+            if role not in known and not any(a.spec.role == role for a in self.agents.values()):
+                roles = sorted({a.spec.role for a in self.agents.values() if a.spec.role})
+                raise ProtocolError(
+                    ERR_UNKNOWN_AGENT, f"no agent has role {role!r} (roles: {', '.join(roles) or 'none'})"
+                )
+            return
+        self.agent(to)
+
+    def agent(self, name: str) -> Agent:
+        try:
+            return self.agents[name]
+        except KeyError:
+            known = ", ".join(self.agents) or "none"
+            raise ProtocolError(ERR_UNKNOWN_AGENT, f"unknown agent {name!r} (agents: {known})") from None
+
+    def submit(self, to: str, text: str, *, key: str | None = None, notify: bool = False) -> Task:
+        """Queue a task; it is in the journal before this returns. A repeated `key` returns
+        the task that key made, so a client's retried submit never runs twice."""
+        if key is not None:
+            existing = self.journal.by_key(key) if self.journal is not None else None
+            existing = existing or next((t.id for t in self.tasks.values() if t.key == key), None)
+            if existing is not None:
+                return self.task(existing)
+        self.resolve_target(to)
+        if not text.strip():
+            raise ProtocolError("bad_request", "the task text is empty")
+        if to in self.agents:
+            agent = self.agents[to]
+            if agent.state in ("exited", "crashed") and agent.name not in self._restart_timers:
+                raise ProtocolError(
+                    ERR_AGENT_DOWN,
+                    f"agent {to!r} is not running ({agent.error or agent.state}); "
+                    f"start it with `staff spawn {to}`",
+                )
+        task = Task(to=to, text=text, created=self.clock(), key=key, notify=notify)
+        if self.journal is not None:
+            try:
+                self.journal.add(task)
+            except JournalError as exc:
+                raise ProtocolError("journal", f"the task was not accepted: {exc}") from None
+        self.tasks[task.id] = task
+        self.queue.append(task)
+        self.publish({"type": "task", "task": task.to_json()})
+        self._trim_finished()
+        self.dispatch()
+        if task.state == "queued" and to in self.agents:
+            self.write_status(self.agents[to])  # its queue length changed
+        return task
+
+    def task(self, task_id: str) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None and self.journal is not None:
+            task = self.journal.get(task_id)  # an old answer, trimmed from memory
+        if task is None:
+            raise ProtocolError(ERR_UNKNOWN_TASK, f"unknown task {task_id!r}")
+        return task
+
+    def queue_length(self, name: str) -> int:
+        agent = self.agents.get(name)
+        return sum(1 for t in self.queue if agent is not None and self.fits(t, agent))
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def delivering(self, name: str) -> bool:
+        """A task is on its way into (or being answered by) this agent right now."""
+        return name in self._running
+
+    @staticmethod
+    def fits(task: Task, agent: Agent) -> bool:
+        if task.to == agent.name:
+            return True
+        if agent.spec.by_name_only:
+            return False
+        if task.to == "any":
+            return True
+        return task.to.startswith("role:") and agent.spec.role == task.to[5:]
+
+    def dispatch(self) -> None:
+        """Hand queued tasks to idle agents, oldest task first."""
+        if self._stopping:
+            return
+        drafting = []
+        for agent in self.agents.values():
+            if agent.state != "idle" or agent.current_task is not None or agent.name in self._running:
+                continue
+            if agent.draft is not None:  # a person's unsent text: never type a task onto it
+                drafting.append(agent)
+                continue
+            task = next((t for t in self.queue if self.fits(t, agent)), None)
+            if task is None:
+                continue
+            self.queue.remove(task)
+            self._running[agent.name] = asyncio.get_running_loop().create_task(
+                self._deliver(agent, task), name=f"deliver-{task.id}"
+            )
+        for agent in drafting:
+            self._notice_draft(agent)
+        for ext in self.extensions:
+            ext.after_dispatch()  # e.g. inbox items waiting for the chief go in when it is free
+
+    def _notice_draft(self, agent: Agent) -> None:
+        """Tell the person, once per draft, that their unsent text holds tasks back."""
+        waiting = [t for t in self.queue if self.fits(t, agent)]
+        if not waiting or agent.name in self._draft_noticed or agent.spec.by_name_only:
+            # (the chief's draft is the person at their own prompt: its inbox waits, unannounced)
+            return
+        self._draft_noticed.add(agent.name)
+        draft = (agent.draft or "")[:60]
+        self.post(InboxItem(
+            f"{agent.name}: {len(waiting)} task(s) wait for the draft in its input box",
+            f"the box holds unsent text ({draft!r}); send it or clear it (Ctrl-C in the console, "
+            f"or `staff send {agent.name} C-c`) and the queue moves on",
+            source="staff", task=waiting[0].id))
+
+    async def _deliver(self, agent: Agent, task: Task) -> None:
+        try:
+            if agent.state != "idle":  # a person took the agent over since dispatch: wait again
+                self.queue.insert(0, task)
+                return
+            await agent.run_task(task)
+        except NotTaken as exc:
+            log.info("%s: %s; %s goes back to the queue", agent.name, exc, task.id)
+            self.queue.insert(0, task)
+        except Exception as exc:  # never let one delivery take the daemon down
+            log.exception("delivery of %s to %s failed", task.id, agent.name)
+            if not task.final:
+                task.error = f"delivery failed: {exc}"
+                task.move("failed", now=self.clock())
+                self._journal(task)
+                self._task_finished(task)
+        finally:
+            self._running.pop(agent.name, None)
+            self.write_status(agent)
+            self.dispatch()
+
+    def _finish_queued(self, task: Task, state: str, error: str) -> None:
+        if task in self.queue:
+            self.queue.remove(task)
+        task.error = error
+        task.move(state, now=self.clock())
+        self._journal(task)
+        self.publish({"type": "task", "task": task.to_json()})
+        self._task_finished(task)
+
+    def cancel(self, task_id: str) -> Task:
+        task = self.task(task_id)
+        if task.final:
+            return task
+        if task.state == "queued":
+            self._finish_queued(task, "cancelled", "cancelled before delivery")
+        elif task.agent and task.agent in self.agents:
+            self.agents[task.agent].cancel_task()
+        return task
+
+    def _task_finished(self, task: Task) -> None:
+        if task.notify:
+            who = task.agent or task.to
+            body = task.answer if task.state == "done" else (task.error or task.state)
+            self.post(InboxItem(f"{task.id} {task.state} ({who}): {task.title()}", body or "",
+                                source="task", task=task.id))
+        for fut in self._task_waiters.pop(task.id, []):
+            if not fut.done():
+                fut.set_result(task)
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> Task:
+        task = self.task(task_id)
+        if task.final:
+            return task
+        fut: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        self._task_waiters.setdefault(task_id, []).append(fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return task
+
+    def _trim_finished(self) -> None:
+        if len(self.tasks) <= MAX_FINISHED:
+            return
+        for tid in [t.id for t in self.tasks.values() if t.final][: len(self.tasks) - MAX_FINISHED]:
+            del self.tasks[tid]
+
+    def _on_stall(self, agent: Agent) -> None:
+        """An agent working with no output for `stall_after` s: report, interrupt or restart."""
+        policy = str(self.config.settings.get("stall_policy", "report"))
+        task = agent.current_task
+        what = f"task {task.id} ({task.title()})" if task else "no task"
+        log.warning("%s: stalled (%s); policy %s", agent.name, what, policy)
+        self.post(InboxItem(f"{agent.name} stalled: no output for {agent.stall_after:.0f}s",
+                            f"working on {what}; policy: {policy}", source="monitor",
+                            task=task.id if task else None))
+        if policy == "interrupt":
+            agent.write(str(agent.profile.get("interrupt", "\x1b")))
+        elif policy == "restart":
+            asyncio.get_running_loop().create_task(self._restart_stalled(agent))
+
+    async def _restart_stalled(self, agent: Agent) -> None:
+        await agent.stop()  # the task fails as `crashed`; the restart policy brings it back
+        if not agent.alive and agent.name not in self._restart_timers:
+            self.spawn(agent.name)
+
+    # -- agent lifecycle --------------------------------------------------------------------------
+    def _after_exit(self, agent: Agent) -> None:
+        if self._stopping:
+            return
+        policy = agent.spec.restart
+        failed = agent.state == "crashed" or (agent.exit_status is not None and not agent.exit_status.ok)
+        spawn_failed = agent.exit_status is None  # never started: restarting will not help
+        if spawn_failed or policy == "never" or (policy == "on-failure" and not failed):
+            self._fail_orphans(agent)
+            return
+        n = self._restarts.get(agent.name, 0)
+        if n >= len(RESTART_BACKOFF):
+            agent.error = f"fatal: exited {n + 1} times ({agent.error or agent.state}); not restarting"
+            log.error("%s: %s", agent.name, agent.error)
+            self.write_status(agent)
+            self._fail_orphans(agent)
+            return
+        self._restarts[agent.name] = n + 1
+        delay = RESTART_BACKOFF[n]
+        log.info("%s: restarting in %.0fs (%s)", agent.name, delay, agent.error or agent.state)
+        self._restart_timers[agent.name] = asyncio.get_running_loop().call_later(
+            delay, self._restart_now, agent
+        )
+
+    def _restart_now(self, agent: Agent) -> None:
+        self._restart_timers.pop(agent.name, None)
+        if not self._stopping and not agent.alive:
+            agent.start()
+
+    def _fail_orphans(self, agent: Agent) -> None:
+        """Tasks that only this agent could take fail now instead of waiting forever."""
+        for task in [t for t in self.queue if t.to == agent.name]:
+            self._finish_queued(
+                task,
+                "failed",
+                f"agent {agent.name!r} is not running ({agent.error or agent.state}); "
+                f"start it with `staff spawn {agent.name}`",
+            )
+
+    def spawn(self, name: str) -> Agent:
+        agent = self.agent(name)
+        if agent.alive:
+            return agent
+        timer = self._restart_timers.pop(name, None)
+        if timer:
+            timer.cancel()
+        self._restarts.pop(name, None)
+        agent.start()
+        return agent
+
+    async def kill(self, name: str) -> Agent:
+        agent = self.agent(name)
+        timer = self._restart_timers.pop(name, None)
+        if timer:
+            timer.cancel()
+        saved = agent.spec.restart
+        agent.spec.restart = "never"  # a kill is deliberate: no automatic restart
+        self._keep_draft(agent)
+        try:
+            await agent.stop()
+        finally:
+            agent.spec.restart = saved
+        return agent
+
+    async def restart(self, name: str) -> Agent:
+        await self.kill(name)
+        return self.spawn(name)
+
+    def _keep_draft(self, agent: Agent) -> None:
+        """An agent about to be stopped holds a person's unsent text: keep it in the inbox."""
+        if agent.draft and agent.alive:
+            log.info("%s: keeping its unsent draft in the inbox", agent.name)
+            self.post(InboxItem(f"{agent.name}: the draft left in its input box when it stopped",
+                                agent.draft, source="staff", to="person"))
+
+    # -- inbox ------------------------------------------------------------------------------
+    def post(self, item: InboxItem) -> InboxItem:
+        """Put a message in the inbox (durably) and tell every subscriber."""
+        self.inbox.post(item)
+        self.publish({"type": "inbox", "item": item.to_json()})
+        for ext in self.extensions:
+            ext.on_post(item)
+        return item
+
+    # -- views --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        agents = []
+        for agent in self.agents.values():
+            data = agent.status()
+            data["queue"] = self.queue_length(agent.name)
+            agents.append(data)
+        return {
+            "agents": agents,
+            "queued": len(self.queue),
+            "config": self.config.source,
+            "pid": os.getpid(),
+        }

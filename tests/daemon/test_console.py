@@ -1,0 +1,157 @@
+"""The console (`staff console`) and `staff attach`, driven under a real pty, against a real
+daemon and the fake team; what they draw is read through the project's emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import staff
+from tests.helpers.console_term import Term
+
+PREFIX = "\x02"  # C-b
+
+
+def status(name: str) -> dict[str, object]:
+    st = json.loads(staff("status", "--json", check=True).stdout)
+    return next(a for a in st["agents"] if a["agent_id"] == name)
+
+
+def screen(name: str) -> str:
+    return staff("screen", name, check=True).stdout
+
+
+@pytest.fixture
+def console(fake_team: Path) -> Iterator[Term]:
+    term = Term(["console"])
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def test_console_team_switch_type_detach(console: Term) -> None:
+    t = console
+    # the sidebar lists the three fake agents, all idle; the first one is shown
+    t.wait(lambda: t.sidebar() == {"planning": "idle", "coding": "idle", "testing": "idle"}, what="3 idle")
+    t.wait(lambda: t.pane_title().startswith("planning") and "❯" in t.main(), what="planning's prompt")
+    pids = {a: status(a)["pid"] for a in ("planning", "coding", "testing")}
+
+    # a task submitted from another process: working, then idle again, in the sidebar
+    tid = staff("submit", "coding", "from outside [delay=2]", check=True).stdout.strip()
+    t.wait(lambda: t.sidebar().get("coding") == "working", what="coding working")
+    t.wait(lambda: t.sidebar().get("coding") == "idle", what="coding idle again")
+    assert json.loads(staff("wait", tid, "--json", check=True).stdout)["state"] == "done"
+
+    # the prefix key switches: the main area now shows coding's screen with its answer
+    t.send(PREFIX + "n")
+    t.wait(lambda: t.pane_title().startswith("coding"), what="coding focused")
+    t.wait(lambda: "FAKE-REPLY(coding#1): from outside" in t.main(), what="coding's answer in the pane")
+    assert "FAKE-REPLY" not in screen("planning")
+
+    # keys typed reach the focused agent (and only it), and the person holds it
+    t.send("typed by a person")
+    t.wait(lambda: "typed by a person" in t.main(), what="the echo in the pane")
+    assert "typed by a person" in screen("coding")
+    assert "typed by a person" not in screen("planning")
+    assert status("coding")["status"] == "user"
+    t.wait(lambda: t.sidebar().get("coding") == "user", what="coding shown as user")
+
+    # switching away releases the hold; a number picks an agent
+    t.send(PREFIX + "3")
+    t.wait(lambda: t.pane_title().startswith("testing"), what="testing focused")
+    t.wait(lambda: t.sidebar().get("coding") == "idle", what="coding released")
+
+    # detach: the console exits, every agent keeps running (same processes)
+    t.send(PREFIX + "d")
+    assert t.wait_exit() == 0
+    assert "keeps running" in "".join(t.output)
+    for name, pid in pids.items():
+        st = status(name)
+        assert st["pid"] == pid and st["status"] in ("idle", "user"), st
+    assert "typed by a person" in screen("coding")
+
+
+def test_console_split_zoom_help_command(console: Term) -> None:
+    t = console
+    t.wait(lambda: len(t.sidebar()) == 3 and "❯" in t.main(), what="the team")
+    t.send(PREFIX + "s")  # split: planning | coding
+    t.wait(lambda: t.main().count("❯") == 2, what="two prompts side by side")
+    first = t.lines()[0]
+    assert "planning" in first and "coding" in first
+    t.send(PREFIX + "s")  # three panes
+    t.wait(lambda: t.main().count("❯") == 3, what="three prompts")
+    t.send(PREFIX + "z")  # zoom the focused pane
+    t.wait(lambda: t.main().count("❯") == 1, what="zoomed")
+    t.send(PREFIX + "z")
+    t.wait(lambda: t.main().count("❯") == 3, what="unzoomed")
+    t.send(PREFIX + "u")
+    t.wait(lambda: t.main().count("❯") == 1, what="unsplit")
+    t.send(PREFIX + "?")
+    t.wait(lambda: "next / previous agent" in t.text(), what="help")
+    t.send("x")
+    t.wait(lambda: "next / previous agent" not in t.text(), what="help closed")
+    # the command line: ask an agent from inside the console
+    t.send(PREFIX + ":")
+    t.send("ask testing hello from the console\r")
+    t.wait(lambda: "queued for testing" in t.lines()[-1] or "done (testing)" in t.lines()[-1],
+           what="the task id in the status bar")
+    t.wait(lambda: "done (testing)" in t.lines()[-1], what="the answer in the status bar")
+    assert "FAKE-REPLY(testing#1): hello from the console" in screen("testing")
+    # scrollback view of the focused agent
+    t.send(PREFIX + "[")
+    t.wait(lambda: "scrollback: planning" in t.text(), what="the scrollback view")
+    t.send("q")
+    t.wait(lambda: "scrollback:" not in t.text(), what="back to the pane")
+    t.send(PREFIX + "d")
+    assert t.wait_exit() == 0
+
+
+def test_interception_holds_tasks_until_the_person_leaves(console: Term) -> None:
+    """A task queued while a person types in the agent waits; it is delivered after they
+    leave, and the prompt the person ran is never taken for the task's answer."""
+    t = console
+    t.wait(lambda: t.sidebar().get("coding") == "idle", what="the team")
+    t.send(PREFIX + "2")
+    t.wait(lambda: t.pane_title().startswith("coding") and "❯" in t.main(), what="coding focused")
+    t.send("my own question [delay=2]")
+    t.wait(lambda: "my own question" in t.main(), what="the person's text")
+    assert status("coding")["status"] == "user"
+    tid = staff("submit", "coding", "the delegated task", check=True).stdout.strip()
+    t.send("\r")  # the person's prompt runs: the agent works, for the person
+    t.wait(lambda: "esc to interrupt" in t.main(), what="coding working on the person's prompt")
+    st = status("coding")
+    assert st["status"] == "user" and st["queue"] == 1 and st["current_task"] is None
+    task = json.loads(staff("wait", tid, "--json", "--timeout", "0.5").stdout)
+    assert task["state"] == "queued"
+    t.wait(lambda: "FAKE-REPLY(coding#1): my own question" in t.main(), what="the person's answer")
+    assert json.loads(staff("wait", tid, "--json", "--timeout", "0.5").stdout)["state"] == "queued"
+    t.send(PREFIX + "1")  # the person leaves: the task goes now
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "30", check=True).stdout)
+    assert done["state"] == "done" and done["agent"] == "coding"
+    assert done["answer"] == "FAKE-REPLY(coding#2): the delegated task"
+    t.send(PREFIX + "d")
+    assert t.wait_exit() == 0
+
+
+def test_attach_raw_passthrough_and_detach(fake_team: Path) -> None:
+    t = Term(["attach", "planning"], rows=30, cols=100)
+    try:
+        t.wait(lambda: "❯" in t.text() and "manual mode on" in t.text(), what="planning's screen")
+        # the agent follows the terminal's size: its rule is as wide as this terminal
+        t.wait(lambda: any(line.startswith("─" * 100) for line in t.lines()), what="a 100-column rule")
+        t.send("through attach")
+        t.wait(lambda: "through attach" in t.text(), what="the echo")
+        assert "through attach" in screen("planning")
+        assert status("planning")["status"] == "user"
+        t.send("\x1d")  # Ctrl-] detaches
+        assert t.wait_exit() == 0
+        assert "detached" in "".join(t.output)
+    finally:
+        t.close()
+    st = status("planning")
+    assert st["pid"] and st["status"] == "idle"  # the hold went with the connection
+    assert "through attach" in screen("planning")

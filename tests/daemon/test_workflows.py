@@ -1,0 +1,362 @@
+"""Workflows: parsing with file:line errors, and real headless runs on the fake team."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from supervisor.client.workflows.model import WorkflowError, load_record, parse, render
+from supervisor.client.workflows.report import junit
+from tests.conftest import REPO, STAFF, fake_team_toml, staff
+
+FEATURE = REPO / "examples" / "feature.toml"
+INVESTIGATE = REPO / "examples" / "investigate.toml"
+
+
+def record(home: Path, run_id: str | None = None) -> dict:
+    runs = sorted((home / "runs").glob("R-*.json"), key=lambda p: p.stat().st_mtime)
+    path = home / "runs" / f"{run_id}.json" if run_id else runs[-1]
+    return json.loads(path.read_text())
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+GOOD = """\
+[workflow]
+name = "t"
+
+[inputs]
+x = { description = "required" }
+
+[steps.a]
+to = "any"
+prompt = "do {{ inputs.x }}"
+
+[steps.b]
+to = "any"
+needs = ["a"]
+prompt = "then {{ steps.a.answer }}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (GOOD.replace('needs = ["a"]', 'needs = ["zz"]'), 13, "unknown step 'zz'"),
+        (GOOD.replace('prompt = "then', 'promt = "x"\nprompt = "then'), 14, "unknown key 'promt'"),
+        (GOOD.replace("{{ steps.a.answer }}", "{{ steps.b.answer }}"), 14, "does not run before"),
+        (GOOD.replace("{{ inputs.x }}", "{{ inputs.y }}"), 9, "no input 'y'"),
+        (GOOD.replace('to = "any"\nprompt = "do', 'to = "any"\nneeds = ["b"]\nprompt = "do'), 9, "a cycle"),
+        (GOOD.replace('name = "t"', 'name = "t'), 2, "TOML syntax error"),
+        (GOOD + '[steps.b.loop]\nback_to = "q"\nwhen = { contains = "X" }\n', 16, "must be this step or one"),
+        (GOOD + "retries = -1\n", 15, "retries must be an integer"),
+        (GOOD + "when = { contains = 'x' }\n", 15, "name the step"),
+    ],
+)
+def test_bad_workflow_says_file_and_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(WorkflowError) as exc:
+        parse(text, "flow.toml")
+    assert str(exc.value).startswith(f"flow.toml:{line}: "), str(exc.value)
+    assert message in str(exc.value)
+
+
+def test_templates_and_loop_body() -> None:
+    wf = parse(GOOD, "flow.toml")
+    assert wf.order() == ["a", "b"]
+    ctx = {"inputs.x": "X", "steps.a.answer": "A"}
+    assert render("{{ inputs.x }}/{{steps.a.answer}}{% if steps.b.answer %}never{% endif %}", ctx) == "X/A"
+    with pytest.raises(WorkflowError, match="input 'x' is required"):
+        wf.resolve_inputs({})
+    with pytest.raises(WorkflowError, match="unknown input 'nope'"):
+        wf.resolve_inputs({"x": "1", "nope": "2"})
+    feature = parse(FEATURE.read_text(), str(FEATURE))
+    assert feature.loop_body("review") == ["plan", "review"]
+
+
+def test_cli_bad_workflow_exits_2(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace('needs = ["a"]', 'needs = ["zz"]'))
+    r = staff("run", str(bad), "--headless", "--input", "x=1")
+    assert r.returncode == 2 and r.stderr.startswith(f"staff: {bad}:13: "), r.stderr
+    r = staff("run", str(FEATURE), "--headless")
+    assert r.returncode == 2 and "input 'feature' is required" in r.stderr
+
+
+def test_junit_of_a_failed_run_parses() -> None:
+    rec = {
+        "id": "R-1",
+        "workflow": "w",
+        "started": 100.0,
+        "finished": 110.0,
+        "inputs": {"x": "<&>"},
+        "steps": {
+            "a": {
+                "state": "done",
+                "started": 100.0,
+                "finished": 101.0,
+                "history": [{"round": 1, "task": "T-1", "agent": "p", "answer": "ok <b>"}],
+            },
+            "b": {
+                "state": "failed",
+                "started": 101.0,
+                "finished": 103.0,
+                "error": "timed out",
+                "history": [],
+            },
+            "c": {"state": "skipped", "error": "skipped: x", "history": []},
+        },
+    }
+    suite = ET.fromstring(junit(rec)).find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["a"].findtext("system-out", "").endswith("ok <b>")
+    failure = cases["b"].find("failure")
+    assert failure is not None and failure.get("message") == "timed out"
+
+
+# -- real runs --------------------------------------------------------------------------------------
+def test_feature_example_runs_green_headless_and_answers_flow(
+    fake_team: Path, home: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "junit.xml"
+    r = staff("run", str(FEATURE), "--headless", "--junit", str(report), "--input", "feature=dark mode")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # one plain, prefixed line per event
+    assert all(" | " in line for line in r.stdout.splitlines()), r.stdout
+    assert "review | loop: the answer contains 'CHANGES REQUESTED': back to plan" in r.stdout
+    assert r.stdout.splitlines()[-1].split(" | ")[1].startswith("done in")
+
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert [c.get("name") for c in suite.iter("testcase")] == ["plan", "review", "code", "test"]
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "0", "0")
+
+    rec = record(home)
+    steps = rec["steps"]
+    assert rec["state"] == "done" and all(s["state"] == "done" for s in steps.values())
+    # each step's task text contains the answer of the step it needs
+    for name, needs in (("review", "plan"), ("code", "plan"), ("test", "code")):
+        assert steps[needs]["answer"] in steps[name]["text"], name
+    assert "dark mode" in steps["plan"]["text"]
+    # the review loop: the plan ran again, with the review's answer in its task text
+    plan_rounds, review_rounds = steps["plan"]["history"], steps["review"]["history"]
+    assert len(plan_rounds) == 3 and len(review_rounds) == 3  # max = 2 loops, then on
+    assert review_rounds[0]["answer"] in plan_rounds[1]["text"]
+    assert plan_rounds[1]["answer"] in review_rounds[1]["text"]
+    # answers saved to files
+    assert (tmp_path / "out" / "feature" / "test.md").read_text().strip() == steps["test"]["answer"]
+
+
+def test_investigate_runs_three_steps_in_parallel(fake_team: Path, home: Path) -> None:
+    r = staff("run", str(INVESTIGATE), "--headless", "--input", "question=why is login slow [delay=2]")
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = record(home)["steps"]
+    par = [steps[n] for n in ("logs", "code", "history")]
+    assert len({s["agent"] for s in par}) == 3  # three agents at once
+    span = max(s["finished"] for s in par) - min(s["started"] for s in par)
+    total = sum(s["finished"] - s["started"] for s in par)
+    print(f"investigate: parallel span {span:.2f}s, sum of steps {total:.2f}s")
+    assert total >= 6.0 and span < 0.7 * total
+    for n in ("logs", "code", "history"):
+        assert steps[n]["answer"] in steps["summary"]["text"]
+
+
+BRANCHY = """\
+[steps.a]
+to = "planning"
+prompt = "first"
+
+[steps.b]
+to = "coding"
+needs = ["a"]
+when = { step = "a", contains = "NEVER-THERE" }
+prompt = "skipped"
+
+[steps.slow]
+to = "testing"
+needs = ["a"]
+timeout = 0.5
+retries = 1
+prompt = "too slow [delay=4]"
+
+[steps.after]
+to = "planning"
+needs = ["slow"]
+prompt = "never runs"
+"""
+
+
+def test_timeout_retry_skip_and_failure(fake_team: Path, home: Path, tmp_path: Path) -> None:
+    flow = tmp_path / "branchy.toml"
+    flow.write_text(BRANCHY)
+    report = tmp_path / "j.xml"
+    r = staff("run", str(flow), "--headless", "--junit", str(report))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "slow  | retry: attempt 1 failed: timed out after 0.5s" in r.stdout
+    steps = record(home)["steps"]
+    assert steps["b"]["state"] == "skipped" and steps["slow"]["state"] == "failed"
+    assert steps["slow"]["attempts"] == 2 and steps["after"]["state"] == "pending"
+    cases = {c.get("name"): c for c in ET.parse(report).getroot().iter("testcase")}
+    assert cases["b"].find("skipped") is not None
+    failure = cases["slow"].find("failure")
+    assert failure is not None and "timed out" in (failure.get("message") or "")
+
+
+RESUMABLE = """\
+[steps.first]
+to = "planning"
+prompt = "first step"
+
+[steps.slow]
+to = "coding"
+needs = ["first"]
+prompt = "slow step after {{ steps.first.answer }} [delay=3]"
+
+[steps.last]
+to = "testing"
+needs = ["slow"]
+prompt = "last step after {{ steps.slow.answer }}"
+"""
+
+
+def test_resume_after_the_daemon_is_killed(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml())
+    flow = tmp_path / "resumable.toml"
+    flow.write_text(RESUMABLE)
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        pid = json.loads(staff("status", "--json", check=True).stdout)["pid"]
+        proc = subprocess.Popen(
+            [*STAFF, "run", str(flow), "--headless"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # wait for the event, not for a time
+            seen.append(line)
+            if "slow  | working" in line:
+                break
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1, "".join(seen) + out + err
+        assert "interrupted" in out and "staff run --resume" in out
+        rec = record(home)
+        run_id = rec["id"]
+        assert rec["state"] == "interrupted" and rec["steps"]["first"]["state"] == "done"
+        first_task = rec["steps"]["first"]["task"]
+        assert f"{run_id}  " in staff("runs", check=True).stdout
+
+        staff("up", "-c", str(cfg), check=True)
+        r = staff("run", "--resume", run_id, "--headless")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "already done: first" in r.stdout
+        assert "first | queued" not in r.stdout  # the finished step is not redone
+        rec = record(home, run_id)
+        assert rec["state"] == "done" and rec["resumes"] == 1
+        assert rec["steps"]["first"]["task"] == first_task and len(rec["steps"]["first"]["history"]) == 1
+        assert rec["steps"]["slow"]["answer"] in rec["steps"]["last"]["text"]
+        assert " done " in staff("runs", check=True).stdout
+    finally:
+        staff("down")
+
+
+def test_resume_after_the_runner_is_killed_reattaches_to_its_task(
+    fake_team: Path, home: Path, tmp_path: Path
+) -> None:
+    flow = tmp_path / "resumable.toml"
+    flow.write_text(RESUMABLE)
+    proc = subprocess.Popen(
+        [*STAFF, "run", str(flow), "--headless"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "slow  | working" in line:
+            break
+    proc.kill()  # the runner dies; the daemon and the task go on
+    proc.communicate(timeout=30)
+    rec = load_record(home, record(home)["id"])
+    assert rec["state"] == "interrupted"  # the record says running, but its pid is gone
+    slow_task = rec["steps"]["slow"]["task"]
+    r = staff("run", "--resume", rec["id"], "--headless")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"slow  | re-attached to {slow_task}" in r.stdout
+    rec = record(home, rec["id"])
+    assert rec["steps"]["slow"]["task"] == slow_task and rec["steps"]["slow"]["attempts"] == 1
+    assert rec["steps"]["last"]["state"] == "done"
+
+
+def test_run_starts_and_stops_its_own_daemon(home: Path, tmp_path: Path) -> None:
+    """CI: no daemon, no tty, no claude: `staff run -c team --headless` does it all."""
+    cfg = tmp_path / "team.toml"
+    cfg.write_text(fake_team_toml())
+    env = {k: v for k, v in os.environ.items() if k != "STAFF_HOME"}
+    proc = subprocess.run(
+        [*STAFF, "--home", str(home), "run", str(INVESTIGATE), "-c", str(cfg), "--json", "-i", "question=q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=dict(env, PYTHONPATH=str(REPO), PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["state"] == "done"
+    assert " | " in proc.stderr  # the log went to stderr, the JSON to stdout
+    assert staff("status").returncode == 2  # the daemon it started is gone
+
+
+def test_live_view_renders_the_dag() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from supervisor.client.workflows.view import LiveView
+
+    wf = parse(GOOD, "flow.toml")
+    console = Console(file=StringIO(), width=120, force_terminal=False)
+    view = LiveView(wf, console)
+    with view:
+        view(
+            {"kind": "run_start", "run": "R-1", "time": 1.0, "workflow": "t", "steps": ["a", "b"], "done": []}
+        )
+        view(
+            {
+                "kind": "step",
+                "step": "a",
+                "state": "queued",
+                "task": "T-1",
+                "to": "any",
+                "round": 1,
+                "time": 1.0,
+            }
+        )
+        view(
+            {
+                "kind": "step",
+                "step": "a",
+                "state": "done",
+                "agent": "p",
+                "answer": "A!",
+                "time": 2.0,
+                "task": "T-1",
+            }
+        )
+        view({"kind": "step", "step": "b", "state": "working", "agent": "q", "task": "T-2", "time": 2.0})
+        view({"kind": "run_end", "state": "done", "elapsed": 3.0, "time": 3.0, "run": "R-1"})
+    console.print(view)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "t — R-1" in out and "A!" in out and "done in 3.0s" in out
+    assert {ln.split("│")[3].strip() for ln in out.splitlines() if ln.startswith("│ b ")} == {"working"}

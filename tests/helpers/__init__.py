@@ -1,0 +1,1 @@
+"""What the tests share: fake processes, event readers, a pty console driver."""

@@ -1,0 +1,97 @@
+"""A simulated agent program for routing tests: Claude-like screens, no pty, no timing.
+
+It implements the `PtyProcess` interface the supervisor uses, so the supervisor is
+tested by replaying input against it (the honcho pattern), and each test decides when a
+turn ends (`finish()`), or lets it end on the next loop iteration (`auto=True`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from supervisor.pty.process import ExitStatus, SpawnError
+
+RULE = "─" * 60
+_pids = itertools.count(50000)
+
+
+class SimProcess:
+    auto = True
+    instances: list[SimProcess] = []
+
+    def __init__(
+        self, argv: list[str], *, cwd: str | None, env: dict[str, str], rows: int, cols: int
+    ) -> None:
+        self.argv, self.env = argv, env
+        self.pid: int | None = None
+        self.exit_status: ExitStatus | None = None
+        self.on_output: Any = None
+        self.on_exit: Any = None
+        self.history: list[str] = []
+        self.box = ""
+        self.received: list[str] = []
+        self.working = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        SimProcess.instances.append(self)
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if self.argv[0] == "missing-program":
+            raise SpawnError("command not found: missing-program")
+        self.loop = loop or asyncio.get_running_loop()
+        self.pid = next(_pids)
+        self.loop.call_soon(self.draw)
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None and self.exit_status is None
+
+    def draw(self) -> None:
+        footer = "  esc to interrupt" if self.working else "  ? for shortcuts"
+        lines = [*self.history[-20:], RULE, f"❯ {self.box}", RULE, footer]
+        data = "\x1b[2J\x1b[H" + "\r\n".join(lines)
+        if self.on_output and self.alive:
+            self.on_output(data.encode(), data)
+
+    def write(self, data: bytes) -> None:
+        text = data.decode()
+        if text == "\r":
+            if self.box and not self.working:
+                self.received.append(self.box)
+                self.history += [f"❯ {self.box}", ""]
+                self.box = ""
+                self.working = True
+                self.draw()
+                if SimProcess.auto and self.loop:
+                    self.loop.call_soon(self.finish)
+            return
+        if text == "\x1b":
+            self.working = False
+            self.draw()
+            return
+        self.box += text.replace("\x1b[200~", "").replace("\x1b[201~", "")
+        self.draw()
+
+    def finish(self, answer: str | None = None) -> None:
+        if not self.working:
+            return
+        task = self.received[-1]
+        self.history += [f"● {answer or 'SIM: ' + task}", ""]
+        self.working = False
+        self.draw()
+
+    def crash(self, code: int = 3) -> None:
+        self.exit_status = ExitStatus(code, None)
+        if self.on_exit:
+            self.on_exit(self.exit_status)
+
+    def resize(self, rows: int, cols: int) -> None:
+        pass
+
+    async def terminate(self, grace: float = 2.0) -> ExitStatus | None:
+        if self.alive:
+            self.exit_status = ExitStatus(None, 1)
+            if self.on_exit:
+                self.on_exit(self.exit_status)
+        return self.exit_status
