@@ -2,24 +2,31 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run run-headless test test-fast soak lint bench claude clean
 
-$(STAMP): pyproject.toml
+# `make run` installs only what runs (no test or dev tools); `make test` adds those.
+$(RUNTIME): pyproject.toml
+	@echo "make: installing agentstaff into $(VENV) (first time only, ~15 s; log: $(VENV)/install.log)"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "make: installing agentstaff and its test tools into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@$(BIN)/pip install -e . > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	@echo "make: installing the test and dev tools into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/pip install -e '.[test,dev]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@touch $(STAMP)
 
 ## run: the console on the default team (starts the daemon if needed; C-b d detaches, `staff down` stops it)
-run: $(STAMP)
-	$(BIN)/staff console
+run: $(RUNTIME)
+	@echo "make: \`staff\` is $(CURDIR)/$(BIN)/staff; for everyday use: export PATH=\"$(CURDIR)/$(BIN):\$$PATH\" (or: pipx install .)"
+	@$(BIN)/staff console
 
 ## run-headless: the supervisor in the foreground with the default team, printing every state change
-run-headless: $(STAMP)
+run-headless: $(RUNTIME)
 	$(BIN)/staff up --foreground
 
 ## claude: install the real Claude Code CLI (npm) into .cache/claude for the end-to-end tests
