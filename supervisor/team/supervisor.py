@@ -118,6 +118,10 @@ class Supervisor:
         env["STAFF_AGENT"] = spec.name
         env["STAFF_SOCKET"] = str(self.home / "staff.sock")
         env["PWD"] = spec.cwd or os.getcwd()
+        if spec.profile == "fake" and "CLAUDE_CONFIG_DIR" not in spec.env:
+            # the fake writes Claude-shaped transcripts and session files: keep them out of the
+            # person's real ~/.claude, where a real Claude Code would list them for --resume
+            env["CLAUDE_CONFIG_DIR"] = str(self.home / "fake-claude")
         agent = Agent(
             spec,
             self._profile(spec.profile),

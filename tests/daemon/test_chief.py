@@ -85,10 +85,11 @@ def post(home: Path, title: str, body: str = "") -> str:
     return str(item["id"])
 
 
-def user_messages(home_dir: Path, needle: str) -> int:
-    """How many user messages in the chief's transcripts contain `needle` (each delivery is one)."""
+def user_messages(config_dir: Path, needle: str) -> int:
+    """How many user messages in the chief's transcripts (under Claude's config dir: `~/.claude`,
+    or the state dir's `fake-claude` for the fake) contain `needle` (each delivery is one)."""
     n = 0
-    for path in (home_dir / ".claude" / "projects").rglob("*.jsonl"):
+    for path in (config_dir / "projects").rglob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             if rec.get("type") == "user" and needle in json.dumps(rec.get("message"), ensure_ascii=False):
@@ -177,7 +178,7 @@ def test_alert_is_pushed_into_the_idle_chief(team: Path, home: Path, tmp_path: P
     assert f'<staff-inbox id="{alert["id"]}" from="monitor"' in screen  # typed in, labelled
     assert "coding printed DONE-MARK" in screen
     assert inbox_item(alert["id"])["delivered"] is True
-    assert user_messages(tmp_path / "home", alert["id"]) == 1  # one user message, once
+    assert user_messages(tmp_path / "staff" / "fake-claude", alert["id"]) == 1  # one user message, once
     # the chief's next Ctrl-G does not bring the pushed alert a second time
     from tests.e2e.test_hook import prompt, run_hook
 
@@ -194,13 +195,13 @@ def test_a_draft_holds_the_alert_until_it_is_sent(team: Path, home: Path, tmp_pa
     # a full round trip through the daemon (dispatches, so the chief was considered) …
     staff("ask", "coding", "anything", check=True)
     assert inbox_item(item)["delivered"] is False  # … and the draft still holds it
-    assert user_messages(tmp_path / "home", item) == 0
+    assert user_messages(tmp_path / "staff" / "fake-claude", item) == 0
     staff("send", CHIEF, "Enter", check=True)  # the person sends the draft
     wait_screen(home, CHIEF, r"FAKE-REPLY\(chief#2\): \[staff\] 1 message")
     screen = staff("screen", CHIEF, "--scrollback", check=True).stdout
     assert screen.index("FAKE-REPLY(chief#1): half a thought") < screen.index(f'id="{item}"')
     assert inbox_item(item)["delivered"] is True
-    assert user_messages(tmp_path / "home", item) == 1
+    assert user_messages(tmp_path / "staff" / "fake-claude", item) == 1
 
 
 def test_killing_the_daemon_before_delivery_still_delivers_once(
@@ -217,10 +218,10 @@ def test_killing_the_daemon_before_delivery_still_delivers_once(
     assert done["state"] == "done"
     wait_screen(home, CHIEF, r"FAKE-REPLY\(chief#2\): \[staff\] 1 message")
     assert inbox_item(item)["delivered"] is True
-    assert user_messages(tmp_path / "home", item) == 1
+    assert user_messages(tmp_path / "staff" / "fake-claude", item) == 1
     staff("reload", check=True)  # another restart: nothing is pushed twice
     staff("ask", "coding", "anything", check=True)
-    assert user_messages(tmp_path / "home", item) == 1
+    assert user_messages(tmp_path / "staff" / "fake-claude", item) == 1
 
 
 def test_deliver_hook_pushes_nothing(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,7 +235,7 @@ def test_deliver_hook_pushes_nothing(home: Path, tmp_path: Path, monkeypatch: py
         item = post(home, "for the next Ctrl-G")
         staff("ask", "coding", "anything", check=True)
         assert inbox_item(item)["delivered"] is False
-        assert user_messages(tmp_path / "home", item) == 0
+        assert user_messages(tmp_path / "staff" / "fake-claude", item) == 0
     finally:
         staff("down")
 
@@ -263,7 +264,7 @@ def test_staff_chief_opens_the_console_and_a_person_typing_holds_the_alert(
         term.send("\x02d")  # … and detaches (C-b d): the hold ends
         assert term.wait_exit() == 0
         wait_screen(home, CHIEF, r"FAKE-REPLY\(chief#2\): \[staff\] 1 message")
-        assert user_messages(tmp_path / "home", item) == 1
+        assert user_messages(tmp_path / "staff" / "fake-claude", item) == 1
     finally:
         term.close()
         staff("down")
@@ -294,4 +295,4 @@ def test_a_backlog_goes_in_five_items_per_message(team: Path, home: Path, tmp_pa
     wait_screen(home, CHIEF, r"FAKE-REPLY\(chief#3\): \[staff\] 1 message")
     screen = staff("screen", CHIEF, "--scrollback", check=True).stdout
     assert "FAKE-REPLY(chief#2): [staff] 5 messages" in screen
-    assert all(user_messages(tmp_path / "home", i) == 1 for i in ids)
+    assert all(user_messages(tmp_path / "staff" / "fake-claude", i) == 1 for i in ids)

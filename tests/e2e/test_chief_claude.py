@@ -60,7 +60,7 @@ def test_real_chief_push_mcp_and_hook_env(real_chief: tuple[Path, Path], home: P
     item = post(home, "nightly build failed", "FAILED test_login")
     wait_screen(home, CHIEF, rf"MOCK-REPLY:[\s\S]*{item}[\s\S]*✻", timeout=90)  # (Claude wraps the paste)
     assert inbox_item(item)["delivered"] is True
-    assert user_messages(chome, item) == 1  # one user message in Claude's own transcript
+    assert user_messages(chome / ".claude", item) == 1  # one user message in Claude's own transcript
     # the MCP server connects in the background: the next turn's request lists its tools
     staff("ask", CHIEF, "take your time [delay=5]", "--timeout", "90", check=True)
     staff("ask", CHIEF, "hello again", "--timeout", "90", check=True)
