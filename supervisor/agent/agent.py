@@ -2,31 +2,28 @@
 
 The state machine has one door, `change_state()`, which checks the transition and
 publishes an event; everything that moves an agent (screen detection, the child's exit,
-a person taking over) goes through it. Delivery of a task is here too, because only the
-agent knows how its program takes input: text (as a bracketed paste when the program
-asked for it), then a separate Enter once the text was echoed, then a check that the
-program left idle, with one retry.
+a person taking over) goes through it. The delivery of a task into the program is in
+`delivery.py`, the watch for hangs and for a person's draft in `watchers.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from supervisor.agent.delivery import Delivery
 from supervisor.agent.task import Task
+from supervisor.agent.watchers import DraftWatch, StallWatch
 from supervisor.detect import answers
 from supervisor.detect.rules import Detection, Profile, View
 from supervisor.pty.process import ExitStatus, PtyProcess, SpawnError
 from supervisor.screen.emulator import Terminal
-from supervisor.util.dirwatch import file_events
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "starting": frozenset({"idle", "blocked", "working", "user", "exited", "crashed"}),
@@ -42,18 +39,10 @@ PUMP_DETECT_EVERY = 0.02
 """While a burst is fed slice by slice (`Agent._pump`), how often detection runs on it."""
 ANSWER_CONFIRM = 1.0
 """Seconds for a permission answer to show before it is sent again (`Agent.answer`)."""
-TRANSCRIPT_WAIT = 1.5
-"""Seconds to wait for Claude to record a turn it has finished on screen."""
+
 
 class AnswerError(Exception):
     """A question could not be answered: the agent is not blocked, or ignored the key."""
-
-
-class NotTaken(Exception):
-    """The agent did not take the task's text: the task goes back to the queue."""
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def box_text(box: str | None, prefix: str) -> str | None:
@@ -93,6 +82,9 @@ ProcessFactory = Callable[..., PtyProcess]
 
 
 class Agent:
+    """One program under a pty: spawn/adopt/stop, its screen, its state machine, and the
+    parts that follow it (the delivery of a task, the stall and draft watchers)."""
+
     def __init__(
         self,
         spec: AgentSpec,
@@ -111,13 +103,11 @@ class Agent:
         self.listener = listener
         self.clock = clock
         self.process_factory = process_factory
-        self.confirm_timeout = confirm_timeout
         self.state = "starting"
         self.screen_state = "starting"
         self.detection: Detection | None = None
         self.proc: PtyProcess | None = None
         self.term = Terminal(spec.cols, spec.rows)
-        self.current_task: Task | None = None
         self.last_active = clock()
         self.error: str | None = None
         self.exit_status: ExitStatus | None = None
@@ -130,27 +120,37 @@ class Agent:
         self.keeper_lost = False
         self.output_listeners: list[Callable[[bytes, str], None]] = []
         """Called with each output chunk after the screen took it (console streams, recordings)."""
-        self.stall_after = 0.0  # seconds of silence while working before `stalled`; 0: never
-        self.stalled = False
-        self._stall_timer: asyncio.TimerHandle | None = None
-        self._last_output = time.monotonic()
         self._pending: tuple[str, float] | None = None
         self._pending_timer: asyncio.TimerHandle | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
-        self._left_idle = False
-        self._submitted = False
-        self._task_done: asyncio.Future[None] | None = None
-        self._transcript: Path | None = None
-        self._transcript_offset = 0
-        self._finishing = False
-        self._finisher: asyncio.Task[None] | None = None
         self._pump_handle: asyncio.Handle | None = None
         self._pump_detected = 0.0
-        self.person_typed = False
-        """A person (console, `staff send`) typed since the input box was last empty."""
-        self.draft: str | None = None
+        self.delivery = Delivery(self, confirm_timeout=confirm_timeout)
+        self.stalls = StallWatch(lambda: self.state == "working" and self.alive, self._stall_changed)
+        self.drafts = DraftWatch(self._draft_changed)
+
+    @property
+    def current_task(self) -> Task | None:
+        """The task being typed in or worked on (None between tasks)."""
+        return self.delivery.task
+
+    @property
+    def stall_after(self) -> float:
+        """Seconds of silence while working before `stalled`; 0: never."""
+        return self.stalls.after
+
+    @stall_after.setter
+    def stall_after(self, seconds: float) -> None:
+        self.stalls.after = seconds
+
+    @property
+    def stalled(self) -> bool:
+        return self.stalls.stalled
+
+    @property
+    def draft(self) -> str | None:
         """What a person left in the input box unsent: no task is typed on top of it."""
-        self._last_text: str | None = None  # the last task's text, to spot it put back in the box
+        return self.drafts.draft
 
     # -- lifecycle ---------------------------------------------------------------------
     def argv(self) -> list[str]:
@@ -165,20 +165,17 @@ class Agent:
             argv += [p.get("role_flag"), self.spec.role_text]
         return argv
 
-    def _cwd(self) -> str:
+    def cwd(self) -> str:
+        """Where the program runs (its transcript is filed under this directory)."""
         return self.spec.cwd or os.getcwd()  # the child inherits ours when none is set
 
     def _has_transcript(self) -> bool:
         """Resume only a conversation that exists (Claude refuses an unknown --resume id)."""
-        return answers.transcript_path(self.env, self._cwd(), self.session_id).exists()
+        return answers.transcript_path(self.env, self.cwd(), self.session_id).exists()
 
     def recover_answer(self, task: Task) -> str | None:
         """After a daemon restart: the answer to `task` if the transcript shows it finished."""
-        if self.profile.get("transcript") != "claude":
-            return None
-        path = answers.transcript_path(self.env, self._cwd(), self.session_id)
-        got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
-        return got.text if got.complete else None
+        return self.delivery.recover_answer(task)
 
     def _fresh(self) -> None:
         self.term = Terminal(self.spec.cols, self.spec.rows)
@@ -187,7 +184,7 @@ class Agent:
         self.screen_state = "starting"
         self.exit_status = None
         self.error = None
-        self.draft, self.person_typed = None, False  # a new process has an empty box
+        self.drafts.reset()  # a new process has an empty box
         if self.state in ("exited", "crashed"):
             self.change_state("starting", "restart")
 
@@ -199,7 +196,7 @@ class Agent:
         proc.on_exit = self._on_exit
         self.proc = proc
         self.adopted = True
-        self._emit("spawned", pid=proc.pid, adopted=True)
+        self.emit("spawned", pid=proc.pid, adopted=True)
 
     def detach(self) -> None:
         """Let go of the program without ending it (a reload: the next daemon adopts it)."""
@@ -227,7 +224,7 @@ class Agent:
             return
         self.proc = proc
         self.starts += 1
-        self._emit("spawned", pid=proc.pid)
+        self.emit("spawned", pid=proc.pid)
 
     @property
     def alive(self) -> bool:
@@ -303,16 +300,14 @@ class Agent:
             self.proc.write(data.encode())
 
     def _on_output(self, data: bytes, text: str) -> None:
-        self._last_output = time.monotonic()
-        if self.stalled:
-            self._set_stalled(False)
+        self.stalls.output()
         if self.term.feed_output(data, text):
             self._hold_output()
         self.last_active = self.clock()
         for listener in self.output_listeners:
             listener(data, text)
         self._evaluate()
-        self._wake()
+        self.wake()
 
     def _hold_output(self) -> None:
         """Part of a burst is held back by the screen: stop reading and feed it one slice per
@@ -338,7 +333,7 @@ class Agent:
             if resume is not None:
                 resume()
         self._evaluate()
-        self._wake()
+        self.wake()
 
     def view(self) -> View:
         return View(self.term.lines(), self.term.title)
@@ -384,7 +379,7 @@ class Agent:
             # still follows the screen, so its turn ends where the screen says it ended and
             # a prompt the person types afterwards is never taken for the task's answer.
             if old_screen != det.state:
-                self._task_progress(old_screen, det.state)
+                self.delivery.progress(old_screen, det.state)
             new = "user"
         self.change_state(new, det.rule)
         self._check_draft()
@@ -392,33 +387,24 @@ class Agent:
     # -- a person's unsent draft --------------------------------------------------------------
     def note_person_input(self) -> None:
         """Keys from a person: text they leave in the input box is theirs, not ours to send."""
-        self.person_typed = True
+        self.drafts.person_typed = True
 
     def box_text(self) -> str | None:
         """The input box's text without its prompt mark ('' when empty, None with no box)."""
         return box_text(self.input_box(), str(self.profile.get("prompt_prefix", "")))
 
     def _check_draft(self) -> None:
-        """Keep `draft` current. Only text a person typed counts: a program's own ghost
-        suggestion, or a task's text put back after an interrupt, is not a draft."""
+        """Keep `draft` current (between tasks: during one, the box holds the task's text)."""
         if self.current_task is not None:
             return
-        if self.screen_state == "working":
-            self.person_typed = False  # they sent what they typed
-        if not self.person_typed:
-            text = ""
-        elif self.state in ("idle", "user"):
-            text = self.box_text() or ""
-        else:
-            return  # a dialog or a restart: the draft stays as it was
-        if not text and self.draft is not None:
-            self.person_typed = False  # they sent it or cleared it
-        draft = text or None
-        if draft != self.draft:
-            had = self.draft is not None
-            self.draft = draft
-            if had != (draft is not None):
-                self._emit("draft", draft=draft)
+        self.drafts.check(
+            screen_working=self.screen_state == "working",
+            at_prompt=self.state in ("idle", "user"),
+            box_text=self.box_text,
+        )
+
+    def _draft_changed(self, draft: str | None) -> None:
+        self.emit("draft", draft=draft)
 
     def set_user_hold(self, hold: bool) -> None:
         """A person is typing into this agent (console): report `user`, deliver nothing."""
@@ -428,29 +414,8 @@ class Agent:
         self.change_state("user" if hold else self.screen_state, "person")
 
     # -- hangs ------------------------------------------------------------------------------
-    def _arm_stall_timer(self, delay: float) -> None:
-        """One timer per working spell, re-armed from the last output when it fires (never
-        on each output burst), so watching for hangs costs nothing while output flows."""
-        if self.stall_after <= 0 or self._stall_timer is not None:
-            return
-        self._stall_timer = asyncio.get_running_loop().call_later(delay, self._check_stall)
-
-    def _check_stall(self) -> None:
-        self._stall_timer = None
-        if self.state != "working" or not self.alive:
-            return
-        quiet = time.monotonic() - self._last_output
-        if quiet >= self.stall_after:
-            if not self.stalled:
-                self._set_stalled(True)
-            return
-        self._arm_stall_timer(self.stall_after - quiet)
-
-    def _set_stalled(self, stalled: bool) -> None:
-        self.stalled = stalled
-        if not stalled and self.state == "working":
-            self._arm_stall_timer(self.stall_after)
-        self._emit("stalled", stalled=stalled, quiet=self.stall_after)
+    def _stall_changed(self, stalled: bool) -> None:
+        self.emit("stalled", stalled=stalled, quiet=self.stalls.after)
 
     # -- the state machine ------------------------------------------------------------------
     def change_state(self, new: str, reason: str = "") -> None:
@@ -461,20 +426,19 @@ class Agent:
             raise ValueError(f"agent {self.name}: {old} → {new} is not allowed")
         self.state = new
         self.last_active = self.clock()
-        if new == "working":
-            self._arm_stall_timer(self.stall_after)
-        elif self.stalled:
-            self._set_stalled(False)
-        self._emit("state", old=old, new=new, reason=reason)
-        self._task_progress(old, new)
-        self._wake()
+        self.stalls.state_changed(new == "working")
+        self.emit("state", old=old, new=new, reason=reason)
+        self.delivery.progress(old, new)
+        self.wake()
 
-    def _emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, **data: Any) -> None:
+        """Tell the team (the listener) of a change."""
         if self.listener is not None:
             self.listener(self, kind, data)
 
     # -- waiting on conditions, without polling ----------------------------------------------
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Re-check what `until()` waits on (after output, a state change, a task's end)."""
         if not self._waiters:
             return
         keep = []
@@ -513,253 +477,35 @@ class Agent:
 
     def encode_task(self, text: str) -> str:
         """The keys that put `text` into the input box (not the Enter)."""
-        text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip("\n")
-        multi = "\n" in text or len(text) >= 64
-        if self.profile.get("paste") == "bracketed" and multi and self.term.screen.bracketed_paste:
-            return f"\x1b[200~{text}\x1b[201~"
-        return text
+        return self.delivery.encode(text)
 
     def input_box(self) -> str | None:
         return self.view().region("prompt_box")
 
-    # -- tasks ------------------------------------------------------------------------------
+    # -- tasks (delivery.py) -----------------------------------------------------------------
     async def run_task(self, task: Task) -> None:
         """Type `task` into the program and return when it is answered, failed or cancelled."""
-        if self.state != "idle":
-            raise RuntimeError(f"agent {self.name} is {self.state}, not idle")
-        loop = asyncio.get_running_loop()
-        self.current_task = task
-        task.agent = self.name
-        task.move("delivered", now=self.clock())
-        self._left_idle = False
-        self._submitted = False
-        self._task_done = loop.create_future()
-        self._mark_transcript()
-        self._emit("task", task=task)
-
-        await self._clear_residue()
-        self.person_typed = False  # the box was empty at dispatch: what appears in it is ours
-        self._last_text = task.text
-        keys = self.encode_task(task.text)
-        gen = self.term.generation
-        has_box = self.input_box() is not None
-        self.write(keys)
-        # The Enter must be a separate write, after the program took the text (else a
-        # long text plus Enter reads as one paste and the Enter becomes a newline):
-        # wait until the input box shows it, or, with no box, for the echo.
-        if has_box:
-            shown = await self.until(lambda: self._text_in_box(task.text) or not self.alive, 2.0)
-            if not shown and self.alive and (self.state != "idle" or self.input_box() is None):
-                # The program was not ready after all (a person's prompt had just started,
-                # a dialog opened): it never took the text, so pressing Enter now would
-                # tie this task to someone else's turn. Hand it back to the queue.
-                self.current_task = None
-                task.move("queued", now=self.clock())
-                task.agent = None
-                self._emit("task", task=task)
-                raise NotTaken(f"{self.name} was not ready ({self.state})")
-        else:
-            await self.until(lambda: self.term.generation != gen or not self.alive, 1.0)
-        enter = str(self.profile.get("enter", "\r"))
-        for attempt in range(2):
-            if self._task_done.done():
-                break
-            self._submitted = True
-            self.write(enter)
-            if await self.until(
-                lambda: (
-                    self._left_idle or not self.alive or self._task_done is None or self._task_done.done()
-                ),
-                self.confirm_timeout,
-            ):
-                break
-            if not self._text_in_box(task.text):
-                # The text left the box but we saw no busy frame: the program finished
-                # within one read (an instant reply). Settle it from the screen.
-                self._finish_task()
-                break
-            if attempt == 1:
-                self._fail_task("the agent did not accept the input (still idle after Enter twice)")
-        await asyncio.shield(self._task_done)
-
-    async def _clear_residue(self) -> None:
-        """An interrupted turn (Esc, a cancel, a stall policy) puts its prompt back in the
-        box, and the next task would be appended to it: clear our own text first. The
-        clear key only goes to a box that holds text (Ctrl-C on an empty one arms exit)."""
-        if self._last_text is None or not self.box_text() or not self._text_in_box(self._last_text):
-            return
-        self.write(str(self.profile.get("clear_input", "\x03")))
-        await self.until(lambda: not self.box_text() or not self.alive, 1.0)
+        await self.delivery.run(task)
 
     async def resume_task(self, task: Task) -> str:
-        """Carry on with a task this (adopted) agent had when the previous daemon died.
-
-        Returns "done" / "failed" when it ended here, or "requeue" when the agent never
-        got it (the text is neither answered nor waiting in its input box)."""
-        await self.until(lambda: self.state != "starting" or not self.alive, 15.0)
-        if not self.alive:
-            return "requeue"
-        loop = asyncio.get_running_loop()
-        self.current_task = task
-        task.agent = self.name
-        self._task_done = loop.create_future()
-        self._submitted = True
-        self._transcript = None
-        if self.profile.get("transcript") == "claude":
-            self._transcript = answers.transcript_path(self.env, self._cwd(), self.session_id)
-            self._transcript_offset = 0
-        if self.state in ("working", "blocked", "user"):
-            self._left_idle = True  # it is still at it: completion comes with the next idle
-            if task.state == "delivered" and self.state != "user":
-                task.move(self.state, now=self.clock())
-        elif self.recover_answer(task) is not None:
-            self._finish_task()  # it finished while no daemon watched
-        elif self._text_in_box(task.text):
-            self.write(str(self.profile.get("enter", "\r")))  # typed, never submitted
-        else:
-            self.current_task = None
-            self._submitted = False
-            return "requeue"
-        await asyncio.shield(self._task_done)
-        return task.state
-
-    def _text_in_box(self, text: str) -> bool:
-        box = self.input_box()
-        if box is None:
-            return False
-        first = " ".join(text.split())[:20]
-        flat = " ".join(box.split())
-        return bool(first) and (first in flat or "[Pasted text" in flat)
-
-    def _task_progress(self, old: str, new: str) -> None:
-        task = self.current_task
-        if task is None or task.final:
-            return
-        if new in ("exited", "crashed"):
-            return  # handled in _on_exit
-        if not self._submitted:
-            return  # typing the text is not the task starting
-        if new in ("working", "blocked", "user") and old in ("idle", "user", "working", "blocked"):
-            if new != "user":
-                self._left_idle = True
-                task.move(new, now=self.clock())
-                self._emit("task", task=task)
-        elif new == "idle" and self._left_idle:
-            self._finish_task()
-
-    def _mark_transcript(self) -> None:
-        self._transcript = None
-        if self.profile.get("transcript") == "claude":
-            path = answers.transcript_path(self.env, self._cwd(), self.session_id)
-            self._transcript = path
-            try:
-                self._transcript_offset = path.stat().st_size
-            except OSError:
-                self._transcript_offset = 0
-
-    async def extract_answer(self, task: Task) -> tuple[str, str]:
-        """The answer: the transcript's once the turn is recorded as complete, else the screen.
-
-        Claude may finish writing the turn to its transcript a moment after the screen
-        shows the prompt again: then we wait for the file to be written to (inotify,
-        dirwatch.py; timed re-reads where it is missing), 1.5 s at most.
-        """
-        if self._transcript is not None:
-            got = await self._transcript_answer(task)
-            if got.text is not None:
-                return got.text, "transcript" if got.complete else "transcript (turn end not recorded)"
-        text = self.screen_answer(task)
-        if text is None:  # our prompt scrolled away: the newest answer block is the best guess
-            return self.screen_answer(task, loose=True) or "", "screen (prompt not found)"
-        return text, "screen"
-
-    async def _transcript_answer(self, task: Task) -> answers.TranscriptAnswer:
-        assert self._transcript is not None
-        path, offset = self._transcript, self._transcript_offset
-        events = file_events()
-        if path.exists():
-            events.armed(path)  # before the first read: a write in between still wakes us
-        deadline = time.monotonic() + TRANSCRIPT_WAIT
-        while True:
-            got = answers.from_transcript(path, offset, task.text)
-            if not got.seen_prompt or (got.complete and got.text is not None):
-                return got  # no transcript of this turn at all, or the whole turn is there
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return got
-            await events.changed(path, left)
-
-    def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
-        p = self.profile
-        text = answers.from_screen(
-            self.term.history_text(),
-            self.term.lines(),
-            task.text,
-            prompt_prefix=str(p.get("prompt_prefix", "")),
-            answer_prefix=str(p.get("answer_prefix", "")),
-            drop=list(p.get("answer_drop", [])),
-            prompt_regex=p.get("prompt_regex"),
-            loose=loose,
-        )
-        return text
-
-    def _finish_task(self) -> None:
-        """The turn is over on screen: collect the answer, then mark the task done."""
-        task = self.current_task
-        if task is None or task.final or self._finishing:
-            return
-        self._finishing = True
-        self._finisher = asyncio.get_running_loop().create_task(self._complete(task))
-
-    async def _complete(self, task: Task) -> None:
-        try:
-            answer, source = await self.extract_answer(task)
-        finally:
-            self._finishing = False
-        if task.final:
-            return
-        task.answer, task.answer_source = answer, source
-        if task.state == "delivered":
-            task.move("working", now=self.clock())
-        task.move("done", now=self.clock())
-        self._end_task(task)
-
-    def _fail_task(self, error: str, state: str = "failed") -> None:
-        task = self.current_task
-        if task is None or task.final:
-            return
-        task.error = error
-        task.move(state, now=self.clock())
-        self._end_task(task)
+        """Carry on with a task this (adopted) agent had when the previous daemon died."""
+        return await self.delivery.resume(task)
 
     def cancel_task(self) -> None:
         """Interrupt the running task (the profile's interrupt key) and mark it cancelled."""
-        if self.current_task is None:
-            return
-        self._fail_task("cancelled", "cancelled")
-        self.write(str(self.profile.get("interrupt", "\x1b")))
-
-    def _end_task(self, task: Task) -> None:
-        self.done_titles.append(task.title())
-        self.current_task = None
-        self._left_idle = False
-        self._submitted = False
-        if self._task_done is not None and not self._task_done.done():
-            self._task_done.set_result(None)
-        self._emit("task", task=task)
-        self._wake()
+        self.delivery.cancel()
 
     def _on_exit(self, status: ExitStatus) -> None:
         self.exit_status = status
         self._clear_pending()
         crashed = self.current_task is not None and not self.current_task.final
         if crashed and self.keeper_lost:
-            self._fail_task(f"agent {self.name} ended with the keeper", "interrupted")
+            self.delivery.fail(f"agent {self.name} ended with the keeper", "interrupted")
         elif crashed:
-            self._fail_task(f"agent {self.name} crashed ({status.describe()}) while working on it")
+            self.delivery.fail(f"agent {self.name} crashed ({status.describe()}) while working on it")
         self.error = self.error or (None if status.ok else status.describe())
         self.change_state("crashed" if crashed else "exited", status.describe())
-        self._emit("exit", status=status.describe(), ok=status.ok)
+        self.emit("exit", status=status.describe(), ok=status.ok)
 
     # -- reporting ------------------------------------------------------------------------------
     def context_summary(self) -> str:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supervisor.agent.agent import Agent, AgentSpec, NotTaken, ProcessFactory
+from supervisor.agent.agent import Agent, AgentSpec, ProcessFactory
+from supervisor.agent.delivery import NotTaken
 from supervisor.agent.task import Task
 from supervisor.detect.rules import Profile, load_profile
 from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError

@@ -1,0 +1,308 @@
+"""The delivery of a task into an agent, and the collection of its answer.
+
+Only the agent knows how its program takes input, so delivery follows the program's
+screen step by step: the text (as a bracketed paste when the program asked for it), then
+a separate Enter once the box shows the text, then a check that the program left idle,
+with one retry of the Enter. A text the program never took goes back to the queue
+(`NotTaken`). The answer comes from Claude's transcript when it recorded the turn, else
+from the screen (`detect/answers.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from supervisor.agent.task import Task
+from supervisor.detect import answers
+from supervisor.util.dirwatch import file_events
+
+if TYPE_CHECKING:
+    from supervisor.agent.agent import Agent
+
+TRANSCRIPT_WAIT = 1.5
+"""Seconds to wait for Claude to record a turn it has finished on screen."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class NotTaken(Exception):
+    """The agent did not take the task's text: the task goes back to the queue."""
+
+
+class Delivery:
+    """One agent's task in flight: typing it in, following its turn, collecting its answer.
+
+    The agent tells it of every state change (`progress`); it tells the team of the
+    task's every move through the agent's events."""
+
+    def __init__(self, agent: Agent, *, confirm_timeout: float = 2.0) -> None:
+        self.agent = agent
+        self.confirm_timeout = confirm_timeout
+        self.task: Task | None = None
+        self.left_idle = False
+        """The program left idle since the Enter: the next idle ends the turn."""
+        self.submitted = False
+        """The Enter was sent: state changes from now on are the task's."""
+        self._done: asyncio.Future[None] | None = None
+        self._transcript: Path | None = None
+        self._transcript_offset = 0
+        self._finishing = False
+        self._finisher: asyncio.Task[None] | None = None
+        self._last_text: str | None = None  # the last task's text, to spot it put back in the box
+
+    # -- typing it in -----------------------------------------------------------------------
+    def encode(self, text: str) -> str:
+        """The keys that put `text` into the input box (not the Enter)."""
+        text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip("\n")
+        multi = "\n" in text or len(text) >= 64
+        agent = self.agent
+        if agent.profile.get("paste") == "bracketed" and multi and agent.term.screen.bracketed_paste:
+            return f"\x1b[200~{text}\x1b[201~"
+        return text
+
+    async def run(self, task: Task) -> None:
+        """Type `task` into the program and return when it is answered, failed or cancelled."""
+        agent = self.agent
+        if agent.state != "idle":
+            raise RuntimeError(f"agent {agent.name} is {agent.state}, not idle")
+        loop = asyncio.get_running_loop()
+        self.task = task
+        task.agent = agent.name
+        task.move("delivered", now=agent.clock())
+        self.left_idle = False
+        self.submitted = False
+        self._done = loop.create_future()
+        self._mark_transcript()
+        agent.emit("task", task=task)
+
+        await self._clear_residue()
+        agent.drafts.person_typed = False  # the box was empty at dispatch: what appears in it is ours
+        self._last_text = task.text
+        keys = self.encode(task.text)
+        gen = agent.term.generation
+        has_box = agent.input_box() is not None
+        agent.write(keys)
+        # The Enter must be a separate write, after the program took the text (else a
+        # long text plus Enter reads as one paste and the Enter becomes a newline):
+        # wait until the input box shows it, or, with no box, for the echo.
+        if has_box:
+            shown = await agent.until(lambda: self.text_in_box(task.text) or not agent.alive, 2.0)
+            if not shown and agent.alive and (agent.state != "idle" or agent.input_box() is None):
+                # The program was not ready after all (a person's prompt had just started,
+                # a dialog opened): it never took the text, so pressing Enter now would
+                # tie this task to someone else's turn. Hand it back to the queue.
+                self.task = None
+                task.move("queued", now=agent.clock())
+                task.agent = None
+                agent.emit("task", task=task)
+                raise NotTaken(f"{agent.name} was not ready ({agent.state})")
+        else:
+            await agent.until(lambda: agent.term.generation != gen or not agent.alive, 1.0)
+        enter = str(agent.profile.get("enter", "\r"))
+        for attempt in range(2):
+            if self._done.done():
+                break
+            self.submitted = True
+            agent.write(enter)
+            if await agent.until(
+                lambda: self.left_idle or not agent.alive or self._done is None or self._done.done(),
+                self.confirm_timeout,
+            ):
+                break
+            if not self.text_in_box(task.text):
+                # The text left the box but we saw no busy frame: the program finished
+                # within one read (an instant reply). Settle it from the screen.
+                self.finish()
+                break
+            if attempt == 1:
+                self.fail("the agent did not accept the input (still idle after Enter twice)")
+        await asyncio.shield(self._done)
+
+    async def _clear_residue(self) -> None:
+        """An interrupted turn (Esc, a cancel, a stall policy) puts its prompt back in the
+        box, and the next task would be appended to it: clear our own text first. The
+        clear key only goes to a box that holds text (Ctrl-C on an empty one arms exit)."""
+        agent = self.agent
+        if self._last_text is None or not agent.box_text() or not self.text_in_box(self._last_text):
+            return
+        agent.write(str(agent.profile.get("clear_input", "\x03")))
+        await agent.until(lambda: not agent.box_text() or not agent.alive, 1.0)
+
+    async def resume(self, task: Task) -> str:
+        """Carry on with a task this (adopted) agent had when the previous daemon died.
+
+        Returns "done" / "failed" when it ended here, or "requeue" when the agent never
+        got it (the text is neither answered nor waiting in its input box)."""
+        agent = self.agent
+        await agent.until(lambda: agent.state != "starting" or not agent.alive, 15.0)
+        if not agent.alive:
+            return "requeue"
+        loop = asyncio.get_running_loop()
+        self.task = task
+        task.agent = agent.name
+        self._done = loop.create_future()
+        self.submitted = True
+        self._transcript = None
+        if agent.profile.get("transcript") == "claude":
+            self._transcript = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
+            self._transcript_offset = 0
+        if agent.state in ("working", "blocked", "user"):
+            self.left_idle = True  # it is still at it: completion comes with the next idle
+            if task.state == "delivered" and agent.state != "user":
+                task.move(agent.state, now=agent.clock())
+        elif self.recover_answer(task) is not None:
+            self.finish()  # it finished while no daemon watched
+        elif self.text_in_box(task.text):
+            agent.write(str(agent.profile.get("enter", "\r")))  # typed, never submitted
+        else:
+            self.task = None
+            self.submitted = False
+            return "requeue"
+        await asyncio.shield(self._done)
+        return task.state
+
+    def text_in_box(self, text: str) -> bool:
+        box = self.agent.input_box()
+        if box is None:
+            return False
+        first = " ".join(text.split())[:20]
+        flat = " ".join(box.split())
+        return bool(first) and (first in flat or "[Pasted text" in flat)
+
+    # -- following its turn -----------------------------------------------------------------
+    def progress(self, old: str, new: str) -> None:
+        """The agent moved from `old` to `new`: the task follows (working, blocked, done)."""
+        task = self.task
+        if task is None or task.final:
+            return
+        if new in ("exited", "crashed"):
+            return  # handled in Agent._on_exit
+        if not self.submitted:
+            return  # typing the text is not the task starting
+        if new in ("working", "blocked", "user") and old in ("idle", "user", "working", "blocked"):
+            if new != "user":
+                self.left_idle = True
+                task.move(new, now=self.agent.clock())
+                self.agent.emit("task", task=task)
+        elif new == "idle" and self.left_idle:
+            self.finish()
+
+    # -- its answer -------------------------------------------------------------------------
+    def _mark_transcript(self) -> None:
+        agent = self.agent
+        self._transcript = None
+        if agent.profile.get("transcript") == "claude":
+            path = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
+            self._transcript = path
+            try:
+                self._transcript_offset = path.stat().st_size
+            except OSError:
+                self._transcript_offset = 0
+
+    def recover_answer(self, task: Task) -> str | None:
+        """After a daemon restart: the answer to `task` if the transcript shows it finished."""
+        agent = self.agent
+        if agent.profile.get("transcript") != "claude":
+            return None
+        path = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
+        got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
+        return got.text if got.complete else None
+
+    async def extract_answer(self, task: Task) -> tuple[str, str]:
+        """The answer: the transcript's once the turn is recorded as complete, else the screen.
+
+        Claude may finish writing the turn to its transcript a moment after the screen
+        shows the prompt again: then we wait for the file to be written to (inotify,
+        dirwatch.py; timed re-reads where it is missing), 1.5 s at most.
+        """
+        if self._transcript is not None:
+            got = await self._transcript_answer(task)
+            if got.text is not None:
+                return got.text, "transcript" if got.complete else "transcript (turn end not recorded)"
+        text = self.screen_answer(task)
+        if text is None:  # our prompt scrolled away: the newest answer block is the best guess
+            return self.screen_answer(task, loose=True) or "", "screen (prompt not found)"
+        return text, "screen"
+
+    async def _transcript_answer(self, task: Task) -> answers.TranscriptAnswer:
+        assert self._transcript is not None
+        path, offset = self._transcript, self._transcript_offset
+        events = file_events()
+        if path.exists():
+            events.armed(path)  # before the first read: a write in between still wakes us
+        deadline = time.monotonic() + TRANSCRIPT_WAIT
+        while True:
+            got = answers.from_transcript(path, offset, task.text)
+            if not got.seen_prompt or (got.complete and got.text is not None):
+                return got  # no transcript of this turn at all, or the whole turn is there
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            await events.changed(path, left)
+
+    def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
+        p = self.agent.profile
+        term = self.agent.term
+        text = answers.from_screen(
+            term.history_text(),
+            term.lines(),
+            task.text,
+            prompt_prefix=str(p.get("prompt_prefix", "")),
+            answer_prefix=str(p.get("answer_prefix", "")),
+            drop=list(p.get("answer_drop", [])),
+            prompt_regex=p.get("prompt_regex"),
+            loose=loose,
+        )
+        return text
+
+    # -- its end ----------------------------------------------------------------------------
+    def finish(self) -> None:
+        """The turn is over on screen: collect the answer, then mark the task done."""
+        task = self.task
+        if task is None or task.final or self._finishing:
+            return
+        self._finishing = True
+        self._finisher = asyncio.get_running_loop().create_task(self._complete(task))
+
+    async def _complete(self, task: Task) -> None:
+        try:
+            answer, source = await self.extract_answer(task)
+        finally:
+            self._finishing = False
+        if task.final:
+            return
+        task.answer, task.answer_source = answer, source
+        if task.state == "delivered":
+            task.move("working", now=self.agent.clock())
+        task.move("done", now=self.agent.clock())
+        self._end(task)
+
+    def fail(self, error: str, state: str = "failed") -> None:
+        task = self.task
+        if task is None or task.final:
+            return
+        task.error = error
+        task.move(state, now=self.agent.clock())
+        self._end(task)
+
+    def cancel(self) -> None:
+        """Interrupt the running task (the profile's interrupt key) and mark it cancelled."""
+        if self.task is None:
+            return
+        self.fail("cancelled", "cancelled")
+        self.agent.write(str(self.agent.profile.get("interrupt", "\x1b")))
+
+    def _end(self, task: Task) -> None:
+        agent = self.agent
+        agent.done_titles.append(task.title())
+        self.task = None
+        self.left_idle = False
+        self.submitted = False
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+        agent.emit("task", task=task)
+        agent.wake()
