@@ -1,8 +1,8 @@
 """The wire protocol between the daemon and its clients: JSON lines on a Unix socket.
 
 Every client (the `staff` CLI, the editor hook, the console) speaks only what is
-defined here, and this module imports nothing but the standard library, so the hook
-stays light and cannot drift from the server.
+defined here, and this module imports nothing but the standard library (and the
+dependency-free `states`), so the hook stays light and cannot drift from the server.
 
 A request is one JSON object on one line::
 
@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor.states import AgentState
+
 PROTOCOL_VERSION = 1
 MAX_FRAME = 1 << 20
 """The largest request line the daemon reads (1 MiB); larger ones are refused."""
 
 SOCKET_NAME = "staff.sock"
 
-AGENT_STATES = ("starting", "idle", "working", "blocked", "user", "exited", "crashed")
+AGENT_STATES = tuple(AgentState)  # supervisor/states.py: the strings on the wire
 TASK_STATES = ("queued", "delivered", "working", "blocked", "interrupted", "done", "failed", "cancelled")
 TASK_FINAL = frozenset({"done", "failed", "cancelled"})
 

@@ -24,16 +24,19 @@ from supervisor.detect import answers
 from supervisor.detect.rules import Detection, Profile, View
 from supervisor.pty.process import ExitStatus, PtyProcess, SpawnError
 from supervisor.screen.emulator import Terminal
-
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "starting": frozenset({"idle", "blocked", "working", "user", "exited", "crashed"}),
-    "idle": frozenset({"working", "blocked", "user", "exited", "crashed"}),
-    "working": frozenset({"idle", "blocked", "user", "exited", "crashed"}),
-    "blocked": frozenset({"idle", "working", "user", "exited", "crashed"}),
-    "user": frozenset({"idle", "working", "blocked", "exited", "crashed"}),
-    "exited": frozenset({"starting"}),
-    "crashed": frozenset({"starting"}),
-}
+from supervisor.states import (
+    AT_PROMPT,
+    BLOCKED,
+    CRASHED,
+    DOWN,
+    EXITED,
+    IDLE,
+    STARTING,
+    TRANSITIONS,
+    USER,
+    WORKING,
+    AgentState,
+)
 
 PUMP_DETECT_EVERY = 0.02
 """While a burst is fed slice by slice (`Agent._pump`), how often detection runs on it."""
@@ -103,8 +106,9 @@ class Agent:
         self.listener = listener
         self.clock = clock
         self.process_factory = process_factory
-        self.state = "starting"
-        self.screen_state = "starting"
+        self.state: AgentState = STARTING
+        self.screen_state: AgentState = STARTING
+        """What the screen shows (`state` is `user` instead while a person holds the agent)."""
         self.detection: Detection | None = None
         self.proc: PtyProcess | None = None
         self.term = Terminal(spec.cols, spec.rows)
@@ -126,13 +130,18 @@ class Agent:
         self._pump_handle: asyncio.Handle | None = None
         self._pump_detected = 0.0
         self.delivery = Delivery(self, confirm_timeout=confirm_timeout)
-        self.stalls = StallWatch(lambda: self.state == "working" and self.alive, self._stall_changed)
+        self.stalls = StallWatch(lambda: self.state == WORKING and self.alive, self._stall_changed)
         self.drafts = DraftWatch(self._draft_changed)
 
     @property
     def current_task(self) -> Task | None:
         """The task being typed in or worked on (None between tasks)."""
         return self.delivery.task
+
+    @current_task.setter
+    def current_task(self, task: Task | None) -> None:
+        """None takes the task back from the agent (a stop keeps it for the next start)."""
+        self.delivery.task = task
 
     @property
     def stall_after(self) -> float:
@@ -181,12 +190,12 @@ class Agent:
         self.term = Terminal(self.spec.cols, self.spec.rows)
         self.term.reply = self._reply
         self.detection = None
-        self.screen_state = "starting"
+        self.screen_state = STARTING
         self.exit_status = None
         self.error = None
         self.drafts.reset()  # a new process has an empty box
-        if self.state in ("exited", "crashed"):
-            self.change_state("starting", "restart")
+        if self.state in DOWN:
+            self.change_state(STARTING, "restart")
 
     def adopt(self, proc: PtyProcess) -> None:
         """Take over a program a previous daemon started (kept alive by the keeper): same
@@ -220,7 +229,7 @@ class Agent:
         except SpawnError as exc:
             self.error = str(exc)
             self.proc = None
-            self.change_state("exited", self.error)
+            self.change_state(EXITED, self.error)
             return
         self.proc = proc
         self.starts += 1
@@ -252,7 +261,7 @@ class Agent:
         same question (the text below the last rule unchanged), sent again, three times
         at most. A different question showing up counts as taken: it is never answered
         with the same key by mistake."""
-        if not await self.until(lambda: self.state == "blocked" or not self.alive, timeout):
+        if not await self.until(lambda: self.state == BLOCKED or not self.alive, timeout):
             raise AnswerError(f"{self.name} is {self.state}, not blocked on a question")
         for attempt in range(1, 4):
             if not self.alive:
@@ -264,7 +273,7 @@ class Agent:
         raise AnswerError(f"{self.name} did not take {keys!r}: still the same question after 3 tries")
 
     def _question_changed(self, question: str | None) -> bool:
-        return self.state != "blocked" or not self.alive or self.view().region("after_last_rule") != question
+        return self.state != BLOCKED or not self.alive or self.view().region("after_last_rule") != question
 
     def _moved_on(self, generation: int) -> bool:
         return self.term.generation != generation or not self.alive
@@ -277,7 +286,7 @@ class Agent:
         keys = self.profile.get("exit_keys")
         if not isinstance(keys, list) or not keys or self.proc is None:
             return False
-        if self.state != "idle" or self.current_task is not None or self.box_text():  # (a draft too)
+        if self.state != IDLE or self.current_task is not None or self.box_text():  # (a draft too)
             return False
         for key in keys:
             gen = self.term.generation
@@ -341,7 +350,7 @@ class Agent:
     def _evaluate(self) -> None:
         det = self.profile.detect(self.view())
         delay = det.debounce
-        if det.state == "idle" and self.screen_state == "blocked":
+        if det.state == IDLE and self.screen_state == BLOCKED:
             delay = max(delay, float(self.profile.get("settle_after_blocked_ms", 300)) / 1000)
         if det.state != self.screen_state and delay > 0:
             now = time.monotonic()
@@ -372,7 +381,7 @@ class Agent:
             return
         old_screen, self.screen_state = self.screen_state, det.state
         new = det.state
-        if self.state == "starting" and new not in ("idle", "blocked"):
+        if self.state == STARTING and new not in (IDLE, BLOCKED):
             return
         if self.user_hold:
             # A person holds the agent: it shows `user`, but a delegated task in flight
@@ -380,7 +389,7 @@ class Agent:
             # a prompt the person types afterwards is never taken for the task's answer.
             if old_screen != det.state:
                 self.delivery.progress(old_screen, det.state)
-            new = "user"
+            new = USER
         self.change_state(new, det.rule)
         self._check_draft()
 
@@ -398,8 +407,8 @@ class Agent:
         if self.current_task is not None:
             return
         self.drafts.check(
-            screen_working=self.screen_state == "working",
-            at_prompt=self.state in ("idle", "user"),
+            screen_working=self.screen_state == WORKING,
+            at_prompt=self.state in AT_PROMPT,
             box_text=self.box_text,
         )
 
@@ -409,16 +418,16 @@ class Agent:
     def set_user_hold(self, hold: bool) -> None:
         """A person is typing into this agent (console): report `user`, deliver nothing."""
         self.user_hold = hold
-        if not self.alive or self.state == "starting":
+        if not self.alive or self.state == STARTING:
             return
-        self.change_state("user" if hold else self.screen_state, "person")
+        self.change_state(USER if hold else self.screen_state, "person")
 
     # -- hangs ------------------------------------------------------------------------------
     def _stall_changed(self, stalled: bool) -> None:
         self.emit("stalled", stalled=stalled, quiet=self.stalls.after)
 
     # -- the state machine ------------------------------------------------------------------
-    def change_state(self, new: str, reason: str = "") -> None:
+    def change_state(self, new: AgentState, reason: str = "") -> None:
         old = self.state
         if new == old:
             return
@@ -426,7 +435,7 @@ class Agent:
             raise ValueError(f"agent {self.name}: {old} → {new} is not allowed")
         self.state = new
         self.last_active = self.clock()
-        self.stalls.state_changed(new == "working")
+        self.stalls.state_changed(new == WORKING)
         self.emit("state", old=old, new=new, reason=reason)
         self.delivery.progress(old, new)
         self.wake()
@@ -504,7 +513,7 @@ class Agent:
         elif crashed:
             self.delivery.fail(f"agent {self.name} crashed ({status.describe()}) while working on it")
         self.error = self.error or (None if status.ok else status.describe())
-        self.change_state("crashed" if crashed else "exited", status.describe())
+        self.change_state(CRASHED if crashed else EXITED, status.describe())
         self.emit("exit", status=status.describe(), ok=status.ok)
 
     # -- reporting ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from supervisor.agent.task import Task
 from supervisor.detect import answers
+from supervisor.states import BUSY, DOWN, IDLE, STARTING, USER, AgentState
 from supervisor.util.dirwatch import file_events
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Delivery:
     async def run(self, task: Task) -> None:
         """Type `task` into the program and return when it is answered, failed or cancelled."""
         agent = self.agent
-        if agent.state != "idle":
+        if agent.state != IDLE:
             raise RuntimeError(f"agent {agent.name} is {agent.state}, not idle")
         loop = asyncio.get_running_loop()
         self.task = task
@@ -91,7 +92,7 @@ class Delivery:
         # wait until the input box shows it, or, with no box, for the echo.
         if has_box:
             shown = await agent.until(lambda: self.text_in_box(task.text) or not agent.alive, 2.0)
-            if not shown and agent.alive and (agent.state != "idle" or agent.input_box() is None):
+            if not shown and agent.alive and (agent.state != IDLE or agent.input_box() is None):
                 # The program was not ready after all (a person's prompt had just started,
                 # a dialog opened): it never took the text, so pressing Enter now would
                 # tie this task to someone else's turn. Hand it back to the queue.
@@ -138,7 +139,7 @@ class Delivery:
         Returns "done" / "failed" when it ended here, or "requeue" when the agent never
         got it (the text is neither answered nor waiting in its input box)."""
         agent = self.agent
-        await agent.until(lambda: agent.state != "starting" or not agent.alive, 15.0)
+        await agent.until(lambda: agent.state != STARTING or not agent.alive, 15.0)
         if not agent.alive:
             return "requeue"
         loop = asyncio.get_running_loop()
@@ -150,10 +151,10 @@ class Delivery:
         if agent.profile.get("transcript") == "claude":
             self._transcript = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
             self._transcript_offset = 0
-        if agent.state in ("working", "blocked", "user"):
+        if agent.state in BUSY:
             self.left_idle = True  # it is still at it: completion comes with the next idle
-            if task.state == "delivered" and agent.state != "user":
-                task.move(agent.state, now=agent.clock())
+            if task.state == "delivered" and agent.state != USER:
+                task.move(agent.state.value, now=agent.clock())
         elif self.recover_answer(task) is not None:
             self.finish()  # it finished while no daemon watched
         elif self.text_in_box(task.text):
@@ -174,21 +175,21 @@ class Delivery:
         return bool(first) and (first in flat or "[Pasted text" in flat)
 
     # -- following its turn -----------------------------------------------------------------
-    def progress(self, old: str, new: str) -> None:
+    def progress(self, old: AgentState, new: AgentState) -> None:
         """The agent moved from `old` to `new`: the task follows (working, blocked, done)."""
         task = self.task
         if task is None or task.final:
             return
-        if new in ("exited", "crashed"):
+        if new in DOWN:
             return  # handled in Agent._on_exit
         if not self.submitted:
             return  # typing the text is not the task starting
-        if new in ("working", "blocked", "user") and old in ("idle", "user", "working", "blocked"):
-            if new != "user":
+        if new in BUSY and old in (IDLE, *BUSY):
+            if new != USER:
                 self.left_idle = True
-                task.move(new, now=self.agent.clock())
+                task.move(new.value, now=self.agent.clock())
                 self.agent.emit("task", task=task)
-        elif new == "idle" and self.left_idle:
+        elif new == IDLE and self.left_idle:
             self.finish()
 
     # -- its answer -------------------------------------------------------------------------

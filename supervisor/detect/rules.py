@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-DETECTABLE = ("idle", "working", "blocked", "user", "starting")
+from supervisor.states import DETECTABLE, WORKING, AgentState
 
 
 class RuleError(Exception):
@@ -174,7 +174,7 @@ def compile_matcher(spec: Any, where: str) -> Matcher:
 @dataclass(frozen=True)
 class Rule:
     id: str
-    state: str
+    state: AgentState
     priority: int
     region: str
     matcher: Matcher
@@ -192,7 +192,7 @@ class Rule:
 class Detection:
     """What the detector decided and why."""
 
-    state: str
+    state: AgentState
     rule: str
     matched: str
     region: str
@@ -211,7 +211,7 @@ class Profile:
 
     name: str
     rules: list[Rule]
-    fallback: str = "working"
+    fallback: AgentState = WORKING
     version: str = ""
     source: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -261,7 +261,7 @@ def _parse_rule(raw: Any, where: str) -> Rule:
     if "match" not in raw:
         raise RuleError(f"{where}: missing 'match'")
     matcher = compile_matcher(raw["match"], f"{where}.match")
-    return Rule(rid, state, priority, region, matcher, debounce / 1000.0, where)
+    return Rule(rid, AgentState(state), priority, region, matcher, debounce / 1000.0, where)
 
 
 def parse_profile(data: dict[str, Any], source: str, loader: Callable[[str], Profile]) -> Profile:
@@ -271,7 +271,7 @@ def parse_profile(data: dict[str, Any], source: str, loader: Callable[[str], Pro
     name = str(meta.get("name") or Path(source).stem)
     rules: list[Rule] = []
     settings: dict[str, Any] = {}
-    fallback = "working"
+    fallback: str = WORKING
     version = str(meta.get("version", ""))
     base = meta.get("extends")
     if base:
@@ -292,7 +292,7 @@ def parse_profile(data: dict[str, Any], source: str, loader: Callable[[str], Pro
         rule = _parse_rule(raw, f"{source}: rule #{i + 1}")
         by_id[rule.id] = rule  # a child profile may replace a parent's rule by id
     rules = sorted(by_id.values(), key=lambda r: -r.priority)
-    return Profile(name, rules, fallback, version, source, settings)
+    return Profile(name, rules, AgentState(fallback), version, source, settings)
 
 
 def user_profile_dir() -> Path:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError
+from supervisor.states import BLOCKED, DOWN, EXITED, IDLE, WORKING
 from supervisor.team.inbox import InboxItem
 from supervisor.util.atomic import write_json_atomic
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from supervisor.team.supervisor import Supervisor
 
 log = logging.getLogger("staff")
-STATES = ("idle", "blocked", "working", "exited")
+STATES = (IDLE, BLOCKED, WORKING, EXITED)  # `exited`: either way down (exited or crashed)
 ERR_UNKNOWN_MONITOR = "unknown_monitor"
 
 
@@ -176,11 +177,11 @@ class Monitors:
         pattern = check_condition(m.until)
         if pattern is not None:
             return lambda: pattern.search("\n".join(agent.term.lines())) is not None
-        if m.until == "idle":
+        if m.until == IDLE:
             # (not `_busy`: the delivery bookkeeping ends after the task does, without a wake)
-            return lambda: agent.state == "idle" and agent.current_task is None
-        if m.until == "exited":
-            return lambda: agent.state in ("exited", "crashed")
+            return lambda: agent.state == IDLE and agent.current_task is None
+        if m.until == EXITED:
+            return lambda: agent.state in DOWN
         return lambda: agent.state == m.until
 
     async def _watch(self, m: Monitor) -> None:
@@ -189,8 +190,8 @@ class Monitors:
             cond = self._condition(m, agent)
             while m.active:
                 if (
-                    m.until == "idle"
-                    and agent.state == "idle"
+                    m.until == IDLE
+                    and agent.state == IDLE
                     and agent.current_task is None
                     and self._busy(agent)
                 ):
@@ -244,7 +245,7 @@ class Monitors:
         self.sup.publish({"type": "monitor", "monitor": m.to_json(), "inbox": item.id})
         if m.then:
             try:
-                if agent.state == "blocked":
+                if agent.state == BLOCKED:
                     agent.write(m.then)
                 else:
                     self.sup.submit(agent.name, m.then)

@@ -24,6 +24,7 @@ from supervisor.detect.rules import Profile, load_profile
 from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
+from supervisor.states import DOWN
 from supervisor.team.config import Config
 from supervisor.team.inbox import Inbox, InboxItem
 from supervisor.team.journal import Journal, JournalError
@@ -389,7 +390,7 @@ class Supervisor:
             raise ProtocolError("bad_request", "the task text is empty")
         if to in self.agents:
             agent = self.agents[to]
-            if agent.state in ("exited", "crashed") and agent.name not in self._restart_timers:
+            if agent.state in DOWN and agent.name not in self._restart_timers:
                 raise ProtocolError(
                     ERR_AGENT_DOWN,
                     f"agent {to!r} is not running ({agent.error or agent.state}); "

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from supervisor.states import AgentState
+
 MAX_PANES = 4
-STATES = ("idle", "working", "blocked", "user", "starting", "exited", "crashed")
+STATES = tuple(AgentState)  # in the order the counts line shows them
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Arrangement:
         return list(self.agents)
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in STATES}
+        out = {s.value: 0 for s in STATES}
         for info in self.agents.values():
             out[info.state] = out.get(info.state, 0) + 1
         return out
