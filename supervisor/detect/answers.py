@@ -47,11 +47,111 @@ def _user_text(entry: dict[str, Any]) -> str | None:
     return None
 
 
+PRICES: dict[str, tuple[float, float, float, float]] = {
+    "opus": (5.0, 25.0, 0.5, 6.25),
+    "sonnet": (3.0, 15.0, 0.3, 3.75),
+    "haiku": (1.0, 5.0, 0.1, 1.25),
+}
+"""List prices in USD per million tokens (input, output, cache read, cache write), by the
+first part found in the model's name: `Usage.cost` is an estimate, not a bill."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts from Claude's ``usage`` records (one per API response, not per block).
+
+    ``context_tokens`` is the prompt size of the latest response (input + cache read +
+    cache write): how much of the model's context window the conversation fills now."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    context_tokens: int = 0
+    model: str | None = None
+    responses: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        """Sums; the context and model of `other` (the later one) when it has any."""
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            other.context_tokens if other.responses else self.context_tokens,
+            other.model if other.responses else self.model,
+            self.responses + other.responses,
+        )
+
+    def cost(self, prices: dict[str, tuple[float, float, float, float]] | None = None) -> float | None:
+        """An estimate in USD at `prices` (default `PRICES`); None when no price fits the model."""
+        if not self.model:
+            return None
+        for part, rate in (PRICES if prices is None else prices).items():
+            if part in self.model:
+                tokens = (self.input_tokens, self.output_tokens, self.cache_read_tokens,
+                          self.cache_write_tokens)
+                return round(sum(r * t for r, t in zip(rate, tokens, strict=True)) / 1e6, 6)
+        return None
+
+    def to_json(self, window: float | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "context_tokens": self.context_tokens,
+            "model": self.model,
+            "cost_usd": self.cost(),
+        }
+        if window:
+            data["context_pct"] = round(100.0 * self.context_tokens / window, 1)
+        return data
+
+
+def entry_usage(entry: dict[str, Any]) -> tuple[str, Usage] | None:
+    """(message id, usage) of an assistant entry from the API; None for anything else.
+
+    Claude writes one entry per content block, each repeating its response's ``usage``:
+    a caller counts each message id once. Its own error entries (model ``<synthetic>``)
+    carry zeros and are not responses."""
+    if entry.get("type") != "assistant" or entry.get("isApiErrorMessage"):
+        return None
+    msg = entry.get("message")
+    if not isinstance(msg, dict) or msg.get("model") == "<synthetic>":
+        return None
+    raw = msg.get("usage")
+    if not isinstance(raw, dict):
+        return None
+
+    def num(key: str) -> int:
+        value = raw.get(key)
+        return value if isinstance(value, int) and value > 0 else 0
+
+    fresh, read = num("input_tokens"), num("cache_read_input_tokens")
+    write = num("cache_creation_input_tokens")
+    usage = Usage(fresh, num("output_tokens"), read, write, fresh + read + write,
+                  str(msg.get("model")) if msg.get("model") else None, 1)
+    return str(msg.get("id") or entry.get("uuid") or id(entry)), usage
+
+
+def _is_prompt(entry: dict[str, Any]) -> bool:
+    """A user entry that starts a turn (typed text, a slash command), not a tool result
+    or a meta line Claude adds itself."""
+    return entry.get("type") == "user" and not entry.get("isMeta") and _user_text(entry) is not None
+
+
 @dataclass(frozen=True)
 class TranscriptAnswer:
+    """One turn as Claude recorded it."""
+
     text: str | None
-    complete: bool  # the turn's closing entry is there
+    complete: bool  # the turn's closing entry is there (turn_duration, or an API error)
     seen_prompt: bool  # our prompt is in the transcript: an answer is coming
+    error: str | None = None
+    """The turn ended in an API error: Claude's own line (``API Error: 400 …``)."""
+    error_status: int | None = None
+    usage: Usage = Usage()
 
 
 def _epoch(stamp: Any) -> float | None:
@@ -61,29 +161,49 @@ def _epoch(stamp: Any) -> float | None:
         return None
 
 
-def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None = None) -> TranscriptAnswer:
-    """The assistant's text after the prompt we typed, read from `offset` on.
-
-    Claude writes one entry per content block and tool results as user entries, so the
-    answer is every assistant text block after the last typed prompt that matches ours.
-    Claude ends each turn with a ``system`` entry of subtype ``turn_duration``, which can
-    land just after its screen already shows the prompt again: `complete` says it is there.
-    With `after` (epoch seconds), prompts recorded before then are not ours.
-    """
+def read_entries(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The complete JSON lines of a transcript from `offset` on, and the offset after the
+    last complete line (a line still being written is left for the next read)."""
     try:
         with path.open("rb") as f:
             f.seek(offset)
             raw = f.read()
     except OSError:
-        return TranscriptAnswer(None, False, False)
+        return [], offset
+    end = raw.rfind(b"\n") + 1
     entries: list[dict[str, Any]] = []
-    for line in raw.splitlines():
+    for line in raw[:end].splitlines():
         try:
             obj = json.loads(line)
         except ValueError:
-            continue  # a line still being written
+            continue
         if isinstance(obj, dict):
             entries.append(obj)
+    return entries, offset + end
+
+
+def join_text(parts: Sequence[str]) -> str | None:
+    """The text blocks of one turn as one answer: a single block exactly as recorded,
+    several separated by a blank line (as Claude shows them)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return "\n\n".join(p.strip("\n") for p in parts)
+
+
+def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None = None) -> TranscriptAnswer:
+    """The turn Claude recorded for the prompt we typed, read from `offset` on.
+
+    Claude writes one entry per content block and tool results as user entries, so the
+    answer is every assistant text block after the last typed prompt that matches ours,
+    up to the next typed prompt (never text of two turns). Claude ends a turn with a
+    ``system`` entry of subtype ``turn_duration`` (which can land just after its screen
+    already shows the prompt again), or with an entry flagged ``isApiErrorMessage`` when
+    the API failed it for good (no ``turn_duration`` then): either makes it `complete`.
+    With `after` (epoch seconds), prompts recorded before then are not ours.
+    """
+    entries, _end = read_entries(path, offset)
     want = _flat(prompt)[-200:]
     start = None
     for i, entry in enumerate(entries):
@@ -97,22 +217,141 @@ def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None
         return TranscriptAnswer(None, False, False)
     parts: list[str] = []
     complete = False
+    error: str | None = None
+    status: int | None = None
+    usage = Usage()
+    counted: set[str] = set()
     for entry in entries[start + 1 :]:
+        if _is_prompt(entry):
+            break  # the next turn
         if entry.get("type") == "system" and entry.get("subtype") == "turn_duration":
             complete = True
+            break
         if entry.get("type") != "assistant":
             continue
         content = (entry.get("message") or {}).get("content")
+        texts: list[str] = []
         if isinstance(content, str):
-            parts.append(content)
+            texts.append(content)
         elif isinstance(content, list):
-            parts.extend(
-                b["text"]
-                for b in content
-                if isinstance(b, dict) and b.get("type") == "text" and b.get("text")
+            texts.extend(
+                b["text"] for b in content
+                if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+                and b["text"]
             )
-    text = "\n\n".join(p.strip("\n") for p in parts) if parts else None
-    return TranscriptAnswer(text, complete, True)
+        if entry.get("isApiErrorMessage"):
+            error = " ".join(" ".join(texts).split()) or "API Error"
+            raw_status = entry.get("apiErrorStatus")
+            status = raw_status if isinstance(raw_status, int) else None
+            complete = True
+            break
+        parts.extend(texts)
+        got = entry_usage(entry)
+        if got is not None and got[0] not in counted:
+            counted.add(got[0])
+            usage = usage + got[1]
+    return TranscriptAnswer(join_text(parts), complete, True, error, status, usage)
+
+
+class UsageMeter:
+    """An agent's usage over its whole life: every response in every transcript it had
+    (a ``/clear`` starts a new one), each read once, incrementally."""
+
+    def __init__(self) -> None:
+        self.total = Usage()
+        self._offsets: dict[Path, int] = {}
+        self._counted: dict[Path, set[str]] = {}
+
+    def read(self, path: Path) -> Usage:
+        """Count what was appended to `path` since the last read; the running total."""
+        entries, end = read_entries(path, self._offsets.get(path, 0))
+        self._offsets[path] = end
+        counted = self._counted.setdefault(path, set())
+        for entry in entries:
+            got = entry_usage(entry)
+            if got is not None and got[0] not in counted:
+                counted.add(got[0])
+                self.total = self.total + got[1]
+        return self.total
+
+    def reset_context(self) -> None:
+        """A new, empty conversation (``/clear``): nothing of the window is used yet."""
+        self.total = Usage(
+            self.total.input_tokens, self.total.output_tokens, self.total.cache_read_tokens,
+            self.total.cache_write_tokens, 0, self.total.model, self.total.responses,
+        )
+
+
+# -- the session Claude is in now ----------------------------------------------------------
+def registry_path(env: dict[str, str], pid: int) -> Path:
+    """Claude's per-process status file (``sessions/<pid>.json``), there while it runs."""
+    return claude_config_dir(env) / "sessions" / f"{pid}.json"
+
+
+def read_registry(path: Path, attempts: int = 3) -> dict[str, Any] | None:
+    """The registry's content, or None when it is missing or never reads whole.
+
+    Claude rewrites it in place, not atomically: a read can catch it empty or with a new
+    head on an old tail. Such a read is never used: read again (a rewrite takes well under
+    a millisecond), up to `attempts` times."""
+    for _ in range(attempts):
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def live_session_id(env: dict[str, str], pid: int) -> str | None:
+    """The session the Claude process `pid` is in now (``/clear`` and ``/resume`` change
+    it), from its registry; None when it cannot be read whole."""
+    data = read_registry(registry_path(env, pid))
+    sid = data.get("sessionId") if data else None
+    return sid if isinstance(sid, str) and re.fullmatch(r"[0-9a-fA-F-]{8,64}", sid) else None
+
+
+def newest_session_id(env: dict[str, str], cwd: str) -> str | None:
+    """The session whose transcript in `cwd`'s project folder was written last: where the
+    registry is missing (older versions), the best sign of a switch. Only meaningful when
+    one Claude works in that folder."""
+    folder = transcript_path(env, cwd, "x").parent
+    try:
+        files = [(p.stat().st_mtime, p.stem) for p in folder.glob("*.jsonl")]
+    except OSError:
+        return None
+    return max(files)[1] if files else None
+
+
+# -- failures ---------------------------------------------------------------------------------
+def screen_error(answer: str | None, patterns: Sequence[str]) -> str | None:
+    """The answer read from a screen is the program's error line (the profile's
+    `api_error` patterns, e.g. ``^API Error: ``): that line, joined, else None."""
+    if not answer:
+        return None
+    for pat in patterns:
+        if re.search(pat, answer, re.MULTILINE):
+            return " ".join(answer.split())
+    return None
+
+
+def retry_detail(lines: Sequence[str], pattern: str | None) -> str | None:
+    """What the program says while it retries a failed API call by itself (Claude:
+    ``✻ API error · retrying in 1s · attempt 2/10``), as a state detail."""
+    if not pattern:
+        return None
+    rx = re.compile(pattern)
+    for line in reversed(lines):
+        m = rx.search(line)
+        if m:
+            groups = m.groupdict()
+            what = (groups.get("what") or "API error").strip()
+            attempt = groups.get("attempt")
+            return f"retrying after {what}" + (f" (attempt {attempt})" if attempt else "")
+    return None
 
 
 def from_screen(
