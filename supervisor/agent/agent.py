@@ -22,6 +22,7 @@ from supervisor.agent.task import Task
 from supervisor.agent.watchers import DraftWatch, StallWatch
 from supervisor.detect import answers
 from supervisor.detect.rules import Detection, Profile, View
+from supervisor.events import DraftChanged, Spawned, StallChanged, StateChanged, TaskMoved
 from supervisor.pty.process import ExitStatus, PtyProcess, SpawnError
 from supervisor.screen.emulator import Terminal
 from supervisor.states import (
@@ -80,7 +81,9 @@ class AgentSpec:
     person at their own prompt, not unsent text to report."""
 
 
-Listener = Callable[["Agent", str, dict[str, Any]], None]
+AgentEvent = Spawned | StateChanged | TaskMoved[Task] | StallChanged | DraftChanged
+"""What an agent tells its team (supervisor/events.py), with the task record filled in."""
+Listener = Callable[["Agent", AgentEvent], None]
 ProcessFactory = Callable[..., PtyProcess]
 
 
@@ -205,7 +208,7 @@ class Agent:
         proc.on_exit = self._on_exit
         self.proc = proc
         self.adopted = True
-        self.emit("spawned", pid=proc.pid, adopted=True)
+        self.emit(Spawned(proc.pid, adopted=True))
 
     def detach(self) -> None:
         """Let go of the program without ending it (a reload: the next daemon adopts it)."""
@@ -233,7 +236,7 @@ class Agent:
             return
         self.proc = proc
         self.starts += 1
-        self.emit("spawned", pid=proc.pid)
+        self.emit(Spawned(proc.pid))
 
     @property
     def alive(self) -> bool:
@@ -413,7 +416,7 @@ class Agent:
         )
 
     def _draft_changed(self, draft: str | None) -> None:
-        self.emit("draft", draft=draft)
+        self.emit(DraftChanged(draft))
 
     def set_user_hold(self, hold: bool) -> None:
         """A person is typing into this agent (console): report `user`, deliver nothing."""
@@ -424,7 +427,7 @@ class Agent:
 
     # -- hangs ------------------------------------------------------------------------------
     def _stall_changed(self, stalled: bool) -> None:
-        self.emit("stalled", stalled=stalled, quiet=self.stalls.after)
+        self.emit(StallChanged(stalled, quiet=self.stalls.after))
 
     # -- the state machine ------------------------------------------------------------------
     def change_state(self, new: AgentState, reason: str = "") -> None:
@@ -436,14 +439,14 @@ class Agent:
         self.state = new
         self.last_active = self.clock()
         self.stalls.state_changed(new == WORKING)
-        self.emit("state", old=old, new=new, reason=reason)
+        self.emit(StateChanged(old, new, reason))
         self.delivery.progress(old, new)
         self.wake()
 
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, event: AgentEvent) -> None:
         """Tell the team (the listener) of a change."""
         if self.listener is not None:
-            self.listener(self, kind, data)
+            self.listener(self, event)
 
     # -- waiting on conditions, without polling ----------------------------------------------
     def wake(self) -> None:
@@ -514,7 +517,6 @@ class Agent:
             self.delivery.fail(f"agent {self.name} crashed ({status.describe()}) while working on it")
         self.error = self.error or (None if status.ok else status.describe())
         self.change_state(CRASHED if crashed else EXITED, status.describe())
-        self.emit("exit", status=status.describe(), ok=status.ok)
 
     # -- reporting ------------------------------------------------------------------------------
     def context_summary(self) -> str:

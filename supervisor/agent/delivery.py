@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from supervisor.agent.task import Task
 from supervisor.detect import answers
+from supervisor.events import TaskMoved
 from supervisor.states import BUSY, DOWN, IDLE, STARTING, USER, AgentState
 from supervisor.util.dirwatch import file_events
 
@@ -78,7 +79,7 @@ class Delivery:
         self.submitted = False
         self._done = loop.create_future()
         self._mark_transcript()
-        agent.emit("task", task=task)
+        agent.emit(TaskMoved(task))
 
         await self._clear_residue()
         agent.drafts.person_typed = False  # the box was empty at dispatch: what appears in it is ours
@@ -99,7 +100,7 @@ class Delivery:
                 self.task = None
                 task.move("queued", now=agent.clock())
                 task.agent = None
-                agent.emit("task", task=task)
+                agent.emit(TaskMoved(task))
                 raise NotTaken(f"{agent.name} was not ready ({agent.state})")
         else:
             await agent.until(lambda: agent.term.generation != gen or not agent.alive, 1.0)
@@ -188,7 +189,7 @@ class Delivery:
             if new != USER:
                 self.left_idle = True
                 task.move(new.value, now=self.agent.clock())
-                self.agent.emit("task", task=task)
+                self.agent.emit(TaskMoved(task))
         elif new == IDLE and self.left_idle:
             self.finish()
 
@@ -305,5 +306,5 @@ class Delivery:
         self.submitted = False
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
-        agent.emit("task", task=task)
+        agent.emit(TaskMoved(task))
         agent.wake()

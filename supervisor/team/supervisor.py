@@ -15,16 +15,17 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
-from supervisor.agent.agent import Agent, AgentSpec, ProcessFactory
+from supervisor.agent.agent import Agent, AgentEvent, AgentSpec, ProcessFactory
 from supervisor.agent.delivery import NotTaken
 from supervisor.agent.task import Task
 from supervisor.detect.rules import Profile, load_profile
+from supervisor.events import DraftChanged, Spawned, StallChanged, StateChanged, TaskMoved
 from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
-from supervisor.states import DOWN
+from supervisor.states import DOWN, IDLE
 from supervisor.team.config import Config
 from supervisor.team.inbox import Inbox, InboxItem
 from supervisor.team.journal import Journal, JournalError
@@ -290,45 +291,64 @@ class Supervisor:
             except Exception:  # a broken client must not break the supervisor
                 log.exception("event sink failed")
 
-    def _on_agent_event(self, agent: Agent, kind: str, data: dict[str, Any]) -> None:
-        if kind == "state":
-            log.info("%s: %s → %s (%s)", agent.name, data["old"], data["new"], data["reason"])
-            self.publish({"type": "state", "agent": agent.name, **data})
+    def _on_agent_event(self, agent: Agent, event: AgentEvent) -> None:
+        """What an agent tells the team (supervisor/events.py), one method per kind."""
+        match event:
+            case StateChanged():
+                self._on_state(agent, event)
+            case TaskMoved(task=task):
+                self._on_task(agent, task)
+            case StallChanged(stalled=stalled):
+                self._on_stalled(agent, stalled)
+            case DraftChanged(draft=draft):
+                self._on_draft(agent, draft)
+            case Spawned(pid=pid):
+                self._on_spawned(agent, pid)
+            case _:
+                assert_never(event)
+
+    def _on_state(self, agent: Agent, event: StateChanged) -> None:
+        old, new = event.old.value, event.new.value
+        log.info("%s: %s → %s (%s)", agent.name, old, new, event.reason)
+        self.publish({"type": "state", "agent": agent.name, "old": old, "new": new, "reason": event.reason})
+        self.write_status(agent)
+        if event.new == IDLE:
+            self.dispatch()
+        elif event.new in DOWN:
+            self._after_exit(agent)
+
+    def _on_task(self, agent: Agent, task: Task) -> None:
+        if task.state == "interrupted":  # its agent died with the keeper
+            self._retry_or_fail(task, f"agent {agent.name} ended with the keeper")
             self.write_status(agent)
-            if data["new"] == "idle":
-                self.dispatch()
-            elif data["new"] in ("exited", "crashed"):
-                self._after_exit(agent)
-        elif kind == "task":
-            task: Task = data["task"]
-            if task.state == "interrupted":  # its agent died with the keeper
-                self._retry_or_fail(task, f"agent {agent.name} ended with the keeper")
-                self.write_status(agent)
-                return
-            self._journal(task)
-            self.publish({"type": "task", "task": task.to_json()})
-            if task.final:
-                self._task_finished(task)
-            self.write_status(agent)
-        elif kind == "stalled":
-            self.write_status(agent)
-            self.publish({"type": "stalled", "agent": agent.name, "stalled": data["stalled"]})
-            if data["stalled"]:
-                self._on_stall(agent)
-        elif kind == "draft":
-            self.publish({"type": "draft", "agent": agent.name, "draft": data["draft"]})
-            self.write_status(agent)
-            if data["draft"] is None:
-                self._draft_noticed.discard(agent.name)
-                self.dispatch()
-        elif kind == "spawned":
-            self.publish({"type": "spawned", "agent": agent.name, "pid": data["pid"]})
-            self.write_status(agent)
-            if self.journal is not None:
-                try:
-                    self.journal.save_agent(agent.name, agent.session_id, agent.pid, agent.starts)
-                except JournalError as exc:
-                    log.error("%s", exc)
+            return
+        self._journal(task)
+        self.publish({"type": "task", "task": task.to_json()})
+        if task.final:
+            self._task_finished(task)
+        self.write_status(agent)
+
+    def _on_stalled(self, agent: Agent, stalled: bool) -> None:
+        self.write_status(agent)
+        self.publish({"type": "stalled", "agent": agent.name, "stalled": stalled})
+        if stalled:
+            self._on_stall(agent)
+
+    def _on_draft(self, agent: Agent, draft: str | None) -> None:
+        self.publish({"type": "draft", "agent": agent.name, "draft": draft})
+        self.write_status(agent)
+        if draft is None:
+            self._draft_noticed.discard(agent.name)
+            self.dispatch()
+
+    def _on_spawned(self, agent: Agent, pid: int | None) -> None:
+        self.publish({"type": "spawned", "agent": agent.name, "pid": pid})
+        self.write_status(agent)
+        if self.journal is not None:
+            try:
+                self.journal.save_agent(agent.name, agent.session_id, agent.pid, agent.starts)
+            except JournalError as exc:
+                log.error("%s", exc)
 
     def write_status(self, agent: Agent) -> None:
         # At once when the agent is free again or gone, so a client told "done" finds the

@@ -12,6 +12,7 @@ import pytest
 
 from supervisor.agent.agent import Agent, AgentSpec
 from supervisor.detect.rules import load_profile
+from supervisor.events import StateChanged
 from supervisor.screen.emulator import Terminal, available_backends
 
 
@@ -81,7 +82,7 @@ async def test_flood_yields_to_the_loop_and_pauses_reading(
         AgentSpec(name="sh", command=["sh"], profile="shell", cols=80, rows=24),
         load_profile("shell"),
         env={},
-        listener=lambda a, kind, data: states.append(data["new"]) if kind == "state" else None,
+        listener=lambda a, ev: states.append(ev.new) if isinstance(ev, StateChanged) else None,
         process_factory=cast(Any, StubProcess),
     )
     agent.start()
