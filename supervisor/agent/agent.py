@@ -167,14 +167,14 @@ class Agent:
     # -- lifecycle ---------------------------------------------------------------------
     def argv(self) -> list[str]:
         argv = list(self.spec.command)
-        p = self.profile
-        if p.get("session_flag"):
-            if self.starts > 0 and p.get("resume_flag") and self._has_transcript():
-                argv += [p.get("resume_flag"), self.session_id]
+        p = self.profile.settings
+        if p.session_flag:
+            if self.starts > 0 and p.resume_flag and self._has_transcript():
+                argv += [p.resume_flag, self.session_id]
             else:
-                argv += [p.get("session_flag"), self.session_id]
-        if self.spec.role_text and p.get("role_flag"):
-            argv += [p.get("role_flag"), self.spec.role_text]
+                argv += [p.session_flag, self.session_id]
+        if self.spec.role_text and p.role_flag:
+            argv += [p.role_flag, self.spec.role_text]
         return argv
 
     def cwd(self) -> str:
@@ -286,14 +286,14 @@ class Agent:
         twice, a shell's `exit`), so the program saves its session as it does for them.
         Only at an idle prompt with an empty input box: the keys would otherwise interrupt
         a turn or wipe a draft. False if it did not end within `grace`: signals follow."""
-        keys = self.profile.get("exit_keys")
-        if not isinstance(keys, list) or not keys or self.proc is None:
+        keys = self.profile.settings.exit_keys
+        if not keys or self.proc is None:
             return False
         if self.state != IDLE or self.current_task is not None or self.box_text():  # (a draft too)
             return False
         for key in keys:
             gen = self.term.generation
-            self.write(str(key))
+            self.write(key)
             # the next key only once this one showed (a second Ctrl-C must not race the first)
             await self.until(partial(self._moved_on, gen), 1.0)
             if not self.alive:
@@ -354,7 +354,7 @@ class Agent:
         det = self.profile.detect(self.view())
         delay = det.debounce
         if det.state == IDLE and self.screen_state == BLOCKED:
-            delay = max(delay, float(self.profile.get("settle_after_blocked_ms", 300)) / 1000)
+            delay = max(delay, self.profile.settings.settle_after_blocked_ms / 1000)
         if det.state != self.screen_state and delay > 0:
             now = time.monotonic()
             if self._pending is None or self._pending[0] != det.state:
@@ -403,7 +403,7 @@ class Agent:
 
     def box_text(self) -> str | None:
         """The input box's text without its prompt mark ('' when empty, None with no box)."""
-        return box_text(self.input_box(), str(self.profile.get("prompt_prefix", "")))
+        return box_text(self.input_box(), self.profile.settings.prompt_prefix)
 
     def _check_draft(self) -> None:
         """Keep `draft` current (between tasks: during one, the box holds the task's text)."""

@@ -62,7 +62,7 @@ class Delivery:
         text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip("\n")
         multi = "\n" in text or len(text) >= 64
         agent = self.agent
-        if agent.profile.get("paste") == "bracketed" and multi and agent.term.screen.bracketed_paste:
+        if agent.profile.settings.paste == "bracketed" and multi and agent.term.screen.bracketed_paste:
             return f"\x1b[200~{text}\x1b[201~"
         return text
 
@@ -104,7 +104,7 @@ class Delivery:
                 raise NotTaken(f"{agent.name} was not ready ({agent.state})")
         else:
             await agent.until(lambda: agent.term.generation != gen or not agent.alive, 1.0)
-        enter = str(agent.profile.get("enter", "\r"))
+        enter = agent.profile.settings.enter
         for attempt in range(2):
             if self._done.done():
                 break
@@ -131,7 +131,7 @@ class Delivery:
         agent = self.agent
         if self._last_text is None or not agent.box_text() or not self.text_in_box(self._last_text):
             return
-        agent.write(str(agent.profile.get("clear_input", "\x03")))
+        agent.write(agent.profile.settings.clear_input)
         await agent.until(lambda: not agent.box_text() or not agent.alive, 1.0)
 
     async def resume(self, task: Task) -> str:
@@ -149,7 +149,7 @@ class Delivery:
         self._done = loop.create_future()
         self.submitted = True
         self._transcript = None
-        if agent.profile.get("transcript") == "claude":
+        if agent.profile.settings.transcript == "claude":
             self._transcript = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
             self._transcript_offset = 0
         if agent.state in BUSY:
@@ -159,7 +159,7 @@ class Delivery:
         elif self.recover_answer(task) is not None:
             self.finish()  # it finished while no daemon watched
         elif self.text_in_box(task.text):
-            agent.write(str(agent.profile.get("enter", "\r")))  # typed, never submitted
+            agent.write(agent.profile.settings.enter)  # typed, never submitted
         else:
             self.task = None
             self.submitted = False
@@ -197,7 +197,7 @@ class Delivery:
     def _mark_transcript(self) -> None:
         agent = self.agent
         self._transcript = None
-        if agent.profile.get("transcript") == "claude":
+        if agent.profile.settings.transcript == "claude":
             path = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
             self._transcript = path
             try:
@@ -208,7 +208,7 @@ class Delivery:
     def recover_answer(self, task: Task) -> str | None:
         """After a daemon restart: the answer to `task` if the transcript shows it finished."""
         agent = self.agent
-        if agent.profile.get("transcript") != "claude":
+        if agent.profile.settings.transcript != "claude":
             return None
         path = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
         got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
@@ -247,16 +247,16 @@ class Delivery:
             await events.changed(path, left)
 
     def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
-        p = self.agent.profile
+        p = self.agent.profile.settings
         term = self.agent.term
         text = answers.from_screen(
             term.history_text(),
             term.lines(),
             task.text,
-            prompt_prefix=str(p.get("prompt_prefix", "")),
-            answer_prefix=str(p.get("answer_prefix", "")),
-            drop=list(p.get("answer_drop", [])),
-            prompt_regex=p.get("prompt_regex"),
+            prompt_prefix=p.prompt_prefix,
+            answer_prefix=p.answer_prefix,
+            drop=list(p.answer_drop),
+            prompt_regex=p.prompt_regex,
             loose=loose,
         )
         return text
@@ -296,7 +296,7 @@ class Delivery:
         if self.task is None:
             return
         self.fail("cancelled", "cancelled")
-        self.agent.write(str(self.agent.profile.get("interrupt", "\x1b")))
+        self.agent.write(self.agent.profile.settings.interrupt)
 
     def _end(self, task: Task) -> None:
         agent = self.agent

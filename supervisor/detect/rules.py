@@ -10,13 +10,15 @@ rule it was and what text it matched, so ``staff explain`` can show the reason.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from supervisor.states import DETECTABLE, WORKING, AgentState
 
@@ -205,6 +207,80 @@ class Detection:
         return f"{self.state} by rule {self.rule!r} (region {self.region}): {snippet!r}"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How to talk to one kind of agent: the keys of its `[profile]` table besides `name`,
+    `extends`, `fallback` and `version`. Any other key is a mistake, reported with its file
+    and line (`parse_profile`), never silently ignored."""
+
+    paste: str = "plain"
+    """"bracketed": multi-line or long text goes as a bracketed paste (if the program enabled it)."""
+    enter: str = "\r"
+    """Submits the text; sent as a separate write once the box shows it."""
+    interrupt: str = "\x1b"
+    """Aborts a turn (a cancel, the stall policy `interrupt`)."""
+    clear_input: str = "\x03"
+    """Empties the input box (our own interrupted text, before the next task)."""
+    exit_keys: tuple[str, ...] = ()
+    """Written in turn to quit the way a person would at an idle prompt (none: signals)."""
+    prompt_prefix: str = ""
+    """The mark before the input line and before a submitted prompt in the history."""
+    answer_prefix: str = ""
+    """The mark on the first line of an answer block on screen."""
+    answer_drop: tuple[str, ...] = ()
+    """Regexes of lines that are not part of an answer (spinners, timings)."""
+    prompt_regex: str | None = None
+    """A prompt line in the history, for programs with no prompt mark (a shell)."""
+    transcript: str = ""
+    """"claude": answers come from Claude Code's session transcript."""
+    session_flag: str = ""
+    resume_flag: str = ""
+    role_flag: str = ""
+    """Command-line flags: a new session's id, resuming one, the role's system prompt."""
+    settle_after_blocked_ms: float = 300
+    """An idle screen right after a question must last this long (the dialog may redraw)."""
+    fallback_debounce_ms: float = 150
+    """A screen no rule recognises must persist this long before it counts."""
+
+    def __post_init__(self) -> None:
+        if self.paste not in ("plain", "bracketed"):
+            raise ValueError(f"paste must be 'plain' or 'bracketed', not {self.paste!r}")
+        if self.transcript not in ("", "claude"):
+            raise ValueError(f"transcript must be 'claude' or '', not {self.transcript!r}")
+        for pattern in (*self.answer_drop, *([self.prompt_regex] if self.prompt_regex else [])):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+        for name in ("settle_after_blocked_ms", "fallback_debounce_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+
+SETTINGS = tuple(f.name for f in dataclasses.fields(Settings))
+PROFILE_META = ("name", "extends", "fallback", "version")
+"""The other keys of `[profile]`: what the profile is, rather than how to talk to it."""
+
+
+def _setting(name: str, value: Any) -> Any:
+    """`value` as the type `Settings.name` has; ValueError saying what it must be."""
+    want = _SETTING_TYPES[name]
+    if want is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"{name} must be a number")
+    if want == tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ValueError(f"{name} must be a list of strings")
+    if isinstance(value, str):  # str and str | None
+        return value
+    raise ValueError(f"{name} must be a string")
+
+
+_SETTING_TYPES = get_type_hints(Settings)
+
+
 @dataclass
 class Profile:
     """Everything we know about one kind of agent: its rules and its habits."""
@@ -214,13 +290,13 @@ class Profile:
     fallback: AgentState = WORKING
     version: str = ""
     source: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def fallback_debounce(self) -> float:
         """A screen no rule recognises must persist this long before it counts: a frame
         split across two reads (half old, half new) matches nothing for an instant."""
-        return float(self.settings.get("fallback_debounce_ms", 150)) / 1000.0
+        return self.settings.fallback_debounce_ms / 1000.0
 
     def detect(self, view: View) -> Detection:
         for rule in self.rules:  # sorted by priority, highest first
@@ -228,9 +304,6 @@ class Profile:
             if hit is not None:
                 return Detection(rule.state, rule.id, hit, rule.region, rule.debounce)
         return Detection(self.fallback, "fallback", "", "(no rule matched)", self.fallback_debounce)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.settings.get(key, default)
 
 
 def _parse_rule(raw: Any, where: str) -> Rule:
@@ -264,26 +337,29 @@ def _parse_rule(raw: Any, where: str) -> Rule:
     return Rule(rid, AgentState(state), priority, region, matcher, debounce / 1000.0, where)
 
 
-def parse_profile(data: dict[str, Any], source: str, loader: Callable[[str], Profile]) -> Profile:
+def parse_profile(
+    data: dict[str, Any], source: str, loader: Callable[[str], Profile], text: str = ""
+) -> Profile:
+    """A profile from its parsed TOML (`text`, when given, locates errors to a line)."""
     meta = data.get("profile", {})
     if not isinstance(meta, dict):
         raise RuleError(f"{source}: [profile] must be a table")
     name = str(meta.get("name") or Path(source).stem)
     rules: list[Rule] = []
-    settings: dict[str, Any] = {}
+    settings = Settings()
     fallback: str = WORKING
     version = str(meta.get("version", ""))
     base = meta.get("extends")
     if base:
         parent = loader(str(base))
         rules = list(parent.rules)
-        settings = dict(parent.settings)
+        settings = parent.settings
         fallback = parent.fallback
         version = version or parent.version
     fallback = str(meta.get("fallback", fallback))
     if fallback not in DETECTABLE:
         raise RuleError(f"{source}: fallback must be one of {', '.join(DETECTABLE)}")
-    settings.update({k: v for k, v in meta.items() if k not in ("name", "extends", "fallback")})
+    settings = _parse_settings(meta, settings, source, text)
     raw_rules = data.get("rule", [])
     if not isinstance(raw_rules, list):
         raise RuleError(f"{source}: rules are written as [[rule]] tables")
@@ -293,6 +369,43 @@ def parse_profile(data: dict[str, Any], source: str, loader: Callable[[str], Pro
         by_id[rule.id] = rule  # a child profile may replace a parent's rule by id
     rules = sorted(by_id.values(), key=lambda r: -r.priority)
     return Profile(name, rules, AgentState(fallback), version, source, settings)
+
+
+def _parse_settings(meta: dict[str, Any], base: Settings, source: str, text: str) -> Settings:
+    """`base` with the settings of a `[profile]` table; RuleError at the first bad key."""
+    values: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key in PROFILE_META:
+            continue
+        where = f"{source}:{_line_of(text, key)}" if text else source
+        if key not in SETTINGS:
+            known = (*PROFILE_META, *SETTINGS)
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RuleError(f"{where}: unknown key {key!r} in [profile]{hint}; known: {', '.join(known)}")
+        try:
+            values[key] = _setting(key, value)
+            Settings(**{key: values[key]})  # each key checked alone, so the error has its line
+        except ValueError as exc:
+            raise RuleError(f"{where}: {exc}") from None
+    return dataclasses.replace(base, **values)
+
+
+_KEY_LINE = r"^[ \t]*[\"']?{}[\"']?[ \t]*="
+
+
+def _line_of(text: str, *keys: str) -> int:
+    """The line of the first of `keys` in the `[profile]` table of `text` (its header's line
+    when the key is not found: a dotted or inline form)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if re.match(r"^[ \t]*\[[ \t]*profile[ \t]*\]", ln)), -1)
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"^[ \t]*\[", lines[i])), len(lines))
+    for key in keys:
+        pattern = re.compile(_KEY_LINE.format(re.escape(key)))
+        for i in range(start + 1, end):
+            if pattern.match(lines[i]):
+                return i + 1
+    return start + 1 if start >= 0 else 1
 
 
 def user_profile_dir() -> Path:
@@ -324,4 +437,4 @@ def _load_file(text: str, source: str, extra: Sequence[Path], seen: tuple[str, .
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{source}: {exc}") from exc
-    return parse_profile(data, source, lambda n: load_profile(n, extra, seen))
+    return parse_profile(data, source, lambda n: load_profile(n, extra, seen), text)

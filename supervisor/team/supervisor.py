@@ -575,7 +575,7 @@ class Supervisor:
                             f"working on {what}; policy: {policy}", source="monitor",
                             task=task.id if task else None))
         if policy == "interrupt":
-            agent.write(str(agent.profile.get("interrupt", "\x1b")))
+            agent.write(agent.profile.settings.interrupt)
         elif policy == "restart":
             asyncio.get_running_loop().create_task(self._restart_stalled(agent))
 

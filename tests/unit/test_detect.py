@@ -120,3 +120,39 @@ def test_bad_toml_in_override(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("[profile\n")
     with pytest.raises(RuleError, match="bad.toml"):
         load_profile("bad", (tmp_path,))
+
+
+# -- profile settings -----------------------------------------------------------------------
+def test_shipped_settings_are_typed() -> None:
+    claude, shell = load_profile("claude").settings, load_profile("shell").settings
+    fake = load_profile("fake")
+    assert (claude.paste, claude.enter, claude.exit_keys) == ("bracketed", "\r", ("\x03", "\x03"))
+    assert claude.transcript == "claude" and claude.answer_drop and claude.session_flag == "--session-id"
+    assert (shell.paste, shell.interrupt, shell.prompt_regex) == ("plain", "\x03", "[$#%>] ?$")
+    assert shell.clear_input == "\x03" and shell.settle_after_blocked_ms == 300  # the defaults
+    assert fake.settings == claude  # `extends` inherits the settings
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('pastee = "plain"', r"mine\.toml:4: unknown key 'pastee' in \[profile\] \(did you mean 'paste'\?\)"),
+        ("colour = 3", r"mine\.toml:4: unknown key 'colour' in \[profile\]; known: name, extends"),
+        ('paste = "fast"', r"mine\.toml:4: paste must be 'plain' or 'bracketed'"),
+        ('exit_keys = "\\u0003"', r"mine\.toml:4: exit_keys must be a list of strings"),
+        ("enter = 13", r"mine\.toml:4: enter must be a string"),
+        ('settle_after_blocked_ms = "soon"', r"mine\.toml:4: settle_after_blocked_ms must be a number"),
+        ("answer_drop = ['(']", r"mine\.toml:4: bad regex"),
+    ],
+)
+def test_a_bad_setting_names_the_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    text = f'# mine\n[profile]\nextends = "claude"\n{line}\ninterrupt = "\\u001b"\n'
+    (tmp_path / "mine.toml").write_text(text)
+    with pytest.raises(RuleError, match=message):
+        load_profile("mine", (tmp_path,))
+
+
+def test_a_child_profile_overrides_one_setting(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text('[profile]\nextends = "claude"\npaste = "plain"\n')
+    mine, claude = load_profile("mine", (tmp_path,)).settings, load_profile("claude").settings
+    assert mine.paste == "plain" and mine.exit_keys == claude.exit_keys and mine.enter == claude.enter
