@@ -7,15 +7,13 @@ holds its tasks while we are attached, until the idle grace passes). The detach 
 (Ctrl-] by default) or the agent's daemon going away ends it; the agent keeps running.
 The pty follows this terminal's size (the smallest of all viewers, like tmux).
 
-Only the standard library and protocol.py, so the editor hook can reuse `attach()`.
+Only the standard library, protocol.py and connection.py (no UI library).
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
-import json
 import os
 import signal
 import struct
@@ -25,7 +23,8 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from supervisor.protocol import ERR_INTERNAL, ERR_NO_DAEMON, ProtocolError, encode, socket_path
+from supervisor.client.connection import Connection
+from supervisor.protocol import ERR_NO_DAEMON, ProtocolError, socket_path
 
 DETACH_KEY = "\x1d"  # Ctrl-]
 MODES_OFF = "\x1b[?1l\x1b[?25h\x1b[?7h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l\x1b[?2004l"
@@ -54,26 +53,8 @@ def term_size(fd: int) -> tuple[int, int]:
     return rows or 24, cols or 80
 
 
-class _Conn:
-    """A small asyncio JSON-lines client: calls and one stream, on one socket."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.next_id = 0
-
-    def send(self, cmd: str, **fields: Any) -> int:
-        self.next_id += 1
-        self.writer.write(encode({"id": self.next_id, "cmd": cmd, **fields}))
-        return self.next_id
-
-
 async def _attach(home: Path, agent: str, detach: str, fd_in: int, fd_out: int, viewer: str) -> str:
-    try:
-        reader, writer = await asyncio.open_unix_connection(str(socket_path(home)), limit=1 << 24)
-    except (FileNotFoundError, ConnectionRefusedError) as exc:
-        where = socket_path(home)
-        raise ProtocolError(ERR_NO_DAEMON, f"no daemon is running at {where} (`staff up`)") from exc
-    conn = _Conn(reader, writer)
+    conn = await Connection.open(socket_path(home))
     loop = asyncio.get_running_loop()
     done: asyncio.Future[str] = loop.create_future()
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
@@ -102,38 +83,27 @@ async def _attach(home: Path, agent: str, detach: str, fd_in: int, fd_out: int, 
         if text:
             conn.send("input", agent=agent, keys=text)
 
+    def on_output(ev: dict[str, Any]) -> None:
+        os.write(fd_out, ev["data"].encode("utf-8", "surrogateescape"))
+
     resize()
-    stream_id = conn.send("stream", agent=agent)
+    stream = conn.stream("stream", on_output, agent=agent)  # ends only with an error
     loop.add_reader(fd_in, on_input)
     loop.add_signal_handler(signal.SIGWINCH, resize)
-
-    async def pump() -> str:
-        while True:
-            line = await reader.readline()
-            if not line:
-                return "the daemon went away"
-            frame = json.loads(line)
-            ev = frame.get("event")
-            if ev is not None and frame.get("id") == stream_id:
-                os.write(fd_out, ev["data"].encode("utf-8", "surrogateescape"))
-            elif ev is None and not frame.get("ok"):
-                err = frame.get("error") or {}
-                if frame.get("id") == stream_id or err.get("code") == "unknown_agent":
-                    raise ProtocolError(err.get("code", ERR_INTERNAL), err.get("message", "error"))
-
-    pumper = asyncio.ensure_future(pump())
     try:
-        finished, _ = await asyncio.wait({pumper, done}, return_when=asyncio.FIRST_COMPLETED)
-        if pumper in finished:
-            return pumper.result()
-        return done.result()
+        await asyncio.wait({stream, done}, return_when=asyncio.FIRST_COMPLETED)
+        if done.done():
+            return done.result()
+        exc = stream.exception()
+        if isinstance(exc, ProtocolError) and exc.code == ERR_NO_DAEMON:
+            return "the daemon went away"
+        if exc is not None:
+            raise exc
+        return "the stream ended"
     finally:
         loop.remove_reader(fd_in)
         loop.remove_signal_handler(signal.SIGWINCH)
-        pumper.cancel()
-        with contextlib.suppress(BaseException):
-            await pumper
-        writer.close()
+        await conn.close()
 
 
 def attach(home: Path, agent: str, *, detach_key: str = DETACH_KEY, fd_in: int = 0, fd_out: int = 1) -> str:
@@ -151,8 +121,9 @@ def attach(home: Path, agent: str, *, detach_key: str = DETACH_KEY, fd_in: int =
 
 
 def describe_key(key: str) -> str:
+    """A control character as people write it (\\x02 → 'C-b', \\x1d → 'C-]')."""
     if len(key) == 1 and ord(key) < 0x20:
-        return "C-" + chr(ord(key) + 0x40)
+        return "C-" + chr(ord(key) + 0x40).lower()
     return key
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.agent.agent import AgentSpec
+from supervisor.util import tomlpos
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 AGENT_KEYS = {
@@ -105,20 +106,8 @@ class Config:
 
 
 def _line_of(text: str, name: str, key: str | None = None, section: str = "agents") -> int:
-    """The line of `[agents.NAME]` (or of `key` inside it); 1 when not found."""
-    lines = text.splitlines()
-    header = re.compile(rf"^\s*\[\s*{section}\s*\.\s*\"?{re.escape(name)}\"?\s*\]")
-    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
-    if start is None:
-        return 1
-    if key is None:
-        return start + 1
-    for i in range(start + 1, len(lines)):
-        if lines[i].lstrip().startswith("["):
-            break
-        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
-            return i + 1
-    return start + 1
+    """The line of `[agents.NAME]` (or of `key` inside it, however written); 1 when not found."""
+    return tomlpos.line_of(text, section, name, *([key] if key else []))
 
 
 def check_table(raw: Any, name: str, known: set[str], error: type[ValueError]) -> dict[str, Any]:
@@ -261,10 +250,8 @@ STAFF_SETTINGS: dict[str, tuple[type, ...]] = {
 
 
 def _check_settings(settings: dict[str, Any], text: str, source: str) -> None:
-    lines = text.splitlines()
-
     def line_of(key: str) -> int:
-        return next((i + 1 for i, ln in enumerate(lines) if re.match(rf"^\s*{key}\s*=", ln)), 1)
+        return tomlpos.line_of(text, "staff", key)
 
     for key, value in settings.items():
         types = STAFF_SETTINGS.get(key)

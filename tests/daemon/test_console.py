@@ -97,8 +97,10 @@ def test_console_split_zoom_help_command(console: Term) -> None:
     # the command line: ask an agent from inside the console
     t.send(PREFIX + ":")
     t.send("ask testing hello from the console\r")
-    t.wait(lambda: "queued for testing" in t.lines()[-1] or "done (testing)" in t.lines()[-1],
-           what="the task id in the status bar")
+    t.wait(
+        lambda: "queued for testing" in t.lines()[-1] or "done (testing)" in t.lines()[-1],
+        what="the task id in the status bar",
+    )
     t.wait(lambda: "done (testing)" in t.lines()[-1], what="the answer in the status bar")
     assert "FAKE-REPLY(testing#1): hello from the console" in screen("testing")
     # scrollback view of the focused agent
@@ -155,3 +157,70 @@ def test_attach_raw_passthrough_and_detach(fake_team: Path) -> None:
     st = status("planning")
     assert st["pid"] and st["status"] == "idle"  # the hold went with the connection
     assert "through attach" in screen("planning")
+
+
+def test_ten_detaches_print_no_traceback(fake_team: Path) -> None:
+    """Issue 20 item 1: every detach (`C-b d` and `:detach`) printed prompt_toolkit's
+    "Application is not running" traceback: closing the event connection called detach()
+    after the application had finished. 10 detaches, both ways: 0 tracebacks."""
+    outputs = []
+    for i in range(10):
+        t = Term(["console"])
+        try:
+            t.wait(lambda t=t: len(t.sidebar()) == 3 and "❯" in t.main(), what="the team")
+            t.send(PREFIX + "d" if i % 2 == 0 else PREFIX + ":detach\r")
+            assert t.wait_exit() == 0
+            outputs.append("".join(t.output))
+        finally:
+            t.close()
+    assert all("staff: detached" in out for out in outputs)
+    bad = [out for out in outputs if "Traceback" in out or "Exception" in out]
+    assert not bad, bad[0][-2000:]
+
+
+def test_first_screen_shows_the_keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 item 3: the default team's note ("fake agents") took the status bar's place
+    and the key hint showed only after a first prefix command. Both show from the start."""
+    monkeypatch.setenv("STAFF_FAKE", "1")
+    t = Term(["console"])
+    try:
+        t.wait(lambda: len(t.sidebar()) == 3, what="the default team")
+        t.wait(lambda: "bundled fake agents" in t.lines()[-1], what="the note")
+        last = t.lines()[-1]
+        assert "C-b n/p switch" in last and "d detach · ? help" in last, last
+        t.send(PREFIX + "d")
+        assert t.wait_exit() == 0
+    finally:
+        t.close()
+        staff("down")
+
+
+def test_inside_tmux_the_prefix_is_c_a(
+    fake_team: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20 item 10: inside tmux, C-b went to tmux, never to the console."""
+    from tests.unit.test_console_prefix import fake_tmux
+
+    fake_tmux(tmp_path, monkeypatch, "C-b")
+    t = Term(["console"])
+    try:
+        t.wait(lambda: len(t.sidebar()) == 3 and "❯" in t.main(), what="the team")
+        t.wait(lambda: "prefix C-a (C-b is tmux's)" in t.lines()[-1], what="the note")
+        assert "C-a n/p switch" in t.lines()[-1]
+        t.send("\x01d")
+        assert t.wait_exit() == 0
+    finally:
+        t.close()
+
+
+def test_staff_down_under_the_console_does_not_say_agents_keep_running(fake_team: Path) -> None:
+    """Issue 20 item 9: after `staff down` the console said "every agent keeps running"."""
+    t = Term(["console"])
+    try:
+        t.wait(lambda: len(t.sidebar()) == 3 and "❯" in t.main(), what="the team")
+        staff("down", check=True)
+        assert t.wait_exit() == 1
+        out = "".join(t.output)
+        assert "the daemon stopped, and every agent with it" in out and "keeps running" not in out, out[-500:]
+    finally:
+        t.close()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.client.workflows.model import WorkflowError, load_record, parse, render
+from supervisor.client.workflows.model import WorkflowError, parse, render
+from supervisor.client.workflows.records import load_record
 from supervisor.client.workflows.report import junit
 from tests.conftest import REPO, STAFF, fake_team_toml, staff
 
@@ -57,6 +58,22 @@ prompt = "then {{ steps.a.answer }}"
         (GOOD + '[steps.b.loop]\nback_to = "q"\nwhen = { contains = "X" }\n', 16, "must be this step or one"),
         (GOOD + "retries = -1\n", 15, "retries must be an integer"),
         (GOOD + "when = { contains = 'x' }\n", 15, "name the step"),
+        (GOOD + 'save = "../up.md"\n', 15, "inside the run's folder"),
+        (GOOD + 'save = "/etc/x"\n', 15, "inside the run's folder"),
+        # inline and dotted forms: the error names the key's own line, not line 1
+        (
+            GOOD
+            + '[steps.c]\nto = "any"\nprompt = "x"\nloop = { back_to = "q", when = { contains = "X" } }\n',
+            18,
+            "must be this step or one",
+        ),
+        (
+            GOOD.replace(
+                "[steps.b]\n", '[steps.b]\nloop.back_to = "b"\nloop.max = 0\nloop.when.contains = "X"\n'
+            ),
+            13,
+            "max must be an integer",
+        ),
     ],
 )
 def test_bad_workflow_says_file_and_line(text: str, line: int, message: str) -> None:
@@ -77,6 +94,34 @@ def test_templates_and_loop_body() -> None:
         wf.resolve_inputs({"x": "1", "nope": "2"})
     feature = parse(FEATURE.read_text(), str(FEATURE))
     assert feature.loop_body("review") == ["plan", "review"]
+
+
+def test_saves_stay_inside_the_runs_folder(tmp_path: Path) -> None:
+    """Issue 15 item 10: a `save` path built from an answer or an input cannot leave the run's
+    folder with `../` (nor through a symlink); the step fails and nothing is written."""
+    from supervisor.client.workflows.runner import Runner
+
+    flow = GOOD.replace('prompt = "then', 'save = "{{ steps.a.answer }}/{{ inputs.x }}.md"\nprompt = "then')
+    out = tmp_path / "run" / "out"
+    runner = Runner(
+        parse(flow, "flow.toml"), tmp_path / "home", tmp_path / "no.sock", inputs={"x": "ok"}, out=out
+    )
+    runner.rec["steps"]["a"]["answer"] = "notes"
+    assert (
+        runner._save_answer(runner.wf.steps["b"].save or "", "b", "fine")
+        == (out / "notes" / "ok.md").resolve()
+    )
+    assert (out / "notes" / "ok.md").read_text() == "fine\n"
+    for answer, value in (("../../..", "escaped"), ("notes", "../../../escaped"), ("", "/tmp")):
+        runner.rec["steps"]["a"]["answer"] = answer
+        runner.rec["inputs"]["x"] = value
+        with pytest.raises(OSError, match="leads outside the run's folder"):
+            runner._save_answer(runner.wf.steps["b"].save or "", "b", "evil")
+    (out / "link").symlink_to(tmp_path)
+    runner.rec["steps"]["a"]["answer"], runner.rec["inputs"]["x"] = "link", "escaped"
+    with pytest.raises(OSError, match="leads outside"):
+        runner._save_answer(runner.wf.steps["b"].save or "", "b", "evil")
+    assert not list(tmp_path.glob("**/escaped*"))
 
 
 def test_cli_bad_workflow_exits_2(home: Path, tmp_path: Path) -> None:
@@ -150,8 +195,11 @@ def test_feature_example_runs_green_headless_and_answers_flow(
     assert len(plan_rounds) == 3 and len(review_rounds) == 3  # max = 2 loops, then on
     assert review_rounds[0]["answer"] in plan_rounds[1]["text"]
     assert plan_rounds[1]["answer"] in review_rounds[1]["text"]
-    # answers saved to files
-    assert (tmp_path / "out" / "feature" / "test.md").read_text().strip() == steps["test"]["answer"]
+    # answers saved to files, in the run's own folder (not in the current directory)
+    saved = home / "runs" / rec["id"] / "feature" / "test.md"
+    assert saved.read_text().strip() == steps["test"]["answer"]
+    assert steps["test"]["saved"] == str(saved.resolve())
+    assert not (tmp_path / "out").exists() and not (tmp_path / "feature").exists()
 
 
 def test_investigate_runs_three_steps_in_parallel(fake_team: Path, home: Path) -> None:

@@ -11,16 +11,13 @@ from supervisor.client.cli.common import AddFn
 
 
 def cmd_chief(args: argparse.Namespace, home: Path) -> int:
-    from supervisor.client.attach import parse_key
-    from supervisor.client.cli.common import client, fail, start_daemon
+    from supervisor.client.cli.common import client, start_daemon
+    from supervisor.client.cli.console import console_prefix
 
     extra = list(args.claude_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
-    try:
-        prefix = parse_key(args.prefix)
-    except ValueError as exc:
-        fail(str(exc))
+    prefix, note = console_prefix(args.prefix, args.config)
     console = not args.no_console and sys.stdin.isatty() and sys.stdout.isatty()
     start_daemon(home, args.config, quiet=True)
     with client(home) as c:
@@ -40,7 +37,7 @@ def cmd_chief(args: argparse.Namespace, home: Path) -> int:
         return 0
     from supervisor.client.console.app import run_console
 
-    return run_console(home, prefix=prefix, focus="chief")
+    return run_console(home, prefix=prefix, focus="chief", note=note)
 
 
 def add_commands(add: AddFn) -> None:
@@ -49,6 +46,6 @@ def add_commands(add: AddFn) -> None:
         "--continue", dest="resume", action="store_true", help="resume the chief's last conversation"
     )
     p.add_argument("-c", "--config", help="team file, if the daemon has to be started")
-    p.add_argument("--prefix", default="C-b", help="the console's prefix key (default C-b)")
+    p.add_argument("--prefix", help="the console's prefix key (as for `staff console`)")
     p.add_argument("--no-console", action="store_true", help="start the chief only (no console)")
     p.add_argument("claude_args", nargs=argparse.REMAINDER, help="-- then arguments for Claude Code")

@@ -22,21 +22,17 @@ from supervisor.protocol import socket_path
 
 # -- staff run / staff runs ----------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, home: Path) -> int:
-    from supervisor.client.workflows.model import (
-        Runner,
-        WorkflowError,
-        load,
-        load_record,
-        parse,
-        parse_inputs,
-    )
+    from supervisor.client.workflows.model import WorkflowError, load, parse, parse_inputs
+    from supervisor.client.workflows.records import load_record
     from supervisor.client.workflows.report import LogReporter, write_junit
+    from supervisor.client.workflows.runner import Runner
+
     record = None
     inputs: dict[str, str] | None = None
     try:
         if args.resume:
-            if args.flow or args.input:
-                fail("--resume RUN takes no workflow file and no --input (the run keeps its own)")
+            if args.flow or args.input or args.out:
+                fail("--resume RUN takes no workflow file, --input or --out (the run keeps its own)")
             record = load_record(home, args.resume)
             if record["state"] == "running":
                 fail(f"run {args.resume} is still running (pid {record.get('pid')})")
@@ -67,7 +63,8 @@ def cmd_run(args: argparse.Namespace, home: Path) -> int:
         live = LiveView(wf)
         reporter = live
     try:
-        runner = Runner(wf, home, socket_path(home), inputs=inputs, record=record, report=reporter)
+        out = Path(args.out) if args.out else None
+        runner = Runner(wf, home, socket_path(home), inputs=inputs, record=record, report=reporter, out=out)
     except WorkflowError as exc:
         fail(str(exc))
     code = 1
@@ -92,7 +89,9 @@ def cmd_run(args: argparse.Namespace, home: Path) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, home: Path) -> int:
-    from supervisor.client.workflows.model import WorkflowError, list_runs, load_record
+    from supervisor.client.workflows.model import WorkflowError
+    from supervisor.client.workflows.records import list_runs, load_record
+
     if args.run:
         try:
             rec = load_record(home, args.run)
@@ -130,6 +129,7 @@ def cmd_runs(args: argparse.Namespace, home: Path) -> int:
 # -- fan-out ---------------------------------------------------------------------------------------
 def cmd_ask_fanout(args: argparse.Namespace, home: Path) -> int:
     from supervisor.client.fanout import fan_out, resolve_targets, side_by_side
+
     text = read_text(args.text)
     with client(home, timeout=None) as c:
         targets = resolve_targets(c, args.agent, all_of_role=args.all)
@@ -202,6 +202,7 @@ def cmd_unwatch(args: argparse.Namespace, home: Path) -> int:
 # -- worktrees ----------------------------------------------------------------------------------------
 def cmd_worktree(args: argparse.Namespace, home: Path) -> int:
     from supervisor.team.worktrees import clean, load_registry
+
     live: set[str] = set()
     if daemon_alive(home):
         with client(home) as c:
@@ -236,6 +237,9 @@ def add_commands(add: Any) -> None:
     p.add_argument("--headless", action="store_true", help="plain log lines, no live view (CI)")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one test case per step)")
     p.add_argument("--resume", metavar="RUN", help="continue run RUN from its last finished step")
+    p.add_argument(
+        "--out", metavar="DIR", help="where `save` files go (default: the run's folder in the state dir)"
+    )
     p.add_argument("-c", "--config", help="team file, if a daemon must be started (stopped at the end)")
     p.add_argument("--keep-daemon", action="store_true", help="leave a daemon this run started running")
     p = add("runs", cmd_runs, "list workflow runs (past and running), or show one")

@@ -21,8 +21,9 @@ import asyncio
 import contextlib
 import os
 import shlex
+import socket
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,6 @@ from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout import (
     ConditionalContainer,
     DynamicContainer,
@@ -49,13 +48,15 @@ from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import Frame, TextArea
 
-from supervisor.client.console.client import Connection
+from supervisor.client.attach import describe_key
+from supervisor.client.connection import Connection
+from supervisor.client.console.bindings import bindings
 from supervisor.client.console.model import Arrangement
 from supervisor.client.console.termview import LocalScreen, TerminalControl
 from supervisor.protocol import ProtocolError, socket_path
 
-Handler = Callable[[KeyPressEvent], None]
 SIDEBAR_WIDTH = 26
+DAEMON_GONE = "the daemon went away"
 DEFAULT_FPS = 30.0
 
 BADGE = {
@@ -104,18 +105,6 @@ Typing into an agent holds it (state `user`): its queued tasks wait until you sw
 or stop typing for a while. Any key closes this help."""
 
 
-def describe_key(key: str) -> str:
-    return "C-" + chr(ord(key) + 0x40).lower() if len(key) == 1 and ord(key) < 0x20 else key
-
-
-def pt_key(key: str) -> str:
-    """prompt_toolkit's name for a control character (\\x02 → 'c-b')."""
-    if len(key) == 1 and ord(key) < 0x20:
-        named = {"\x1b": "escape", "\x1d": "c-]", "\x1c": "c-\\", "\x1e": "c-^", "\x1f": "c-_"}
-        return named.get(key, "c-" + chr(ord(key) + 0x60))
-    return key
-
-
 class ConsoleApplication(Application[str]):
     """prompt_toolkit redraws after every key press; a key typed into an agent changes
     nothing on screen until its echo comes back (which asks for its own frame), so that
@@ -140,14 +129,15 @@ class Pane:
         self.size: tuple[int, int] | None = None
         self.conn: Connection | None = None
         self.control = TerminalControl(
-            self.local, on_keys=self.keys, on_size=self.on_size, on_mouse=self.on_mouse,
+            self.local,
+            on_keys=self.keys,
+            on_size=self.on_size,
+            on_mouse=self.on_mouse,
             self_invalidate=False,
         )
         self.local.changed += lambda _: console.output_changed()
         self.window = Window(self.control, wrap_lines=False)
-        self.title = Window(
-            FormattedTextControl(self.title_text), height=1, style=self.title_style
-        )
+        self.title = Window(FormattedTextControl(self.title_text), height=1, style=self.title_style)
         self.container = HSplit([self.title, self.window])
         self._opening: asyncio.Task[None] | None = None
 
@@ -191,8 +181,9 @@ class Pane:
     def _send_size(self) -> None:
         if self.conn is not None and self.size is not None:
             rows, cols = self.size
-            self.conn.send("resize", agent=self.name, rows=max(rows, 2), cols=max(cols, 10),
-                           viewer=self.console.viewer)
+            self.conn.send(
+                "resize", agent=self.name, rows=max(rows, 2), cols=max(cols, 10), viewer=self.console.viewer
+            )
 
     def keys(self, data: str) -> None:
         self.console.type_into(self.name, data)
@@ -223,6 +214,7 @@ class Console:
         prefix: str = "\x02",
         focus: str | None = None,
         fps: float | None = None,
+        note: str = "",
         **app_kwargs: Any,
     ) -> None:
         self.home = home
@@ -235,7 +227,8 @@ class Console:
         self.panes: dict[str, Pane] = {}
         self.held: set[str] = set()
         self.asked: set[str] = set()  # tasks given from the command line: their end is shown
-        self.message = ""
+        self.message = note
+        """The status bar's message: what the last command did, an error, a note."""
         self.inbox = 0
         self.help_visible = False
         self.command_visible = False
@@ -254,7 +247,7 @@ class Console:
         self.scrollback = TextArea(read_only=True, scrollbar=True, focus_on_click=True)
         self.app: ConsoleApplication = ConsoleApplication(
             layout=self._layout(),
-            key_bindings=self._bindings(),
+            key_bindings=bindings(self),
             style=STYLE,
             full_screen=True,
             mouse_support=True,
@@ -265,9 +258,7 @@ class Console:
 
     # -- layout ------------------------------------------------------------------------------
     def _layout(self) -> Layout:
-        sidebar = Window(
-            FormattedTextControl(self.sidebar_text), width=SIDEBAR_WIDTH, style="class:sidebar"
-        )
+        sidebar = Window(FormattedTextControl(self.sidebar_text), width=SIDEBAR_WIDTH, style="class:sidebar")
         main = DynamicContainer(self._main)
         status = Window(FormattedTextControl(self.status_text), height=1, style="class:status")
         command = ConditionalContainer(
@@ -294,12 +285,18 @@ class Console:
 
     def _main(self) -> AnyContainer:
         if self.scrollback_visible:
-            return HSplit([
-                Window(FormattedTextControl(
-                    f" scrollback: {self.model.focus}  (q leaves · / search · v select · y copy)"
-                ), height=1, style="class:pane.title.focus"),
-                self.scrollback,
-            ])
+            return HSplit(
+                [
+                    Window(
+                        FormattedTextControl(
+                            f" scrollback: {self.model.focus}  (q leaves · / search · v select · y copy)"
+                        ),
+                        height=1,
+                        style="class:pane.title.focus",
+                    ),
+                    self.scrollback,
+                ]
+            )
         names = self.model.visible()
         panes = [self.pane(n).container for n in names]
         if not panes:
@@ -311,8 +308,12 @@ class Console:
             return VSplit([panes[0], sep_v, panes[1]])
         top = VSplit([panes[0], sep_v, panes[1]])
         bottom_panes = panes[2:]
-        bottom: AnyContainer = bottom_panes[0] if len(bottom_panes) == 1 else VSplit(
-            [bottom_panes[0], Window(width=1, char="│", style="class:separator"), bottom_panes[1]]
+        bottom: AnyContainer = (
+            bottom_panes[0]
+            if len(bottom_panes) == 1
+            else VSplit(
+                [bottom_panes[0], Window(width=1, char="│", style="class:separator"), bottom_panes[1]]
+            )
         )
         return HSplit([top, Window(height=1, char="─", style="class:separator"), bottom])
 
@@ -357,144 +358,21 @@ class Console:
         if self.inbox:
             left += f" · inbox {self.inbox}"
         p = describe_key(self.prefix)
-        hint = f"{p} n/p switch · s split · z zoom · [ scroll · : cmd · d detach · ? help "
-        if self.message:
-            return [("class:status", left + " │ "), ("class:status.message", self.message)]
         width = self.app.output.get_size().columns if self.app else 80
-        pad = max(1, width - len(left) - len(hint))
-        return [("class:status", left + " " * pad + hint)]
-
-    # -- keys ----------------------------------------------------------------------------------
-    def _bindings(self) -> KeyBindings:
-        kb = KeyBindings()
-        P = pt_key(self.prefix)
-        normal = Condition(
-            lambda: not (self.command_visible or self.help_visible or self.scrollback_visible)
-        )
-
-        def act(*keys: str) -> Callable[[Handler], Handler]:
-            return kb.add(P, *keys, filter=normal)
-
-        @act("n")
-        def _(e: KeyPressEvent) -> None:
-            self._step(1)
-
-        @act("p")
-        def _(e: KeyPressEvent) -> None:
-            self._step(-1)
-
-        for d in "123456789":
-
-            @act(d)
-            def _(e: KeyPressEvent, d: str = d) -> None:
-                names = self.model.names
-                if int(d) <= len(names):
-                    self.focus(names[int(d) - 1])
-
-        @act("o")
-        def _(e: KeyPressEvent) -> None:
-            before = self.model.focus
-            self.model.next_pane()
-            self._after_focus(before)
-
-        @act("s")
-        @act("%")
-        @act('"')
-        def _(e: KeyPressEvent) -> None:
-            if self.model.split_add() is None:
-                self.message = "no more room: a split shows at most 4 agents"
-            self._refocus()
-
-        @act("u")
-        @act("!")
-        def _(e: KeyPressEvent) -> None:
-            self.model.unsplit()
-            self._refocus()
-
-        @act("z")
-        def _(e: KeyPressEvent) -> None:
-            self.model.toggle_zoom()
-            self._refocus()
-
-        @act("d")
-        def _(e: KeyPressEvent) -> None:
-            self.detach("detached")
-
-        @act("?")
-        def _(e: KeyPressEvent) -> None:
-            self.help_visible = True
-            self.app.layout.focus(self.help_window)
-
-        @act(":")
-        def _(e: KeyPressEvent) -> None:
-            self.command_visible = True
-            self.command.reset()
-            self.app.layout.focus(self.command)
-
-        @act("[")
-        def _(e: KeyPressEvent) -> None:
-            self.open_scrollback()
-
-        @act(P)
-        def _(e: KeyPressEvent) -> None:
-            if self.model.focus:
-                self.type_into(self.model.focus, self.prefix)
-
-        @act(Keys.Any)
-        def _(e: KeyPressEvent) -> None:
-            p = describe_key(self.prefix)
-            self.message = f"{p} {e.data!r}: no such key ({p} ? helps)"
-
-        help_on = Condition(lambda: self.help_visible)
-
-        @kb.add(Keys.Any, filter=help_on)
-        def _(e: KeyPressEvent) -> None:
-            self.help_visible = False
-            self._refocus()
-
-        cmd_on = Condition(lambda: self.command_visible)
-
-        @kb.add("escape", filter=cmd_on)
-        @kb.add("c-c", filter=cmd_on)
-        def _(e: KeyPressEvent) -> None:
-            self.command_visible = False
-            self._refocus()
-
-        sb_on = Condition(lambda: self.scrollback_visible)
-
-        @kb.add("q", filter=sb_on)
-        @kb.add("escape", filter=sb_on)
-        def _(e: KeyPressEvent) -> None:
-            self.scrollback_visible = False
-            self._refocus()
-
-        @kb.add("v", filter=sb_on)
-        def _(e: KeyPressEvent) -> None:
-            self.scrollback.buffer.start_selection()
-
-        @kb.add("y", filter=sb_on)
-        def _(e: KeyPressEvent) -> None:
-            data = self.scrollback.buffer.copy_selection()
-            self.app.clipboard.set_data(data)
-            self._osc52(data.text)
-            self.message = f"copied {len(data.text)} characters"
-
-        @kb.add("g", filter=sb_on)
-        def _(e: KeyPressEvent) -> None:
-            self.scrollback.buffer.cursor_position = 0
-
-        @kb.add("G", filter=sb_on)
-        def _(e: KeyPressEvent) -> None:
-            self.scrollback.buffer.cursor_position = len(self.scrollback.text)
-
-        @kb.add("/", filter=sb_on)
-        def _(e: KeyPressEvent) -> None:
-            self.command_visible = True
-            self.command.text = "find "
-            self.command.cursor_position = len(self.command.text)
-            self.app.layout.focus(self.command)
-
-        return kb
+        # The keys are always shown (a first screen with a message used to hide them): the
+        # message gets the room between the counts and the hint, shortened to fit.
+        hint = f"{p} n/p switch · s split · z zoom · [ scroll · : cmd · d detach · ? help "
+        if len(left) + len(hint) + 4 + min(len(self.message), 30) > width:
+            hint = f"{p} d detach · {p} ? help "
+        room = width - len(left) - len(hint) - 4
+        out: StyleAndTextTuples = [("class:status", left)]
+        used = len(left)
+        if self.message and room > 1:
+            msg = self.message if len(self.message) <= room else self.message[: room - 1] + "…"
+            out += [("class:status", " │ "), ("class:status.message", msg)]
+            used += 3 + len(msg)
+        out.append(("class:status", " " * max(1, width - used - len(hint)) + hint))
+        return out
 
     def _osc52(self, text: str) -> None:
         import base64
@@ -550,9 +428,13 @@ class Console:
             self.ctl.send("hold", agent=name, on=False)
 
     def detach(self, reason: str) -> None:
+        """End the console (no agent stops). Safe to call at any time: prompt_toolkit raises
+        if exit() comes before the application runs or after it has finished."""
+        fut = self.app.future
+        if fut is None or fut.done():
+            return
         self.exit_reason = reason
-        if not self.app.is_done:
-            self.app.exit(result=reason)
+        self.app.exit(result=reason)
 
     # -- the scrollback view ----------------------------------------------------------------------
     def open_scrollback(self) -> None:
@@ -736,16 +618,33 @@ class Console:
         try:
             unread = await self.ctl.call("inbox")
             self.inbox = len(unread.get("items", []))
-            self.message = (await self.ctl.call("ping")).get("note") or ""  # e.g. "fake agents"
+            daemon_note = (await self.ctl.call("ping")).get("note") or ""  # e.g. "fake agents"
+            self.message = " · ".join(m for m in (daemon_note, self.message) if m)
         except ProtocolError:
             pass
         self.events.stream("subscribe", self.on_event)
-        self.events.closed.add_done_callback(lambda _: self.detach("the daemon went away"))
+        self.events.closed.add_done_callback(self._daemon_gone)
         try:
             result = await self.app.run_async()
         finally:
+            self.events.closed.remove_done_callback(self._daemon_gone)
             await self.close()
         return str(result or self.exit_reason)
+
+    def _daemon_gone(self, _: object) -> None:
+        self.detach(DAEMON_GONE)
+
+    def agents_live(self) -> bool:
+        """Whether the team outlived its daemon: a reload or a crash leaves the agents to the
+        keeper; `staff down` stops them (their last states say so, and the keeper is gone)."""
+        if all(a.state in ("exited", "crashed") for a in self.model.agents.values()):
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(str(self.home / "keeper.sock"))
+            except OSError:
+                return False
+        return True
 
     def _on_error(self, message: str) -> None:
         self.message = message
@@ -760,8 +659,13 @@ class Console:
                 await conn.close()
 
 
-def run_console(home: Path, *, prefix: str = "\x02", focus: str | None = None) -> int:
-    console = Console(home, prefix=prefix, focus=focus)
+def run_console(home: Path, *, prefix: str = "\x02", focus: str | None = None, note: str = "") -> int:
+    console = Console(home, prefix=prefix, focus=focus, note=note)
     why = asyncio.run(console.run())
-    print(f"staff: {why}; every agent keeps running (`staff console` comes back, `staff status` lists them)")
+    if why != DAEMON_GONE:
+        print(f"staff: {why}; every agent keeps running (`staff console` comes back, `staff status` too)")
+    elif console.agents_live():
+        print("staff: the daemon went away; its agents keep running (`staff up` takes them back)")
+    else:
+        print("staff: the daemon stopped, and every agent with it (`staff up` starts the team again)")
     return 0 if why == "detached" else 1
