@@ -23,7 +23,7 @@ from supervisor.agent.watchers import DraftWatch, StallWatch
 from supervisor.detect import answers
 from supervisor.detect.rules import Detection, Profile, View
 from supervisor.events import DraftChanged, Spawned, StallChanged, StateChanged, TaskMoved
-from supervisor.pty.process import ExitStatus, PtyProcess, SpawnError
+from supervisor.pty.process import ExitStatus, ProcessLike, PtyProcess, SpawnError
 from supervisor.screen.emulator import Terminal
 from supervisor.states import (
     AT_PROMPT,
@@ -84,7 +84,8 @@ class AgentSpec:
 AgentEvent = Spawned | StateChanged | TaskMoved[Task] | StallChanged | DraftChanged
 """What an agent tells its team (supervisor/events.py), with the task record filled in."""
 Listener = Callable[["Agent", AgentEvent], None]
-ProcessFactory = Callable[..., PtyProcess]
+ProcessFactory = Callable[..., ProcessLike]
+"""Makes an agent's process: `PtyProcess` (the default), a keeper's, or a test's simulation."""
 
 
 class Agent:
@@ -113,7 +114,7 @@ class Agent:
         self.screen_state: AgentState = STARTING
         """What the screen shows (`state` is `user` instead while a person holds the agent)."""
         self.detection: Detection | None = None
-        self.proc: PtyProcess | None = None
+        self.proc: ProcessLike | None = None
         self.term = Terminal(spec.cols, spec.rows)
         self.last_active = clock()
         self.error: str | None = None
@@ -200,7 +201,7 @@ class Agent:
         if self.state in DOWN:
             self.change_state(STARTING, "restart")
 
-    def adopt(self, proc: PtyProcess) -> None:
+    def adopt(self, proc: ProcessLike) -> None:
         """Take over a program a previous daemon started (kept alive by the keeper): same
         pid, same conversation; its screen comes back with the repaint it is nudged into."""
         self._fresh()
@@ -325,9 +326,8 @@ class Agent:
         """Part of a burst is held back by the screen: stop reading and feed it one slice per
         loop turn (`_pump`), so a flood on one agent never stalls the others for long."""
         if self._pump_handle is None:
-            pause = getattr(self.proc, "pause_reading", None)
-            if pause is not None:
-                pause()
+            if self.proc is not None:
+                self.proc.pause_reading()
             self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
 
     def _pump(self) -> None:
@@ -340,10 +340,8 @@ class Agent:
             if now - self._pump_detected < PUMP_DETECT_EVERY:
                 return
             self._pump_detected = now
-        else:
-            resume = getattr(self.proc, "resume_reading", None)
-            if resume is not None:
-                resume()
+        elif self.proc is not None:
+            self.proc.resume_reading()
         self._evaluate()
         self.wake()
 

@@ -62,7 +62,7 @@ class Delivery:
         text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip("\n")
         multi = "\n" in text or len(text) >= 64
         agent = self.agent
-        if agent.profile.settings.paste == "bracketed" and multi and agent.term.screen.bracketed_paste:
+        if agent.profile.settings.paste == "bracketed" and multi and agent.term.bracketed_paste:
             return f"\x1b[200~{text}\x1b[201~"
         return text
 

@@ -3,8 +3,9 @@
 Reads use ``loop.add_reader`` on the master fd (never a thread per agent), writes never
 block the loop (a buffer drained by ``add_writer``), and the child's exit is noticed
 through a pidfd, so nothing here polls. Everything above this module sees only the
-`PtyProcess` interface, so who the child's parent is (this daemon now, a keeper process
-later) can change without touching the screen, detector or supervisor.
+`ProcessLike` interface, so who the child's parent is (this daemon, or the keeper:
+`keeperclient.KeeperPtyProcess`) can change without touching the screen, detector or
+agent; the tests' simulated program (`tests/helpers/sim.py`) implements it too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import struct
 import termios
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import ptyprocess
 
@@ -65,8 +67,48 @@ OutputCallback = Callable[[bytes, str], None]
 ExitCallback = Callable[[ExitStatus], None]
 
 
+@runtime_checkable
+class ProcessLike(Protocol):
+    """What an agent needs of its program's process. The agent sets `on_output` (each read:
+    its bytes and their decoded text) and `on_exit` before `start()`."""
+
+    pid: int | None
+    exit_status: ExitStatus | None
+    on_output: OutputCallback | None
+    on_exit: ExitCallback | None
+
+    @property
+    def alive(self) -> bool: ...
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Spawn the program; SpawnError with a reason a person can act on."""
+
+    def write(self, data: bytes) -> None:
+        """Queue input for the program; never blocks, dropped once it is gone."""
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def pause_reading(self) -> None:
+        """Read nothing until `resume_reading()` (backpressure while the screen catches up)."""
+
+    def resume_reading(self) -> None: ...
+
+    def signal(self, sig: int) -> None: ...
+
+    def detach(self) -> None:
+        """Stop watching the program without ending it (a reload: the next daemon adopts it)."""
+
+    async def wait(self) -> ExitStatus:
+        """The exit status, once the program ended and its output was read."""
+        ...
+
+    async def terminate(self, grace: float = 2.0) -> ExitStatus | None:
+        """End the program: gentler signals first, each given `grace` seconds."""
+        ...
+
+
 class PtyProcess:
-    """A child on a pty: spawn, stream output to a callback, write, resize, end."""
+    """A child on a pty: spawn, stream output to a callback, write, resize, end (a `ProcessLike`)."""
 
     def __init__(
         self,

@@ -58,7 +58,9 @@ class Emulator(Protocol):
     def alternate(self) -> bool: ...
     @property
     def bracketed_paste(self) -> bool: ...
-    def feed(self, data: str) -> None: ...
+    def feed(self, data: str | bytes) -> None:
+        """The child's output, as text or raw UTF-8 (each backend parses one form fastest and
+        takes the other too)."""
     def text_lines(self) -> list[str]: ...
     def history_lines(self) -> list[str]: ...
     def resize(self, rows: int, cols: int) -> None: ...
@@ -86,9 +88,15 @@ class Screen(pyte.Screen):
         self._text = [""] * lines
         self._stream = pyte.Stream(self)
         self._held = ""
+        self._decoder: codecs.IncrementalDecoder | None = None
 
     # -- feeding -----------------------------------------------------------------------
-    def feed(self, text: str) -> None:
+    def feed(self, data: str | bytes) -> None:
+        if isinstance(data, bytes):  # pyte parses text: decode, keeping a split character
+            if self._decoder is None:
+                self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            data = self._decoder.decode(data)
+        text = data
         if self._held:
             text = self._held + text
             self._held = ""
@@ -396,7 +404,6 @@ class Terminal:
     ) -> None:
         self.backend = backend or default_backend()
         self.screen: Emulator = make_emulator(self.backend, cols, rows, scrollback)
-        self._decoder: codecs.IncrementalDecoder | None = None
         self._lines: list[str] | None = None
         self._pending: deque[str | bytes] = deque()
         self._pending_len = 0
@@ -450,14 +457,10 @@ class Terminal:
         return self._pending_len
 
     def feed(self, data: str | bytes) -> None:
-        """Feed output: text (already decoded) or raw bytes (decoded here if needed)."""
+        """Feed output: text (already decoded) or raw bytes."""
         if not data:
             return
-        if isinstance(data, bytes) and self.backend != "ghostty":
-            if self._decoder is None:
-                self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            data = self._decoder.decode(data)
-        self.screen.feed(data)  # type: ignore[arg-type]
+        self.screen.feed(data)
         self._lines = None
         self.generation += 1
 
@@ -495,3 +498,13 @@ class Terminal:
     @property
     def cursor(self) -> tuple[int, int]:
         return self.screen.cursor_xy
+
+    @property
+    def bracketed_paste(self) -> bool:
+        """The program asked for pasted text to be bracketed (mode 2004)."""
+        return self.screen.bracketed_paste
+
+    @property
+    def alternate(self) -> bool:
+        """The program draws on the alternate screen (a full-screen UI)."""
+        return self.screen.alternate

@@ -1,6 +1,6 @@
 """A simulated agent program for routing tests: Claude-like screens, no pty, no timing.
 
-It implements the `PtyProcess` interface the supervisor uses, so the supervisor is
+It implements `ProcessLike` (supervisor/pty/process.py), so the agent and the team are
 tested by replaying input against it (the honcho pattern), and each test decides when a
 turn ends (`finish()`), or lets it end on the next loop iteration (`auto=True`).
 """
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any
 
-from supervisor.pty.process import ExitStatus, SpawnError
+from supervisor.pty.process import ExitCallback, ExitStatus, OutputCallback, SpawnError
 
 RULE = "─" * 60
 _pids = itertools.count(50000)
@@ -27,8 +26,8 @@ class SimProcess:
         self.argv, self.env = argv, env
         self.pid: int | None = None
         self.exit_status: ExitStatus | None = None
-        self.on_output: Any = None
-        self.on_exit: Any = None
+        self.on_output: OutputCallback | None = None
+        self.on_exit: ExitCallback | None = None
         self.history: list[str] = []
         self.box = ""
         self.received: list[str] = []
@@ -89,9 +88,37 @@ class SimProcess:
     def resize(self, rows: int, cols: int) -> None:
         pass
 
-    async def terminate(self, grace: float = 2.0) -> ExitStatus | None:
+    def pause_reading(self) -> None:
+        pass  # it draws synchronously: nothing to hold back
+
+    def resume_reading(self) -> None:
+        pass
+
+    def signal(self, sig: int) -> None:
         if self.alive:
-            self.exit_status = ExitStatus(None, 1)
+            self.exit_status = ExitStatus(None, sig)
             if self.on_exit:
                 self.on_exit(self.exit_status)
+
+    def detach(self) -> None:
+        self.on_output = self.on_exit = None
+
+    async def wait(self) -> ExitStatus:
+        assert self.loop is not None
+        if self.exit_status is not None:
+            return self.exit_status
+        fut: asyncio.Future[ExitStatus] = self.loop.create_future()
+        previous = self.on_exit
+
+        def done(status: ExitStatus) -> None:
+            if previous is not None:
+                previous(status)
+            if not fut.done():
+                fut.set_result(status)
+
+        self.on_exit = done
+        return await fut
+
+    async def terminate(self, grace: float = 2.0) -> ExitStatus | None:
+        self.signal(1)  # SIGHUP ends it at once
         return self.exit_status
