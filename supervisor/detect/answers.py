@@ -136,9 +136,10 @@ def entry_usage(entry: dict[str, Any]) -> tuple[str, Usage] | None:
 
 
 def _is_prompt(entry: dict[str, Any]) -> bool:
-    """A user entry that starts a turn (typed text, a slash command), not a tool result
-    or a meta line Claude adds itself."""
-    return entry.get("type") == "user" and not entry.get("isMeta") and _user_text(entry) is not None
+    """A user entry that starts a turn (typed text, a slash command), not a tool result,
+    a meta line or a compaction summary Claude adds itself."""
+    return (entry.get("type") == "user" and not entry.get("isMeta")
+            and not entry.get("isCompactSummary") and _user_text(entry) is not None)
 
 
 @dataclass(frozen=True)
@@ -312,18 +313,6 @@ def live_session_id(env: dict[str, str], pid: int) -> str | None:
     data = read_registry(registry_path(env, pid))
     sid = data.get("sessionId") if data else None
     return sid if isinstance(sid, str) and re.fullmatch(r"[0-9a-fA-F-]{8,64}", sid) else None
-
-
-def newest_session_id(env: dict[str, str], cwd: str) -> str | None:
-    """The session whose transcript in `cwd`'s project folder was written last: where the
-    registry is missing (older versions), the best sign of a switch. Only meaningful when
-    one Claude works in that folder."""
-    folder = transcript_path(env, cwd, "x").parent
-    try:
-        files = [(p.stat().st_mtime, p.stem) for p in folder.glob("*.jsonl")]
-    except OSError:
-        return None
-    return max(files)[1] if files else None
 
 
 # -- failures ---------------------------------------------------------------------------------

@@ -241,18 +241,29 @@ class Settings:
     """An idle screen right after a question must last this long (the dialog may redraw)."""
     fallback_debounce_ms: float = 150
     """A screen no rule recognises must persist this long before it counts."""
+    session_registry: str = ""
+    """"claude": the live session id is read from Claude Code's ``sessions/<pid>.json``."""
+    api_error: tuple[str, ...] = ()
+    """Regexes of an answer read from the screen that is the program's API error: a failure."""
+    retry_regex: str | None = None
+    """A screen line while the program retries a failed API call (groups `what`, `attempt`)."""
+    context_window: float = 0
+    """Tokens the model's context holds: the share used is shown per agent (0: not shown)."""
 
     def __post_init__(self) -> None:
         if self.paste not in ("plain", "bracketed"):
             raise ValueError(f"paste must be 'plain' or 'bracketed', not {self.paste!r}")
         if self.transcript not in ("", "claude"):
             raise ValueError(f"transcript must be 'claude' or '', not {self.transcript!r}")
-        for pattern in (*self.answer_drop, *([self.prompt_regex] if self.prompt_regex else [])):
+        if self.session_registry not in ("", "claude"):
+            raise ValueError(f"session_registry must be 'claude' or '', not {self.session_registry!r}")
+        optional = [r for r in (self.prompt_regex, self.retry_regex) if r]
+        for pattern in (*self.answer_drop, *self.api_error, *optional):
             try:
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"bad regex {pattern!r}: {exc}") from None
-        for name in ("settle_after_blocked_ms", "fallback_debounce_ms"):
+        for name in ("settle_after_blocked_ms", "fallback_debounce_ms", "context_window"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 

@@ -9,7 +9,6 @@ usage, an ``isApiErrorMessage`` entry instead of ``turn_duration`` when the API 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from fixtures.mock_anthropic import markdown_reply
 from supervisor.detect import answers
 from supervisor.detect.answers import Usage, UsageMeter, from_transcript
+from supervisor.detect.rules import load_profile
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "claude-2.1.330-transcripts"
 MD = DATA / "md-400-529ok.jsonl"
@@ -132,7 +132,8 @@ def test_usage_is_read_incrementally_up_to_the_last_whole_line(tmp_path: Path) -
 
 def test_cost_and_context_share() -> None:
     usage = UsageMeter().read(MD)
-    data = usage.to_json(200_000)
+    assert CLAUDE.context_window == 200_000
+    data = usage.to_json(CLAUDE.context_window)
     assert data["context_pct"] == round(100 * usage.context_tokens / 200_000, 1)
     rate = answers.PRICES["opus"]  # the model is claude-opus-5-5
     want = (usage.input_tokens * rate[0] + usage.output_tokens * rate[1]
@@ -173,21 +174,10 @@ def test_a_torn_registry_is_never_used(tmp_path: Path) -> None:
     assert answers.live_session_id(env, 1) is None  # never a path out of projects/
 
 
-def test_the_newest_transcript_names_the_session_where_there_is_no_registry(tmp_path: Path) -> None:
-    env = {"HOME": str(tmp_path)}
-    old = answers.transcript_path(env, "/w", "69d2c421-e190-49fc-b007-62ca8c84665f")
-    new = answers.transcript_path(env, "/w", "535fb9a8-88c7-4105-8dba-bdd02ab1ed51")
-    assert answers.newest_session_id(env, "/w") is None
-    old.parent.mkdir(parents=True)
-    old.write_text("{}\n")
-    new.write_text("{}\n")
-    os.utime(old, (1, 1))
-    assert answers.newest_session_id(env, "/w") == new.stem
-
-
 # -- the screen, when there is no transcript ---------------------------------------------------
-API_ERROR = [r"\AAPI Error: "]
-RETRY_REGEX = r"^\s*\S (?P<what>.+?) · retrying in \d+s · attempt (?P<attempt>\d+/\d+)"
+CLAUDE = load_profile("claude").settings
+API_ERROR = CLAUDE.api_error
+RETRY_REGEX = CLAUDE.retry_regex
 
 
 def test_an_api_error_on_the_screen_is_a_failure_and_a_retry_is_a_detail() -> None:
