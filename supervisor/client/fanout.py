@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from collections.abc import Callable
 from typing import Any
 
 from supervisor.protocol import ERR_UNKNOWN_AGENT, TASK_FINAL, Client, ProtocolError
@@ -35,12 +36,23 @@ def resolve_targets(c: Client, spec: str, *, all_of_role: bool = False) -> list[
     return names
 
 
-def fan_out(c: Client, targets: list[str], text: str, timeout: float | None = None) -> list[dict[str, Any]]:
+def fan_out(
+    c: Client,
+    targets: list[str],
+    text: str,
+    timeout: float | None = None,
+    *,
+    submitted: Callable[[list[dict[str, Any]]], None] | None = None,
+    finished: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Submit `text` to every target at once, then wait for all; tasks in target order.
 
     All tasks are queued before the first wait, so the agents work in parallel; a task
-    still running at `timeout` is returned as it is (not final)."""
+    still running at `timeout` is returned as it is (not final). `submitted` gets the tasks
+    once all are queued, `finished` each one as its wait returns (progress for a person)."""
     tasks = [c.call("submit", to=t, text=text) for t in targets]
+    if submitted is not None:
+        submitted(tasks)
     deadline = None if timeout is None else time.monotonic() + timeout
     out = []
     for task in tasks:
@@ -48,6 +60,8 @@ def fan_out(c: Client, targets: list[str], text: str, timeout: float | None = No
         out.append(
             c.call("wait", task=task["id"], timeout=left, read_timeout=None if left is None else left + 10)
         )
+        if finished is not None:
+            finished(out[-1])
     return out
 
 

@@ -10,11 +10,21 @@ import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from supervisor.protocol import ERR_NO_DAEMON, Client, ProtocolError, socket_path, unusable_home
+from supervisor.protocol import (
+    ERR_BAD_REQUEST,
+    ERR_NO_DAEMON,
+    MAX_FRAME,
+    Client,
+    ProtocolError,
+    encode,
+    socket_path,
+    unusable_home,
+)
 from supervisor.team import config as configmod
 
 AddFn = Callable[[str, Any, str], argparse.ArgumentParser]
@@ -48,6 +58,43 @@ class CliError(Exception):
         self.code = code
 
 
+class Interrupted(Exception):
+    """Ctrl-C while waiting for tasks: they keep running, and the message names them."""
+
+    def __init__(self, tasks: list[str]) -> None:
+        super().__init__(", ".join(tasks))
+        self.tasks = tasks
+
+
+class Elapsed:
+    """A spinner label whose elapsed time is read at each redraw, not at each event: a task
+    that sends no event for a minute still shows its clock running (it stayed at 0s)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.start = time.monotonic()
+
+    def __rich__(self) -> str:
+        from rich.markup import escape
+
+        return escape(f"{self.text} · {time.monotonic() - self.start:.0f}s")
+
+
+class StaffClient(Client):
+    """The CLI's client: a request over the daemon's 1 MiB frame limit is refused here, with
+    the limit, instead of the daemon dropping the connection ("lost the daemon: Broken pipe")."""
+
+    def stream(
+        self, cmd: str, *, read_timeout: float | None = None, **fields: Any
+    ) -> Iterator[dict[str, Any]]:
+        size = len(encode({"id": 0, "cmd": cmd, **{k: v for k, v in fields.items() if v is not None}}))
+        if size > MAX_FRAME:
+            from supervisor.client.connection import too_large
+
+            raise ProtocolError(ERR_BAD_REQUEST, too_large(size))
+        return super().stream(cmd, read_timeout=read_timeout, **fields)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     raise CliError(message, code)
 
@@ -71,7 +118,7 @@ def keys_from_args(words: list[str], literal: bool) -> str:
 
 
 def client(home: Path, timeout: float | None = 10.0) -> Client:
-    return Client(socket_path(home), timeout=timeout).connect()
+    return StaffClient(socket_path(home), timeout=timeout).connect()
 
 
 def daemon_alive(home: Path) -> dict[str, Any] | None:

@@ -8,7 +8,9 @@ line on stderr that says what to do next.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ from typing import Any
 
 from supervisor.client.cli.common import (
     CliError,
+    Elapsed,
+    Interrupted,
     client,
     fail,
     keys_from_args,
@@ -25,7 +29,7 @@ from supervisor.client.cli.common import (
     stop_daemon,
     stop_keeper,
 )
-from supervisor.protocol import Client, ProtocolError, state_home
+from supervisor.protocol import ERR_UNKNOWN_AGENT, Client, ProtocolError, state_home
 from supervisor.team import config as configmod
 
 
@@ -41,6 +45,12 @@ def cmd_up(args: argparse.Namespace, home: Path) -> int:
         return 0
     verb = "already running" if info.get("already") else "up"
     print(f"staff: daemon {verb} (pid {info['pid']}), agents: {', '.join(info['agents'])}")
+    if info.get("already") and args.config and not _same_file(args.config, info.get("config")):
+        print(
+            f"staff: -c {args.config} not used: the running daemon has {info.get('config')} "
+            f"(`staff reload -c {args.config}` switches to it, the agents keep running)",
+            file=sys.stderr,
+        )
     if info.get("note"):
         print(f"staff: {info['note']}")
     with client(home) as c:
@@ -48,6 +58,13 @@ def cmd_up(args: argparse.Namespace, home: Path) -> int:
             if a["error"] and a["status"] in ("exited", "crashed"):
                 print(f"staff: warning: agent {a['agent_id']} did not start: {a['error']}", file=sys.stderr)
     return 0
+
+
+def _same_file(a: str, b: Any) -> bool:
+    try:
+        return isinstance(b, str) and Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def cmd_down(args: argparse.Namespace, home: Path) -> int:
@@ -89,6 +106,9 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
     if args.json:
         print(json.dumps(st, indent=1, ensure_ascii=False))
         return 0
+    if not sys.stdout.isatty():  # a pipe or a file: one line per agent, never wrapped
+        _print_plain_status(st)
+        return 0
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -98,18 +118,32 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
         table.add_column(col)
     for a in st["agents"]:
         style = STATE_STYLE.get(a["status"], "")
-        task = f"{a['current_task']} {a['current_task_title'] or ''}" if a["current_task"] else ""
-        table.add_row(
-            escape(a["agent_id"]),
-            f"[{style}]{a['status']}[/]",
-            escape(task),
-            str(a["queue"]),
-            str(a["pid"] or "-"),
-            escape(a["context_summary"]),
-            escape(_note(a)),
-        )
+        name, state, *rest = _status_row(a)
+        table.add_row(escape(name), f"[{style}]{state}[/]", *(escape(c) for c in rest))
     Console().print(table)
     return 0
+
+
+def _status_row(a: dict[str, Any]) -> list[str]:
+    task = f"{a['current_task']} {a['current_task_title'] or ''}".strip() if a["current_task"] else ""
+    return [
+        a["agent_id"],
+        a["status"],
+        task,
+        str(a["queue"]),
+        str(a["pid"] or "-"),
+        a["context_summary"],
+        _note(a),
+    ]
+
+
+def _print_plain_status(st: dict[str, Any]) -> None:
+    """`staff status` into a pipe: aligned columns at their full width (rich wrapped them at 80)."""
+    rows = [["agent", "state", "task", "queue", "pid", "context", "note"]]
+    rows += [[" ".join(c.split()) for c in _status_row(a)] for a in st["agents"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _note(a: dict[str, Any]) -> str:
@@ -144,10 +178,9 @@ def _wait(c: Client, task_id: str, timeout: float | None, *, live: bool) -> dict
     from rich.console import Console
 
     console = Console(stderr=True)
-    start = time.monotonic()
-    state = "queued"
+    label = Elapsed(f"{task_id} queued")
     final: dict[str, Any] = {}
-    with console.status(f"{task_id} {state}") as spin:
+    with console.status(label):  # the spinner redraws the label, and its clock, ~12 times a second
         frames: Iterator[dict[str, Any]] = c.stream("wait", task=task_id, timeout=timeout, progress=True)
         for frame in frames:
             ev = frame.get("event")
@@ -165,7 +198,9 @@ def _wait(c: Client, task_id: str, timeout: float | None, *, live: bool) -> dict
                 state = f"queued: {ev['agent']} has a draft in its input box (send or clear it)"
             elif ev.get("type") == "inbox":
                 state = f"queued: {ev['item']['title']}"
-            spin.update(f"{task_id} {state} · {time.monotonic() - start:.0f}s")
+            else:
+                continue
+            label.text = f"{task_id} {state}"
     return final
 
 
@@ -185,13 +220,19 @@ def cmd_ask(args: argparse.Namespace, home: Path) -> int:
     with client(home, timeout=None) as c:
         task = c.call("submit", to=args.agent, text=text)
         live = sys.stderr.isatty() and not args.json
-        task = _wait(c, task["id"], args.timeout, live=live)
+        try:
+            task = _wait(c, task["id"], args.timeout, live=live)
+        except KeyboardInterrupt:
+            raise Interrupted([task["id"]]) from None
     return _print_task(task, args.json)
 
 
 def cmd_wait(args: argparse.Namespace, home: Path) -> int:
     with client(home, timeout=None) as c:
-        task = _wait(c, args.task, args.timeout, live=sys.stderr.isatty() and not args.json)
+        try:
+            task = _wait(c, args.task, args.timeout, live=sys.stderr.isatty() and not args.json)
+        except KeyboardInterrupt:
+            raise Interrupted([args.task]) from None
     return _print_task(task, args.json)
 
 
@@ -261,6 +302,10 @@ def cmd_explain(args: argparse.Namespace, home: Path) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, home: Path) -> int:
+    if args.follow:
+        from supervisor.client.follow import follow
+
+        return follow(home, args.agent, args.lines)
     with client(home) as c:
         logs = c.call("logs", agent=args.agent, lines=args.lines)
     print("\n".join(logs["lines"]))
@@ -297,8 +342,14 @@ def cmd_inbox(args: argparse.Namespace, home: Path) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="staff", description="A pty-supervised team of coding agents.")
+    ap = argparse.ArgumentParser(
+        prog="staff",
+        description="A pty-supervised team of coding agents.",
+        epilog='First time? `staff up`, `staff status`, `staff ask planning "hello"`, `staff console`. '
+        "Shell completion: `staff completion bash|zsh|fish` (README, Commands).",
+    )
     ap.add_argument("--home", help="state directory (default $STAFF_HOME or the XDG state dir)")
+    ap.add_argument("--version", action="version", version=f"staff {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
@@ -356,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("logs", cmd_logs, "an agent's output as plain text (scrollback + screen)")
     p.add_argument("agent")
     p.add_argument("-n", "--lines", type=int, help="only the last N lines")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="then print lines as they scroll off the screen (Ctrl-C)"
+    )
     p = add("inbox", cmd_inbox, "messages from monitors and background tasks")
     p.add_argument("--ack", action="store_true", help="mark what is shown as read")
     p.add_argument("--all", action="store_true", help="include read messages")
@@ -384,11 +438,35 @@ def build_parser() -> argparse.ArgumentParser:
     from supervisor.client.mailbridge import add_commands as add_mail_commands
 
     add_mail_commands(add)  # mail-bridge
+    from supervisor.client.cli.completion import add_commands as add_completion_commands
+
+    add_completion_commands(add, ap)  # completion bash|zsh|fish; agent and task completers
     return ap
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentstaff")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    from supervisor.client.cli.completion import autocomplete
+
+    autocomplete(parser)  # answers the shell's completion request and exits, when it is one
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # bare `staff`: what there is to do, not a usage error
+        parser.print_help()
+        return 0
+    unknown = _unknown_command(parser, argv)
+    if unknown:
+        print(f"staff: {unknown}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     home = Path(args.home) if args.home else state_home()
     try:
         return int(args.fn(args, home))
@@ -399,11 +477,60 @@ def main(argv: list[str] | None = None) -> int:
         print(f"staff: {exc}", file=sys.stderr)
         return 2
     except ProtocolError as exc:
-        print(f"staff: {exc.message}", file=sys.stderr)
+        print(f"staff: {exc.message}{_agent_hint(exc, args, home)}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        waits = " ".join(f"`staff wait {t}`" for t in exc.tasks)
+        print(f"staff: interrupted; the task keeps running: {waits}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("staff: interrupted (tasks keep running; `staff status` shows them)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `staff wait T --json | head`: the reader has what it wanted. Python would print a
+        # traceback (and another one flushing stdout at exit); end like `cat` does: quietly,
+        # with the status of a process killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A misspelled command gets "did you mean …" instead of argparse's list of every choice."""
+    words = iter(argv)
+    for word in words:
+        if word == "--home":
+            next(words, None)
+        elif not word.startswith("-"):
+            commands = _commands(parser)
+            if word in commands:
+                return None
+            close = difflib.get_close_matches(word, commands, n=3, cutoff=0.6)
+            maybe = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            return f"unknown command {word!r}{maybe} (`staff --help` lists them)"
+    return None
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+def _agent_hint(exc: ProtocolError, args: argparse.Namespace, home: Path) -> str:
+    """For an unknown agent, the names it may have meant (the daemon lists all of them)."""
+    name = getattr(args, "agent", None)
+    if exc.code != ERR_UNKNOWN_AGENT or not isinstance(name, str) or "did you mean" in exc.message:
+        return ""
+    try:
+        with client(home, timeout=3) as c:
+            agents = [a["agent_id"] for a in c.call("status")["agents"]]
+    except ProtocolError:
+        return ""
+    asked = [n.strip() for n in name.split(",")]
+    hints = [m for n in asked if n not in agents for m in difflib.get_close_matches(n, agents, 1, 0.5)]
+    return f"; did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
 
 
 if __name__ == "__main__":

@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from supervisor.client.cli.common import client, daemon_alive, fail, read_text, start_daemon, stop_daemon
+from supervisor.client.cli.common import (
+    Elapsed,
+    Interrupted,
+    client,
+    daemon_alive,
+    fail,
+    read_text,
+    start_daemon,
+    stop_daemon,
+)
 from supervisor.protocol import socket_path
 
 
@@ -115,6 +124,7 @@ def cmd_runs(args: argparse.Namespace, home: Path) -> int:
     if not runs:
         print("staff: no workflow runs yet (`staff run FLOW.toml` starts one)")
         return 0
+    print(f"{'run':<25}  {'workflow':<14} {'state':<11} {'progress':<10}  {'started':<19}  took")
     for r in runs:
         steps = r["steps"]
         done = sum(1 for s in steps.values() if s["state"] in ("done", "skipped"))
@@ -122,7 +132,7 @@ def cmd_runs(args: argparse.Namespace, home: Path) -> int:
         took = f"{(r.get('finished') or time.time()) - r['started']:.0f}s"
         hint = "  (staff run --resume " + r["id"] + ")" if r["state"] in ("interrupted", "failed") else ""
         progress = f"{done}/{len(steps)} steps"
-        print(f"{r['id']}  {r['workflow']:<14} {r['state']:<11} {progress}  {stamp}  {took}{hint}")
+        print(f"{r['id']:<25}  {r['workflow']:<14} {r['state']:<11} {progress:<10}  {stamp}  {took}{hint}")
     return 0
 
 
@@ -131,9 +141,34 @@ def cmd_ask_fanout(args: argparse.Namespace, home: Path) -> int:
     from supervisor.client.fanout import fan_out, resolve_targets, side_by_side
 
     text = read_text(args.text)
+    ids: list[str] = []
+    done: set[str] = set()
+    label = Elapsed("")
+
+    def submitted(tasks: list[dict[str, Any]]) -> None:
+        ids.extend(t["id"] for t in tasks)
+        asked = ", ".join(f"{t['to']} {t['id']}" for t in tasks)
+        print(f"staff: asked {asked}; waiting for {len(tasks)} answers", file=sys.stderr, flush=True)
+        label.text = f"0 of {len(tasks)} answered"
+
+    def finished(task: dict[str, Any]) -> None:
+        done.add(task["id"])
+        label.text = f"{len(done)} of {len(ids)} answered (last: {task.get('agent') or task['to']})"
+
+    from contextlib import nullcontext
+
+    spin: Any = nullcontext()
+    if sys.stderr.isatty() and not args.json:
+        from rich.console import Console
+
+        spin = Console(stderr=True).status(label)
     with client(home, timeout=None) as c:
         targets = resolve_targets(c, args.agent, all_of_role=args.all)
-        results = fan_out(c, targets, text, args.timeout)
+        try:
+            with spin:
+                results = fan_out(c, targets, text, args.timeout, submitted=submitted, finished=finished)
+        except KeyboardInterrupt:
+            raise Interrupted([t for t in ids if t not in done] or ids) from None
     if args.json:
         print(json.dumps(results, indent=1, ensure_ascii=False))
     else:
@@ -212,6 +247,11 @@ def cmd_worktree(args: argparse.Namespace, home: Path) -> int:
         reg = load_registry(home)
         if args.json:
             print(json.dumps(reg, indent=1))
+            return 0
+        if not reg:
+            print("staff: no worktrees (an agent gets one with `worktree = true` in staff.toml)")
+            return 0
+        print(f"{'agent':<14} {'':<5} {'branch':<20} path")
         for agent, wt in reg.items():
             print(f"{agent:<14} {'live' if agent in live else 'gone':<5} {wt['branch']:<20} {wt['path']}")
         return 0
