@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from supervisor.protocol import ERR_INTERNAL, ERR_NO_DAEMON, TASK_FINAL, Client, ProtocolError, encode
+from supervisor.protocol import (
+    ERR_INTERNAL,
+    ERR_NO_DAEMON,
+    TASK_FINAL,
+    Client,
+    ProtocolError,
+    encode,
+    inert,
+    quote_attr,
+)
 
 from .parse import NOTE, TaskSpec
 
@@ -236,7 +245,7 @@ def ack_items(c: Client, task_ids: set[str], extra: list[str] | None = None) -> 
 
 # -- what goes back into the file -------------------------------------------------------------
 def _attr(s: str) -> str:
-    return " ".join(s.split()).replace('"', "'")
+    return quote_attr(s)
 
 
 def _title(text: str, width: int = 80) -> str:
@@ -245,9 +254,11 @@ def _title(text: str, width: int = 80) -> str:
 
 
 def answer_block(r: Running) -> str:
+    """An answer quoted into the prompt file, inert (`protocol.inert`): whatever the agent
+    wrote, the next Ctrl-G reads it as quoted text, never as the quote's end or a task."""
     took = r.task.get("elapsed")
     took_s = f"{float(took):.1f}s" if isinstance(took, int | float) else "?"
-    answer = (r.task.get("answer") or "").strip("\n") or "(the agent printed no answer text)"
+    answer = inert((r.task.get("answer") or "").strip("\n")) or "(the agent printed no answer text)"
     return (
         f'<staff-answer agent="{_attr(r.who)}" task="{r.id}" took="{took_s}" '
         f'asked="{_attr(_title(r.spec.body))}">\n{answer}\n</staff-answer>'
@@ -255,10 +266,15 @@ def answer_block(r: Running) -> str:
 
 
 def inbox_block(item: dict[str, Any]) -> str:
-    stamp = time.strftime("%H:%M:%S", time.localtime(float(item.get("time") or 0)))
-    body = (item.get("body") or "").strip("\n")
-    head = f'<staff-inbox id="{item.get("id")}" from="{_attr(str(item.get("source")))}" at="{stamp}">'
-    return "\n".join(x for x in (head, _title(str(item.get("title")), 200), body, "</staff-inbox>") if x)
+    when = item.get("time")
+    stamp = time.strftime("%H:%M:%S", time.localtime(when if isinstance(when, int | float) else 0))
+    body = inert(str(item.get("body") or "").strip("\n"))
+    head = (
+        f'<staff-inbox id="{_attr(str(item.get("id")))}" from="{_attr(str(item.get("source")))}" '
+        f'at="{stamp}">'
+    )
+    title = inert(_title(str(item.get("title")), 200))
+    return "\n".join(x for x in (head, title, body, "</staff-inbox>") if x)
 
 
 def note(text: str) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
 from collections.abc import Iterator
@@ -135,6 +136,33 @@ def validate(req: Any) -> str | None:
 def encode(obj: dict[str, Any]) -> bytes:
     """One frame: compact JSON, non-ASCII kept, newline-terminated."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+# -- quoting text into a prompt file (the hook's answers, the chief's pushed inbox) ----------------
+_LINE_BREAK = re.compile(r"(\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])")
+_QUOTE_TAG = re.compile(r"<(?=\s*/?\s*staff-)", re.IGNORECASE)
+
+
+def inert(text: str) -> str:
+    """Text quoted inside a ``<staff-answer>`` / ``<staff-inbox>`` block, made unable to act.
+
+    An agent's answer or an inbox item is written into the chief's prompt file, which the
+    hook parses again on the next Ctrl-G. Whatever it holds must stay quoted text: every
+    ``<staff-…`` tag in it is written ``&lt;staff-…`` (so a line ``</staff-answer>`` cannot
+    end the quote early), and a line that starts with ``@`` gets the ``@@`` escape (so it is
+    no task line even if the quote's tags are lost). Every line break an editor or Claude
+    Code may honour counts as one.
+    """
+    parts = _LINE_BREAK.split(text)
+    for i in range(0, len(parts), 2):
+        line = _QUOTE_TAG.sub("&lt;", parts[i])
+        parts[i] = "@" + line if line.startswith("@") else line
+    return "".join(parts)
+
+
+def quote_attr(value: str) -> str:
+    """A value for a quote's opening tag: one line, no double quote, no tag characters."""
+    return " ".join(value.split()).replace('"', "'").replace("<", "‹").replace(">", "›")
 
 
 def unusable_home(home: Path, exc: OSError) -> str:

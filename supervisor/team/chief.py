@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supervisor.agent.agent import AgentSpec
-from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError
+from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError, inert, quote_attr
 from supervisor.team.inbox import InboxItem
 from supervisor.team.supervisor import Extension
 from supervisor.util.atomic import write_json_atomic
@@ -88,16 +88,18 @@ def chief_spec(home: Path, args: list[str], *, cwd: str | None = None) -> AgentS
 
 
 def message(items: list[InboxItem]) -> str:
-    """One labelled message for the chief, one `<staff-inbox>` block per item."""
+    """One labelled message for the chief, one `<staff-inbox>` block per item. What an item
+    says is quoted inert (`protocol.inert`): the message can come back in a prompt file on
+    Ctrl-G, and nothing in it may end its quote or read as a task there."""
     n = len(items)
     head = f"[staff] {n} message{'s' if n != 1 else ''} from your team (pushed while you were idle):"
     blocks = [head]
     for item in items:
         stamp = time.strftime("%H:%M:%S", time.localtime(item.time))
-        attrs = f'id="{item.id}" from="{item.source}" at="{stamp}"'
+        attrs = f'id="{quote_attr(item.id)}" from="{quote_attr(item.source)}" at="{stamp}"'
         if item.task:
-            attrs += f' task="{item.task}"'
-        body = _RULE.sub("───", item.body.strip("\n"))  # a screen tail's rules are not an input box
+            attrs += f' task="{quote_attr(item.task)}"'
+        body = _RULE.sub("───", inert(item.body.strip("\n")))  # a screen tail's rules are not an input box
         lines = body.splitlines()
         if len(body) > BODY_LIMIT or len(lines) > BODY_LINES:
             body = "\n".join(lines[-BODY_LINES:])[-BODY_LIMIT:]  # the end: where a failure shows
@@ -105,7 +107,8 @@ def message(items: list[InboxItem]) -> str:
         blocks.append(
             "\n".join(
                 x
-                for x in (f"<staff-inbox {attrs}>", " ".join(item.title.split()), body, "</staff-inbox>")
+                for x in (f"<staff-inbox {attrs}>", inert(" ".join(item.title.split())), body,
+                          "</staff-inbox>")
                 if x
             )
         )
