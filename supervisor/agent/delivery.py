@@ -25,8 +25,10 @@ from supervisor.util.dirwatch import file_events
 if TYPE_CHECKING:
     from supervisor.agent.agent import Agent
 
-TRANSCRIPT_WAIT = 1.5
-"""Seconds to wait for Claude to record a turn it has finished on screen."""
+TRANSCRIPT_WAIT = 5.0
+"""Seconds to wait for Claude to record a turn it has finished on screen (it usually takes
+tens of ms; the wait ends at the write that completes the turn, so the bound costs only when
+the transcript never records the turn, and then the screen's rendering is the answer)."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -44,6 +46,9 @@ class Delivery:
     def __init__(self, agent: Agent, *, confirm_timeout: float = 2.0) -> None:
         self.agent = agent
         self.confirm_timeout = confirm_timeout
+        """Seconds for the program to leave idle after an Enter before it is pressed again."""
+        self.echo_timeout = 2.0
+        """Seconds for the input box to show the typed text before the Enter."""
         self.task: Task | None = None
         self.left_idle = False
         """The program left idle since the Enter: the next idle ends the turn."""
@@ -78,6 +83,7 @@ class Delivery:
         self.left_idle = False
         self.submitted = False
         self._done = loop.create_future()
+        agent.session.refresh()  # a /clear since the last idle: the turn goes to the new transcript
         self._mark_transcript()
         agent.emit(TaskMoved(task))
 
@@ -92,7 +98,9 @@ class Delivery:
         # long text plus Enter reads as one paste and the Enter becomes a newline):
         # wait until the input box shows it, or, with no box, for the echo.
         if has_box:
-            shown = await agent.until(lambda: self.text_in_box(task.text) or not agent.alive, 2.0)
+            shown = await agent.until(
+                lambda: self.text_in_box(task.text) or not agent.alive, self.echo_timeout
+            )
             if not shown and agent.alive and (agent.state != IDLE or agent.input_box() is None):
                 # The program was not ready after all (a person's prompt had just started,
                 # a dialog opened): it never took the text, so pressing Enter now would
@@ -214,33 +222,47 @@ class Delivery:
         got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
         return got.text if got.complete else None
 
-    async def extract_answer(self, task: Task) -> tuple[str, str]:
-        """The answer: the transcript's once the turn is recorded as complete, else the screen.
+    async def extract_answer(self, task: Task) -> tuple[str, str, answers.TranscriptAnswer | None]:
+        """The answer, where it came from, and the turn as the transcript recorded it.
 
-        Claude may finish writing the turn to its transcript a moment after the screen
-        shows the prompt again: then we wait for the file to be written to (inotify,
-        dirwatch.py; timed re-reads where it is missing), 1.5 s at most.
+        For a profile with a transcript, the answer is the text Claude recorded for the turn,
+        exactly. Claude may write the turn a moment after its screen shows the prompt again
+        (a quick reply is on screen tens of ms earlier): we wait for the write that completes
+        it (inotify, dirwatch.py), TRANSCRIPT_WAIT at most. Only a turn the transcript never
+        recorded is read from the screen, a rendering: markdown marks dropped, lines wrapped.
         """
-        if self._transcript is not None:
-            got = await self._transcript_answer(task)
-            if got.text is not None:
-                return got.text, "transcript" if got.complete else "transcript (turn end not recorded)"
+        got = await self._transcript_answer(task) if self._transcript is not None else None
+        if got is not None and got.complete:
+            return got.text or "", "transcript", got
+        if got is not None and got.text is not None:
+            return got.text, "transcript (turn end not recorded)", got
         text = self.screen_answer(task)
         if text is None:  # our prompt scrolled away: the newest answer block is the best guess
-            return self.screen_answer(task, loose=True) or "", "screen (prompt not found)"
-        return text, "screen"
+            return self.screen_answer(task, loose=True) or "", "screen (prompt not found)", got
+        return text, "screen", got
 
     async def _transcript_answer(self, task: Task) -> answers.TranscriptAnswer:
+        """Wait (bounded) until the transcript holds the whole turn. The transcript may
+        change under us (a /clear, /resume or compaction): the live session's is read too."""
         assert self._transcript is not None
         path, offset = self._transcript, self._transcript_offset
         events = file_events()
-        if path.exists():
-            events.armed(path)  # before the first read: a write in between still wakes us
         deadline = time.monotonic() + TRANSCRIPT_WAIT
         while True:
+            if path.exists():
+                events.armed(path)  # before the read: a write in between still wakes us
             got = answers.from_transcript(path, offset, task.text)
-            if not got.seen_prompt or (got.complete and got.text is not None):
-                return got  # no transcript of this turn at all, or the whole turn is there
+            if got.complete:
+                return got
+            if not got.seen_prompt:
+                self.agent.session.refresh()
+                live = self.agent.session.transcript()
+                if live is not None and live != path:
+                    path, offset = live, 0
+                    self._transcript, self._transcript_offset = path, offset
+                    continue
+                if not path.exists() and not self.agent.session.registered():
+                    return got  # nothing keeps a transcript here: no record will come
             left = deadline - time.monotonic()
             if left <= 0:
                 return got
@@ -272,10 +294,21 @@ class Delivery:
 
     async def _complete(self, task: Task) -> None:
         try:
-            answer, source = await self.extract_answer(task)
+            answer, source, got = await self.extract_answer(task)
         finally:
             self._finishing = False
         if task.final:
+            return
+        settings = self.agent.profile.settings
+        if got is not None and got.usage.responses:
+            task.usage = got.usage.to_json(settings.context_window or None)
+        self.agent.session.count()
+        error = got.error if got is not None and source == "transcript" else None
+        if error is None and source.startswith("screen"):
+            error = answers.screen_error(answer, settings.api_error)
+        if error is not None:  # the API failed the turn: Claude's line is no answer
+            task.answer_source = source
+            self.fail(error)
             return
         task.answer, task.answer_source = answer, source
         if task.state == "delivered":
