@@ -53,3 +53,20 @@ class DraftChanged:
     """A person's unsent text appeared in the input box, or left it (None)."""
 
     draft: str | None
+
+
+@dataclass(frozen=True)
+class SessionChanged:
+    """The program moved to another conversation by itself (Claude's `/clear`, `/resume`):
+    `new` is the live session id from now on (status, journal, a restart's `--resume`)."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class DetailChanged:
+    """What the state alone does not say, e.g. `retrying after API error (attempt 2/10)`
+    while working; None when there is nothing to add."""
+
+    detail: str | None

@@ -18,11 +18,20 @@ from functools import partial
 from typing import Any
 
 from supervisor.agent.delivery import Delivery
+from supervisor.agent.session import Session
 from supervisor.agent.task import Task
 from supervisor.agent.watchers import DraftWatch, StallWatch
 from supervisor.detect import answers
 from supervisor.detect.rules import Detection, Profile, View
-from supervisor.events import DraftChanged, Spawned, StallChanged, StateChanged, TaskMoved
+from supervisor.events import (
+    DetailChanged,
+    DraftChanged,
+    SessionChanged,
+    Spawned,
+    StallChanged,
+    StateChanged,
+    TaskMoved,
+)
 from supervisor.pty.process import ExitStatus, ProcessLike, PtyProcess, SpawnError
 from supervisor.screen.emulator import Terminal
 from supervisor.states import (
@@ -81,7 +90,9 @@ class AgentSpec:
     person at their own prompt, not unsent text to report."""
 
 
-AgentEvent = Spawned | StateChanged | TaskMoved[Task] | StallChanged | DraftChanged
+AgentEvent = (
+    Spawned | StateChanged | TaskMoved[Task] | StallChanged | DraftChanged | SessionChanged | DetailChanged
+)
 """What an agent tells its team (supervisor/events.py), with the task record filled in."""
 Listener = Callable[["Agent", AgentEvent], None]
 ProcessFactory = Callable[..., ProcessLike]
@@ -134,6 +145,10 @@ class Agent:
         self._pump_handle: asyncio.Handle | None = None
         self._pump_detected = 0.0
         self.delivery = Delivery(self, confirm_timeout=confirm_timeout)
+        self.session = Session(self)
+        """The live session id (followed through Claude's /clear) and the tokens used."""
+        self.detail: str | None = None
+        """What the state does not say (Claude retrying an API call), or None."""
         self.stalls = StallWatch(lambda: self.state == WORKING and self.alive, self._stall_changed)
         self.drafts = DraftWatch(self._draft_changed)
 
@@ -392,7 +407,19 @@ class Agent:
                 self.delivery.progress(old_screen, det.state)
             new = USER
         self.change_state(new, det.rule)
+        self._check_detail()
         self._check_draft()
+
+    def _check_detail(self) -> None:
+        """While working: the program's own retry of a failed API call, as a detail."""
+        pattern = self.profile.settings.retry_regex
+        detail = None
+        if pattern and self.state == WORKING:
+            region = self.view().region("above_prompt_box:4") or ""
+            detail = answers.retry_detail(region.splitlines(), pattern)
+        if detail != self.detail:
+            self.detail = detail
+            self.emit(DetailChanged(detail))
 
     # -- a person's unsent draft --------------------------------------------------------------
     def note_person_input(self) -> None:
@@ -437,6 +464,8 @@ class Agent:
         self.state = new
         self.last_active = self.clock()
         self.stalls.state_changed(new == WORKING)
+        if new == IDLE:
+            self.session.at_idle()  # a /clear since, and what the turn used, before we say idle
         self.emit(StateChanged(old, new, reason))
         self.delivery.progress(old, new)
         self.wake()
@@ -508,6 +537,7 @@ class Agent:
     def _on_exit(self, status: ExitStatus) -> None:
         self.exit_status = status
         self._clear_pending()
+        self.session.stop()
         crashed = self.current_task is not None and not self.current_task.final
         if crashed and self.keeper_lost:
             self.delivery.fail(f"agent {self.name} ended with the keeper", "interrupted")
@@ -538,6 +568,8 @@ class Agent:
             "profile": self.profile.name,
             "role": self.spec.role,
             "session_id": self.session_id,
+            "usage": self.session.usage(),
+            "detail": self.detail,
             "rule": det.rule if det else None,
             "stalled": self.stalled,
             "draft": self.draft,

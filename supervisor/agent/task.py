@@ -44,6 +44,8 @@ class Task:
     key: str | None = None  # a client's idempotency key: the same key never makes two tasks
     attempts: int = 0
     notify: bool = False  # post an inbox item when it finishes (answers in the background)
+    usage: dict[str, Any] | None = None
+    """Tokens the task's turn used (answers.Usage.to_json), for agents with a transcript."""
 
     @property
     def final(self) -> bool:
