@@ -46,6 +46,9 @@ class Delivery:
     def __init__(self, agent: Agent, *, confirm_timeout: float = 2.0) -> None:
         self.agent = agent
         self.confirm_timeout = confirm_timeout
+        """Seconds for the program to leave idle after an Enter before it is pressed again."""
+        self.echo_timeout = 2.0
+        """Seconds for the input box to show the typed text before the Enter."""
         self.task: Task | None = None
         self.left_idle = False
         """The program left idle since the Enter: the next idle ends the turn."""
@@ -95,7 +98,9 @@ class Delivery:
         # long text plus Enter reads as one paste and the Enter becomes a newline):
         # wait until the input box shows it, or, with no box, for the echo.
         if has_box:
-            shown = await agent.until(lambda: self.text_in_box(task.text) or not agent.alive, 2.0)
+            shown = await agent.until(
+                lambda: self.text_in_box(task.text) or not agent.alive, self.echo_timeout
+            )
             if not shown and agent.alive and (agent.state != IDLE or agent.input_box() is None):
                 # The program was not ready after all (a person's prompt had just started,
                 # a dialog opened): it never took the text, so pressing Enter now would

@@ -3,6 +3,12 @@
 It implements `ProcessLike` (supervisor/pty/process.py), so the agent and the team are
 tested by replaying input against it (the honcho pattern), and each test decides when a
 turn ends (`finish()`), or lets it end on the next loop iteration (`auto=True`).
+
+For the delivery protocol (tests/unit/test_agent.py) an instance can misbehave the ways real
+programs do: ask for bracketed paste (`paste_mode`), echo typed text a loop turn late
+(`echo_later`), ignore Enters (`ignore_enters`), answer within the same read with no busy
+frame (`instant`), or open a question instead of taking the text (`dialog_on_text`). Every
+write is logged with the input box as the program showed it at that moment (`writes`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ class SimProcess:
         self.received: list[str] = []
         self.working = False
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.writes: list[tuple[bytes, str]] = []
+        """Each write, with the box as last drawn (what the agent could have seen)."""
+        self.shown_box = ""
+        self.paste_mode = False
+        self.echo_later = False
+        self.ignore_enters = 0
+        self.instant = False
+        self.dialog_on_text = False
+        self.dialog = False
         SimProcess.instances.append(self)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -49,17 +64,29 @@ class SimProcess:
     def draw(self) -> None:
         footer = "  esc to interrupt" if self.working else "  ? for shortcuts"
         lines = [*self.history[-20:], RULE, f"❯ {self.box}", RULE, footer]
-        data = "\x1b[2J\x1b[H" + "\r\n".join(lines)
+        if self.dialog:
+            question = [" Do you want to proceed?", " ❯ 1. Yes", "   2. No", " Esc to cancel"]
+            lines = [*self.history[-20:], RULE, *question]
+        data = ("\x1b[?2004h" if self.paste_mode else "") + "\x1b[2J\x1b[H" + "\r\n".join(lines)
+        self.shown_box = "" if self.dialog else self.box
         if self.on_output and self.alive:
             self.on_output(data.encode(), data)
 
     def write(self, data: bytes) -> None:
+        self.writes.append((data, self.shown_box))
         text = data.decode()
         if text == "\r":
+            if self.ignore_enters > 0:
+                self.ignore_enters -= 1
+                return
             if self.box and not self.working:
                 self.received.append(self.box)
                 self.history += [f"❯ {self.box}", ""]
                 self.box = ""
+                if self.instant:  # the whole turn within one read: no busy frame ever shows
+                    self.history += [f"● SIM: {self.received[-1]}", ""]
+                    self.draw()
+                    return
                 self.working = True
                 self.draw()
                 if SimProcess.auto and self.loop:
@@ -69,8 +96,15 @@ class SimProcess:
             self.working = False
             self.draw()
             return
+        if self.dialog_on_text:  # a question opened as the text arrived: it never reached the box
+            self.dialog = True
+            self.draw()
+            return
         self.box += text.replace("\x1b[200~", "").replace("\x1b[201~", "")
-        self.draw()
+        if self.echo_later and self.loop:
+            self.loop.call_soon(self.draw)
+        else:
+            self.draw()
 
     def finish(self, answer: str | None = None) -> None:
         if not self.working:
