@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor.util.trust import config_problem
+
 DEFAULT_TIMEOUT = 1800.0
 
 
@@ -43,6 +45,12 @@ def _team_file() -> Path | None:
 def _hook_table() -> dict[str, Any]:
     path = _team_file()
     if path is None:
+        return {}
+    problem = config_problem(path)  # the same check as `staff up` (util/trust.py)
+    if problem:
+        import sys
+
+        print(f"staff-hook: ignoring [hook] of {problem}", file=sys.stderr)
         return {}
     import tomllib
 
@@ -94,8 +102,11 @@ def previous_editor() -> str | None:
     """The editor the person had before `staff hook install` (it recorded it)."""
     import json
 
+    path = config_dir() / INSTALL_RECORD
+    if config_problem(path):  # it names a command to run: trusted like a team file
+        return None
     try:
-        rec = json.loads((config_dir() / INSTALL_RECORD).read_text(encoding="utf-8"))
+        rec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     prev = rec.get("previous_editor") if isinstance(rec, dict) else None

@@ -110,10 +110,27 @@ class ProtocolError(Exception):
         self.message = message
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(value: Any) -> bool:
+    """A lone surrogate (JSON allows "\\ud800") anywhere in a request: text no file, journal or
+    pty can hold, refused at the door instead of failing somewhere inside."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, list):
+        return any(has_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_surrogate(k) or has_surrogate(v) for k, v in value.items())
+    return False
+
+
 def validate(req: Any) -> str | None:
     """Return why `req` is not a valid request, or None when it is."""
     if not isinstance(req, dict):
         return "a request must be a JSON object"
+    if has_surrogate(req):
+        return "the request holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text"
     cmd = req.get("cmd")
     if not isinstance(cmd, str):
         return "missing 'cmd' (a string)"
@@ -134,8 +151,39 @@ def validate(req: Any) -> str | None:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    """One frame: compact JSON, non-ASCII kept, newline-terminated."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One frame: compact JSON, non-ASCII kept, newline-terminated. Text that is not UTF-8
+    (bytes an argv or a file passed through as surrogates) is a ProtocolError saying where."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    except UnicodeEncodeError:
+        raise ProtocolError(ERR_BAD_REQUEST, _not_utf8(obj)) from None
+
+
+def _not_utf8(obj: dict[str, Any]) -> str:
+    """The one line for a frame holding a surrogate: which field, which byte, what to do."""
+    for name, value in obj.items():
+        at = _SURROGATE.search(value) if isinstance(value, str) else None
+        if at is not None:
+            code = ord(at.group())
+            byte = f"byte {code - 0xDC00:#04x}" if 0xDC80 <= code <= 0xDCFF else f"{code:#06x}"
+            what = f"{obj['cmd']}: the {name}" if isinstance(obj.get("cmd"), str) else f"the {name}"
+            return (
+                f"{what} is not valid UTF-8 ({byte} at character {at.start()}); convert it to "
+                f"UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+            )
+    return "the request holds text that is not valid UTF-8; convert it to UTF-8"
+
+
+def _encode_request(cmd: str, req: dict[str, Any]) -> bytes:
+    """A client's frame, or a one-line error for one the daemon would refuse for its size."""
+    frame = encode(req)
+    if len(frame) > MAX_FRAME:
+        raise ProtocolError(
+            ERR_BAD_REQUEST,
+            f"the request is {len(frame) / (1 << 20):.1f} MiB; the daemon takes at most "
+            f"{MAX_FRAME >> 20} MiB per request (put the text in a file and name the file in the task)",
+        )
+    return frame
 
 
 # -- quoting text into a prompt file (the hook's answers, the chief's pushed inbox) ----------------
@@ -171,6 +219,21 @@ def unusable_home(home: Path, exc: OSError) -> str:
     return f"cannot use the state directory {home}: {why} (set STAFF_HOME to a writable directory)"
 
 
+MAX_SOCKET_PATH = 107
+"""The longest Unix socket path Linux takes (sun_path is 108 bytes with its NUL)."""
+
+
+def socket_path_problem(path: Path) -> str | None:
+    """Why no socket can live at `path` (too long for AF_UNIX), with the fix; else None."""
+    n = len(os.fsencode(path))
+    if n <= MAX_SOCKET_PATH:
+        return None
+    return (
+        f"the state dir path is too long for a Unix socket ({path}: {n} bytes, the limit is "
+        f"{MAX_SOCKET_PATH}); set STAFF_HOME to a shorter path"
+    )
+
+
 def state_home() -> Path:
     """The state directory: $STAFF_HOME, else the XDG state dir (as platformdirs picks it)."""
     env = os.environ.get("STAFF_HOME")
@@ -197,6 +260,9 @@ class Client:
         self._next_id = 0
 
     def connect(self) -> Client:
+        too_long = socket_path_problem(self.path)
+        if too_long:
+            raise ProtocolError(ERR_NO_DAEMON, too_long)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._connect(sock)
@@ -210,9 +276,11 @@ class Client:
             raise ProtocolError(
                 ERR_TIMEOUT, f"the daemon at {self.path} did not accept a connection in {self.timeout} s"
             ) from exc
-        except OSError:
+        except OSError as exc:  # a directory where the socket belongs, no permission, …
             sock.close()
-            raise
+            raise ProtocolError(
+                ERR_NO_DAEMON, f"cannot connect to the daemon at {self.path}: {exc.strerror or exc}"
+            ) from exc
         sock.settimeout(self.timeout)
         self._sock = sock
         return self
@@ -267,8 +335,9 @@ class Client:
         assert self._sock is not None
         self._next_id += 1
         req = {"id": self._next_id, "cmd": cmd, **{k: v for k, v in fields.items() if v is not None}}
+        frame = _encode_request(cmd, req)
         try:
-            self._sock.sendall(encode(req))
+            self._sock.sendall(frame)
         except OSError as exc:
             raise ProtocolError(ERR_NO_DAEMON, f"lost the daemon: {exc}") from exc
         while True:

@@ -2,11 +2,16 @@
 
 `staff serve --http [HOST:]PORT` (a running daemon opens the listener) or `[http] listen =
 "HOST:PORT"` in staff.toml (opened at start). Every request needs `Authorization: Bearer
-TOKEN`; the token is made on first use and kept 0600 in the state dir (`http.token`). Loopback
-only unless `allow_remote`. Endpoints: GET /agents, POST /tasks, GET /tasks/{id},
-DELETE /tasks/{id}, GET /events (server-sent events), GET /openapi.json. Every error is a 4xx
-(or 5xx) JSON body `{"error": {"code": …, "message": …}}`; nothing a client sends reaches the
-supervisor unchecked.
+TOKEN`; the token is made on first use and kept 0600 in the state dir (`http.token`, written
+atomically; one that is empty or short is replaced, never accepted). Loopback only unless
+`allow_remote`. Endpoints: GET /agents, POST /tasks, GET /tasks/{id}, DELETE /tasks/{id},
+GET /events (server-sent events), GET /openapi.json. Every error is a 4xx (or 5xx) JSON body
+`{"error": {"code": …, "message": …}}`; nothing a client sends reaches the supervisor unchecked.
+
+Anyone who can reach the port can open connections, token or not, so they are bounded: at
+most `max_connections` open at once (a quarter of the daemon's descriptors: the rest stay for
+the Unix socket, the agents and the journal), the request head within HEADER_TIMEOUT, a body
+within BODY_TIMEOUT, an idle keep-alive closed after IDLE_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -17,15 +22,25 @@ import hmac
 import json
 import logging
 import os
+import resource
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
+from supervisor.protocol import (
+    ERR_AGENT_DOWN,
+    ERR_UNKNOWN_AGENT,
+    ERR_UNKNOWN_TASK,
+    ProtocolError,
+    has_surrogate,
+)
 from supervisor.team.config import TableError as HttpConfigError
 from supervisor.team.config import is_loopback, parse_listen
+from supervisor.util.atomic import write_atomic
+from supervisor.util.trust import open_private
 
 if TYPE_CHECKING:
     from supervisor.team.supervisor import Supervisor
@@ -38,17 +53,56 @@ MAX_WAIT = 3600.0
 SSE_BACKLOG = 1000
 
 
+MIN_TOKEN = 32
+"""The shortest token accepted from `http.token` (ours are 43 characters)."""
+HEADER_TIMEOUT = 10.0
+"""Seconds a new connection has to send its request head (slowloris)."""
+BODY_TIMEOUT = 30.0
+"""Seconds a request has to send its body (1 MiB at most)."""
+IDLE_TIMEOUT = 15.0
+"""Seconds a keep-alive connection may sit idle between requests."""
+REFUSED_LOG_INTERVAL = 60.0
+
+
 def token(home: Path) -> str:
-    """The bearer token, made on first use (0600, created exclusively: never world-readable)."""
+    """The bearer token: the one in `http.token`, or a new one when there is none or it is
+    empty or short (a write cut short by a full disk must not let `Bearer ` in). Written
+    atomically, 0600; read never through a symlink."""
     path = home / TOKEN_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
+        with os.fdopen(open_private(path, os.O_RDONLY), "rb") as f:
+            value = f.read(4096).decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        value = ""
+    if len(value) >= MIN_TOKEN and value.isprintable() and " " not in value:
+        return value
+    if value or path.exists():
+        log.warning("%s: not a usable token (%d characters); a new one was made", path, len(value))
     value = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(value + "\n")
+    write_atomic(path, (value + "\n").encode(), mode=0o600)
     return value
+
+
+def max_connections() -> int:
+    """HTTP connections open at once: a quarter of the descriptors (8 to 1024)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(8, min(1024, soft // 4))
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the limit: one 503 and closed, so it holds no descriptor."""
+
+    BODY = b'{"error": {"code": "busy", "message": "too many HTTP connections open; try again"}}'
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(self.BODY), self.BODY)
+        )
+        transport.close()
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -71,6 +125,12 @@ class HttpApi:
         self.token = token(sup.home)
         self.runner: web.AppRunner | None = None
         self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._listener: asyncio.base_events.Server | None = None
+        self.max_connections = max_connections()
+        self._pending = 0  # connections accepted this loop turn, not yet counted by aiohttp
+        self._waiting_head: set[Any] = set()  # connections that have not sent a request head yet
+        self._refused = 0
+        self._refused_logged = 0.0
 
     @property
     def url(self) -> str:
@@ -85,12 +145,19 @@ class HttpApi:
         app.router.add_delete("/tasks/{id}", self.cancel)
         app.router.add_get("/events", self.events)
         app.router.add_get("/openapi.json", self.openapi)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self.runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=IDLE_TIMEOUT
+        )
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
+        handlers = self.runner.server
+        assert handlers is not None
+        loop = asyncio.get_running_loop()
+        # our own listener (not a TCPSite): each connection passes `_accept` (the limit, the
+        # head's deadline) before aiohttp's protocol gets it
+        self._listener = await loop.create_server(
+            lambda: self._accept(handlers, loop), self.host, self.port, reuse_address=True, backlog=64
+        )
+        sockets: list[Any] = list(self._listener.sockets or [])
         if sockets and self.port == 0:
             self.port = int(sockets[0].getsockname()[1])
         if not is_loopback(self.host):
@@ -98,9 +165,41 @@ class HttpApi:
         else:
             log.info("HTTP API listening on %s", self.url)
 
+    def _accept(self, handlers: web.Server, loop: asyncio.AbstractEventLoop) -> asyncio.BaseProtocol:
+        """A new connection: refused over the limit, else aiohttp's, closed if its request
+        head has not come within HEADER_TIMEOUT."""
+        if len(handlers.connections) + self._pending >= self.max_connections:
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._refused_logged >= REFUSED_LOG_INTERVAL:  # once per interval, with a count
+                log.warning(
+                    "HTTP API: refused %d connection(s): %d open is the limit",
+                    self._refused, self.max_connections,
+                )
+                self._refused_logged, self._refused = now, 0
+            return _Refused()
+        self._pending += 1
+        loop.call_soon(self._counted)
+        proto = handlers()
+        self._waiting_head.add(proto)
+        loop.call_later(HEADER_TIMEOUT, self._head_deadline, proto)
+        return proto
+
+    def _counted(self) -> None:
+        self._pending -= 1
+
+    def _head_deadline(self, proto: Any) -> None:
+        if proto in self._waiting_head:
+            self._waiting_head.discard(proto)
+            if proto.transport is not None:
+                proto.force_close()
+
     async def close(self) -> None:
         for queue in self._streams:  # end every event stream, so the shutdown does not wait on it
             queue.put_nowait(None)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
@@ -111,9 +210,16 @@ class HttpApi:
     # -- guard: the token, and every failure as JSON ------------------------------------------
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self._waiting_head.discard(request.protocol)
         auth = request.headers.get("Authorization", "")
         scheme, _, given = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+        try:
+            ok = scheme.lower() == "bearer" and hmac.compare_digest(
+                given.strip().encode("utf-8"), self.token.encode()
+            )
+        except UnicodeError:  # bytes that are not text (aiohttp keeps them as surrogates)
+            ok = False
+        if not ok or len(self.token) < MIN_TOKEN:
             resp = _error(
                 401,
                 "unauthorized",
@@ -133,19 +239,32 @@ class HttpApi:
             )
         except ProtocolError as exc:
             return _error(_STATUS.get(exc.code, 400), exc.code, exc.message)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:  # a bug of ours: still JSON, one line, and logged
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            return _error(500, "internal", f"internal error: {type(exc).__name__}: {exc}")
 
     # -- endpoints ------------------------------------------------------------------------------
     async def agents(self, request: web.Request) -> web.Response:
         return web.json_response({"agents": self.sup.status()["agents"]})
 
     async def submit(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+        try:
+            raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+        except TimeoutError:
+            resp = _error(408, "timeout", f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
+            resp.force_close()
+            return resp
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, "bad_json", f"the body is not JSON: {exc}")
         if not isinstance(body, dict):
             return _error(400, "bad_request", 'the body must be a JSON object: {"to": …, "text": …}')
+        if has_surrogate(body):
+            why = "the body holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text"
+            return _error(400, "bad_request", why)
         unknown = sorted(set(body) - {"to", "text", "wait", "key"})
         if unknown:
             return _error(400, "bad_request", f"unknown field {unknown[0]!r}; known: key, text, to, wait")

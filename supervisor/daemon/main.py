@@ -22,13 +22,15 @@ from typing import Any, TextIO
 
 from supervisor.daemon.server import Server
 from supervisor.detect.rules import RuleError
-from supervisor.protocol import ProtocolError, socket_path, state_home, unusable_home
+from supervisor.protocol import ProtocolError, socket_path, socket_path_problem, state_home, unusable_home
 from supervisor.pty import keeper
 from supervisor.pty.keeperclient import KeeperClient, KeeperError
 from supervisor.team import config as configmod
 from supervisor.team.chief import Chief
+from supervisor.team.journal import JournalError
 from supervisor.team.pool import Pool
 from supervisor.team.supervisor import Supervisor
+from supervisor.util.trust import UntrustedHome, check_home, open_private
 
 log = logging.getLogger("staff")
 
@@ -38,17 +40,21 @@ class DaemonError(Exception):
 
 
 def prepare_home(home: Path) -> None:
-    """Create the state dir private to this user (0700), or refuse one others can enter."""
-    home.mkdir(parents=True, exist_ok=True)
-    st = home.stat()
-    if st.st_uid != os.getuid():
-        raise DaemonError(f"{home}: owned by another user (uid {st.st_uid}); refusing to use it")
-    if st.st_mode & 0o077:
-        os.chmod(home, 0o700)
+    """Create the state dir private to this user (0700), or refuse one that is not safely
+    ours: not our dir, or holding anything another user may have put there (trust.py)."""
+    for name in ("staff.sock", KEEPER_SOCKET):
+        too_long = socket_path_problem(home / name)
+        if too_long:
+            raise DaemonError(too_long)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        check_home(home)
+    except UntrustedHome as exc:
+        raise DaemonError(str(exc)) from None
 
 
 def acquire_lock(home: Path) -> int:
-    fd = os.open(home / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(home / "daemon.lock", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -91,6 +97,7 @@ def connect_keeper(home: Path, loop: asyncio.AbstractEventLoop) -> KeeperClient:
     try:
         client = KeeperClient.connect(path)
     except KeeperError:
+        os.close(open_private(home / "keeper.log"))  # 0600, and never a symlink's target
         proc = keeper.launch(path, log_path=str(home / "keeper.log"))
         _reap_later(proc, loop)
         client = KeeperClient.connect(path)
@@ -113,24 +120,57 @@ def _reap_later(proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) 
     loop.add_reader(fd, reap)
 
 
+class _OncePerInterval:
+    """The loop's exception handler: a repeated error (asyncio's `accept() out of system
+    resource` comes back every retry) is logged once per interval, with a count, instead of
+    filling the disk with the same traceback."""
+
+    INTERVAL = 60.0
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        key = f"{context.get('message')}|{type(exc).__name__}|{getattr(exc, 'errno', '')}"
+        now = time.monotonic()
+        when, skipped = self.last.get(key, (0.0, 0))
+        if when and now - when < self.INTERVAL:
+            self.last[key] = (when, skipped + 1)
+            return
+        self.last[key] = (now, 0)
+        if skipped:
+            context = {**context, "message": f"{context.get('message')} (and {skipped} more like it)"}
+        loop.default_exception_handler(context)
+
+
 async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foreground: bool = False) -> int:
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_OncePerInterval())
+    sup = Supervisor(cfg, home)
+    sup.open_journal()  # a damaged journal stops the start here, before a keeper or an agent runs
     kept = connect_keeper(home, loop) if use_keeper() else None
-    sup = Supervisor(cfg, home, keeper=kept)
-    if kept is not None:
-        sup.reconnect_keeper = lambda: connect_keeper(home, loop)
-    chief = Chief(sup)  # the chief agent and pushed delivery to it (team/chief.py)
-    sup.extensions += [Pool(sup), chief]  # roles that grow and shrink (team/pool.py)
-    server = Server(sup, socket_path(home), chief=chief)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(sig, server.stopped.set)
-    if foreground:
-        sup.sinks.append(_printer(sys.stdout))
-    if cfg.http.listen:  # [http] in staff.toml (httpapi.py); a bad address fails the start
-        await server.open_http(cfg.http.listen, allow_remote=cfg.http.allow_remote)
-    await sup.start()
-    await server.start()
+    try:
+        sup.keeper = kept
+        if kept is not None:
+            sup.reconnect_keeper = lambda: connect_keeper(home, loop)
+        chief = Chief(sup)  # the chief agent and pushed delivery to it (team/chief.py)
+        sup.extensions += [Pool(sup), chief]  # roles that grow and shrink (team/pool.py)
+        server = Server(sup, socket_path(home), chief=chief)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, server.stopped.set)
+        if foreground:
+            sup.sinks.append(_printer(sys.stdout))
+        if cfg.http.listen:  # [http] in staff.toml (httpapi.py); a bad address fails the start
+            await server.open_http(cfg.http.listen, allow_remote=cfg.http.allow_remote)
+        await sup.start()
+        await server.start()
+    except BaseException:
+        _end_idle_keeper(kept)  # a start that failed leaves no idle keeper behind
+        raise
     log.info("daemon %d up: %s (%s)", os.getpid(), ", ".join(sup.agents), cfg.source)
+    for warning in sup.warnings:
+        log.warning("%s", warning)
     if ready is not None:
         ready(None)
     try:
@@ -144,6 +184,23 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
             with contextlib.suppress(KeeperError):
                 sup.keeper.shutdown(2.0)
     return 0
+
+
+def _end_idle_keeper(kept: KeeperClient | None) -> None:
+    """The start failed: a keeper with no agents (we just started it) is ended, so a failed
+    `staff up` leaves nothing running; one that still runs agents keeps them."""
+    if kept is None:
+        return
+    with contextlib.suppress(Exception):
+        live, _exits = kept.list_children()
+        if not live:
+            kept.shutdown(2.0)
+
+
+def _log_handler(path: Path) -> logging.Handler:
+    """daemon.log, appended to, 0600, never through a symlink (O_NOFOLLOW)."""
+    stream = os.fdopen(open_private(path), "a", encoding="utf-8", errors="backslashreplace")
+    return logging.StreamHandler(stream)
 
 
 def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int | None = None) -> int:
@@ -166,7 +223,12 @@ def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int 
     except OSError as exc:  # read-only, full, not ours
         report(unusable_home(home, exc))
         return 2
-    handlers: list[logging.Handler] = [logging.FileHandler(home / "daemon.log")]
+    try:
+        handlers: list[logging.Handler] = [_log_handler(home / "daemon.log")]
+    except OSError as exc:  # a symlink (ELOOP), a directory, …
+        os.close(lock)
+        report(f"cannot open {home / 'daemon.log'}: {exc.strerror or exc}; remove it and start again")
+        return 2
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))
         handlers[-1].setLevel(logging.WARNING)
@@ -185,6 +247,9 @@ def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int 
         return 2
     except ProtocolError as exc:  # [http] listen: the address is taken or not allowed
         report(exc.message)
+        return 2
+    except JournalError as exc:  # damaged, or from a newer agentstaff
+        report(str(exc))
         return 2
     finally:
         os.close(lock)

@@ -82,7 +82,9 @@ class Server:
             os.umask(old)
         os.chmod(self.path, 0o600)
         self.hub.start()
-        self.monitors.load()
+        damaged = self.monitors.load()
+        if damaged:
+            self.sup.warnings.append(damaged)
 
     async def close(self) -> None:
         if self.http is not None:
@@ -193,6 +195,7 @@ class Server:
             "agents": list(self.sup.agents),
             "config": self.sup.config.source,
             "note": self.sup.config.note,
+            "warnings": self.sup.warnings,
         }
 
     async def cmd_status(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
@@ -423,5 +426,9 @@ class Server:
 
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         self.reload = bool(req.get("reload"))
+        running = [
+            {"id": t.id, "agent": t.agent, "title": t.title(), "state": t.state}
+            for t in self.sup.running_tasks()
+        ]
         asyncio.get_running_loop().call_soon(self.stopped.set)
-        return {"stopping": True, "reload": self.reload}
+        return {"stopping": True, "reload": self.reload, "running": running}

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 
 from supervisor.agent.agent import AgentSpec
 from supervisor.util import tomlpos
+from supervisor.util.trust import config_problem
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 AGENT_KEYS = {
@@ -121,13 +121,11 @@ def check_table(raw: Any, name: str, known: set[str], error: type[ValueError]) -
 
 
 def check_permissions(path: Path) -> None:
-    """Refuse a config that other users can write: it decides which commands we run."""
-    st = path.stat()
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigError(
-            f"{path}: writable by other users (mode {stat.filemode(st.st_mode)}); "
-            f"fix with `chmod go-w {path}`"
-        )
+    """Refuse a config another user owns or can write: it decides which commands we run.
+    The same check as the editor hook's (util/trust.py), so the two never disagree."""
+    problem = config_problem(path)
+    if problem:
+        raise ConfigError(problem)
 
 
 def load(path: Path, *, check_perms: bool = True) -> Config:

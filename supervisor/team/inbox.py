@@ -15,6 +15,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.util.trust import open_private
+
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "title": (str,), "body": (str,), "source": (str,), "to": (str,), "task": (str, type(None)),
+    "id": (str,), "time": (int, float), "acked": (bool,), "delivered": (bool,),
+}
+"""What each field of a stored item must be: a line that says otherwise is damaged, skipped."""
+
 
 @dataclass
 class InboxItem:
@@ -32,23 +40,43 @@ class InboxItem:
         return asdict(self)
 
 
+def _item(rec: dict[str, Any]) -> InboxItem | None:
+    known = {k: v for k, v in rec.items() if k in FIELD_TYPES}
+    for key, value in known.items():
+        if not isinstance(value, FIELD_TYPES[key]) or (key == "time" and isinstance(value, bool)):
+            return None
+    if "title" not in known:
+        return None
+    return InboxItem(**known)
+
+
 class Inbox:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.items: dict[str, InboxItem] = {}
+        self.damaged: str | None = None
+        """What `_load` skipped (lines that are not items), said once at start, or None."""
         self._load()
 
     def _load(self) -> None:
+        """Read every line on its own: a damaged one (a bad byte, a torn write, a wrong type)
+        is skipped and counted, never the whole inbox."""
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return
-        for line in raw.splitlines():
+        skipped = 0
+        lines = raw.split(b"\n")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line from a crash
+                rec = json.loads(line.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError too
+                skipped += n < len(lines)  # a torn last line is a crash's, not damage
+                continue
             if not isinstance(rec, dict):
+                skipped += 1
                 continue
             if "ack" in rec:
                 if rec["ack"] in self.items:
@@ -57,16 +85,20 @@ class Inbox:
                 if rec["delivered"] in self.items:
                     self.items[rec["delivered"]].delivered = True
             else:
-                known = {k: v for k, v in rec.items() if k in InboxItem.__dataclass_fields__}
-                try:
-                    item = InboxItem(**known)
-                except TypeError:
+                item = _item(rec)
+                if item is None:
+                    skipped += 1
                     continue
                 self.items[item.id] = item
+        if skipped:
+            self.damaged = (
+                f"{self.path}: skipped {skipped} damaged line{'s' if skipped != 1 else ''} (not inbox "
+                f"items); the other {len(self.items)} items are kept"
+            )
 
     def _append(self, rec: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_private(self.path)
         try:
             os.write(fd, (json.dumps(rec, ensure_ascii=False) + "\n").encode())
             os.fsync(fd)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError
+from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError, has_surrogate
 from supervisor.states import BLOCKED, DOWN, EXITED, IDLE, WORKING
 from supervisor.team.inbox import InboxItem
 from supervisor.util.atomic import write_json_atomic
@@ -77,6 +77,34 @@ class Monitor:
         return asdict(self)
 
 
+_MONITOR_TYPES: dict[str, tuple[type, ...]] = {
+    "agent": (str,), "until": (str,), "then": (str, type(None)), "notify": (list, type(None)),
+    "task": (str, type(None)), "title": (str, type(None)), "repeat": (bool,), "id": (str,),
+    "created": (int, float), "fired": (int,), "last_fired": (int, float, type(None)),
+    "last_message": (str, type(None)), "active": (bool,),
+}
+
+
+def _monitor(rec: Any) -> Monitor | None:
+    """A saved monitor, checked field by field like a request; None when it is not one."""
+    if not isinstance(rec, dict) or not all(isinstance(rec.get(k), str) for k in ("agent", "until")):
+        return None
+    if has_surrogate(rec):  # not text any reply could carry
+        return None
+    known = {k: v for k, v in rec.items() if k in _MONITOR_TYPES}
+    for key, value in known.items():
+        types = _MONITOR_TYPES[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return None
+    if known.get("notify") is not None and not all(isinstance(a, str) and a for a in known["notify"]):
+        return None
+    try:
+        check_condition(known["until"])
+    except ProtocolError:
+        return None
+    return Monitor(**known)
+
+
 class Monitors:
     def __init__(self, sup: Supervisor, path: Path | None = None) -> None:
         self.sup = sup
@@ -88,20 +116,35 @@ class Monitors:
         self._notifiers: set[asyncio.Task[None]] = set()
 
     # -- persistence ------------------------------------------------------------------------
-    def load(self) -> None:
-        """Re-arm the monitors saved by an earlier daemon."""
+    def load(self) -> str | None:
+        """Re-arm the monitors saved by an earlier daemon. A damaged file or entry is skipped
+        (the file is kept as it was until the next change rewrites it); returns what was
+        skipped, for the start's warnings, or None."""
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        for rec in raw if isinstance(raw, list) else []:
-            try:
-                m = Monitor(**{k: v for k, v in rec.items() if k in Monitor.__dataclass_fields__})
-            except TypeError:
-                continue
-            if m.active and m.agent in self.sup.agents:
+            raw = json.loads(self.path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return self._damaged(f"not readable JSON ({exc})")
+        if not isinstance(raw, list):
+            return self._damaged("not a list of monitors")
+        bad = 0
+        for rec in raw:
+            m = _monitor(rec)
+            if m is None:
+                bad += 1
+            elif m.active and m.agent in self.sup.agents:
                 self.items[m.id] = m
                 self._start(m)
+        return self._damaged(f"{bad} entr{'ies' if bad != 1 else 'y'} not a monitor") if bad else None
+
+    def _damaged(self, why: str) -> str:
+        msg = (
+            f"{self.path}: {why}; skipped (`staff monitors` lists what runs; `staff watch` again "
+            f"what is missing)"
+        )
+        log.warning("%s", msg)
+        return msg
 
     def _save(self) -> None:
         data = [m.to_json() for m in self.items.values() if m.active]

@@ -21,15 +21,7 @@ from supervisor.agent.agent import Agent, AgentEvent, AgentSpec, ProcessFactory
 from supervisor.agent.delivery import NotTaken
 from supervisor.agent.task import Task
 from supervisor.detect.rules import Profile, load_profile
-from supervisor.events import (
-    DetailChanged,
-    DraftChanged,
-    SessionChanged,
-    Spawned,
-    StallChanged,
-    StateChanged,
-    TaskMoved,
-)
+from supervisor.events import DraftChanged, Spawned, StallChanged, StateChanged, TaskMoved
 from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
@@ -44,6 +36,8 @@ from supervisor.util.atomic import write_json_atomic
 log = logging.getLogger("staff")
 
 EventSink = Callable[[dict[str, Any]], None]
+STOPPED = "interrupted by `staff down`"
+"""The start of the error of a task a clean stop took from its agent (retried at the next start)."""
 MAX_FINISHED = 10000
 RESTART_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)
 
@@ -111,6 +105,11 @@ class Supervisor:
         )
         self.inbox = Inbox(home / "inbox.jsonl")
         self.journal: Journal | None = None
+        self.warnings: list[str] = []
+        """What the start found wrong but could live with (a lost journal WAL, a damaged
+        inbox line): logged, in the inbox, and printed by `staff up` (ping's `warnings`)."""
+        if self.inbox.damaged:
+            self.warnings.append(self.inbox.damaged)
         self.max_attempts = int(config.settings.get("max_attempts", 2))
         self.extensions: list[Extension] = []
         """Features built on the team (the pool, the chief), attached by whoever runs it."""
@@ -158,8 +157,8 @@ class Supervisor:
         """Load every profile first (a bad rule file fails the start), then adopt the agents
         the keeper still runs and spawn the others, then bring back the journal's tasks."""
         self.status_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.home / "journal.db")
-        saved = self.journal.agents()
+        journal = self.open_journal()
+        saved = journal.agents()
         for spec in self.config.agents:
             agent = self.add_agent(spec)
             if spec.name in saved:  # the same conversation as before the restart
@@ -192,6 +191,17 @@ class Supervisor:
         for ext in self.extensions:
             ext.start()
 
+    def open_journal(self) -> Journal:
+        """Open the journal (once); raises JournalError for one that cannot be used. What it
+        found lost (its WAL gone after a crash) becomes a warning and an inbox item."""
+        if self.journal is None:
+            self.journal = Journal(self.home / "journal.db")
+            if self.journal.lost:
+                log.error("%s", self.journal.lost)
+                self.warnings.append(self.journal.lost)
+                self.post(InboxItem("tasks lost from the journal", self.journal.lost, to="person"))
+        return self.journal
+
     def _recover(self) -> None:
         """Queued tasks queue again; a task that was in flight is answered from the agent's
         transcript if the agent finished it, else retried (once) or failed."""
@@ -213,6 +223,12 @@ class Supervisor:
                 if answer is not None:
                     task.answer, task.answer_source = answer, "transcript (after a restart)"
                     task.move("done", now=self.clock())
+                    self._journal(task)
+                elif task.error and task.error.startswith(STOPPED):
+                    # a clean stop took it from its agent: no fault of the task, no attempt spent
+                    task.error = f"{task.error.partition(';')[0]}; queued again"
+                    task.move("queued", now=self.clock())
+                    self.queue.append(task)
                     self._journal(task)
                 else:
                     self._retry_or_fail(task, "interrupted by a daemon restart", front=True)
@@ -270,15 +286,41 @@ class Supervisor:
         except JournalError as exc:
             log.error("%s", exc)
 
+    def running_tasks(self) -> list[Task]:
+        """The tasks agents are working on now (what a `staff down` would interrupt)."""
+        return [a.current_task for a in self.agents.values() if a.current_task and not a.current_task.final]
+
+    def _keep_running(self) -> list[Task]:
+        """Before the agents are stopped: each task one is working on is taken back from it
+        and journaled `interrupted`, so the agent's end is not the task's failure; the next
+        start retries it (or takes its answer from the transcript if the agent finished)."""
+        kept = []
+        for runner in list(self._running.values()):
+            runner.cancel()  # no delivery carries on into an agent that is being stopped
+        for agent in self.agents.values():
+            task = agent.current_task
+            if task is None or task.final:
+                continue
+            agent.current_task = None
+            task.error = f"{STOPPED} while {task.state} on {agent.name}; it runs again at the next `staff up`"
+            task.move("interrupted", now=self.clock())
+            self._journal(task)
+            self.publish({"type": "task", "task": task.to_json()})
+            log.info("%s: %s", task.id, task.error)
+            kept.append(task)
+        return kept
+
     async def shutdown(self, grace: float = 2.0, *, keep_agents: bool = False) -> None:
-        """Stop. Queued tasks stay in the journal and run at the next start. With
-        `keep_agents` (a reload) the keeper keeps every agent running for the next daemon."""
+        """Stop. Queued tasks stay in the journal and run at the next start, and so do the
+        tasks agents were working on (`interrupted`, retried then). With `keep_agents` (a
+        reload) the keeper keeps every agent running, with its task, for the next daemon."""
         self._stopping = True
         for ext in self.extensions:
             ext.close()
         for timer in self._restart_timers.values():
             timer.cancel()
         if not keep_agents:
+            self._keep_running()
             for agent in self.agents.values():
                 self._keep_draft(agent)
             await asyncio.gather(*(a.stop(grace) for a in self.agents.values()), return_exceptions=True)
@@ -312,21 +354,8 @@ class Supervisor:
                 self._on_draft(agent, draft)
             case Spawned(pid=pid):
                 self._on_spawned(agent, pid)
-            case SessionChanged():
-                self._on_session(agent, event)
-            case DetailChanged(detail=detail):
-                self.publish({"type": "detail", "agent": agent.name, "detail": detail})
-                self.write_status(agent)
             case _:
                 assert_never(event)
-
-    def _on_session(self, agent: Agent, event: SessionChanged) -> None:
-        """The agent's program moved to another conversation (a /clear typed in its pane):
-        the journal keeps the live id, so a restart resumes that one, not the cleared one."""
-        log.info("%s: now in session %s (was %s)", agent.name, event.new, event.old)
-        self.publish({"type": "session", "agent": agent.name, "session_id": event.new, "old": event.old})
-        self.write_status(agent)
-        self._save_agent(agent)
 
     def _on_state(self, agent: Agent, event: StateChanged) -> None:
         old, new = event.old.value, event.new.value
@@ -365,9 +394,6 @@ class Supervisor:
     def _on_spawned(self, agent: Agent, pid: int | None) -> None:
         self.publish({"type": "spawned", "agent": agent.name, "pid": pid})
         self.write_status(agent)
-        self._save_agent(agent)
-
-    def _save_agent(self, agent: Agent) -> None:
         if self.journal is not None:
             try:
                 self.journal.save_agent(agent.name, agent.session_id, agent.pid, agent.starts)

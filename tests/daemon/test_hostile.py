@@ -203,3 +203,76 @@ def test_other_uid_cannot_connect(daemon: Path) -> None:
     assert out.stdout.strip() == "refused", out.stderr
     with Client(socket_path(daemon)) as c:
         assert c.call("ping")
+
+
+def _closed_by_server(socks: list[socket.socket], seconds: float, dribble: bytes = b"") -> int:
+    """How many of `socks` the server closed within `seconds` (each is sent `dribble`, a byte
+    a second, meanwhile: a slowloris). Bounded: it returns after `seconds` at the latest."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    open_ = set(socks)
+    deadline = time.monotonic() + seconds
+
+    def gone(s: socket.socket) -> None:
+        open_.discard(s)
+        sel.unregister(s)
+
+    while open_ and time.monotonic() < deadline:
+        for s in list(open_) if dribble else []:
+            try:
+                s.send(dribble)
+            except OSError:
+                gone(s)
+        for key, _ in sel.select(min(1.0, max(0.0, deadline - time.monotonic()))):
+            s = key.fileobj
+            assert isinstance(s, socket.socket)
+            try:
+                if not s.recv(65536):
+                    gone(s)
+            except OSError:
+                gone(s)
+    sel.close()
+    return len(socks) - len(open_)
+
+
+def test_idle_and_slowloris_http_connections_do_not_exhaust_the_daemon(home: Path, tmp_path: Path) -> None:
+    """1 100 idle TCP connections to the HTTP port (no token needed) against a daemon with 512
+    descriptors: the Unix socket still answers, the log stays small, and idle or dribbling
+    connections are closed by the server within its head timeout."""
+    import resource
+
+    from supervisor.daemon.httpapi import HEADER_TIMEOUT
+    from tests.conftest import REPO, STAFF
+
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(SHELL_TEAM + '\n[http]\nlisten = "127.0.0.1:0"\n')
+
+    def few_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    subprocess.run([*STAFF, "up", "-c", str(cfg)], check=True, preexec_fn=few_fds, timeout=60,
+                   env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True)
+    idle: list[socket.socket] = []
+    slow: list[socket.socket] = []
+    try:
+        url = json.loads(staff("serve", "--http", "0", "--json", check=True).stdout)["url"]
+        port = int(url.rsplit(":", 1)[1])
+        for _ in range(50):  # slowloris: a request head that never ends
+            slow.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            slow[-1].sendall(b"GET /agents HTTP/1.1\r\n")
+        for _ in range(1100):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        r = staff("status", timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert staff("ask", "a1", "echo still-here", check=True, timeout=30).stdout.strip() == "still-here"
+        assert _closed_by_server(slow, HEADER_TIMEOUT + 10, dribble=b"X") == len(slow)
+        assert _closed_by_server(idle, 10) == len(idle)  # the held ones timed out meanwhile too
+        assert (home / "daemon.log").stat().st_size < 64 * 1024
+        assert staff("status", timeout=30).returncode == 0
+    finally:
+        for s in idle + slow:
+            s.close()
+        staff("down")

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import socket
 import stat
 import subprocess
 import threading
@@ -133,6 +134,38 @@ def test_token_file_and_401(api: tuple[str, str], home: Path) -> None:
         assert code == 401 and body["error"]["code"] == "unauthorized"  # type: ignore[index]
     code, _ = request(url + "/openapi.json")
     assert code == 401
+    # bytes that are not text in the header: a JSON 401, not a 500
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"GET /agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n"
+        )
+        reply = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401"), reply[:200]
+    assert json.loads(body)["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("content", ["", "\n", "short\n"])
+def test_an_empty_or_short_token_file_is_replaced_never_accepted(
+    home: Path, tmp_path: Path, content: str
+) -> None:
+    """A token file cut short (a full disk while it was written) must not let `Bearer ` in."""
+    home.mkdir(mode=0o700)
+    (home / "http.token").write_text(content)
+    (home / "http.token").chmod(0o600)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("coding",)) + '\n[http]\nlisten = "127.0.0.1:0"\n')
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        url = json.loads(staff("serve", "--http", "0", "--json", check=True).stdout)["url"]
+        for given in ("", " ", content.strip()):
+            assert request(url + "/agents", token=given)[0] == 401, repr(given)
+        token = (home / "http.token").read_text().strip()
+        assert len(token) >= 32 and stat.S_IMODE((home / "http.token").stat().st_mode) == 0o600
+        assert request(url + "/agents", token=token)[0] == 200
+    finally:
+        staff("down")
 
 
 def test_clear_errors(api: tuple[str, str]) -> None:
@@ -145,6 +178,8 @@ def test_clear_errors(api: tuple[str, str]) -> None:
         (b'{"to": "coding", "text": "x", "extra": 1}', 400, "bad_request"),
         (b'{"to": "nobody", "text": "x"}', 404, "unknown_agent"),
         (b"x" * (2 << 20), 413, "too_large"),
+        (b'{"to": "coding", "text": "\\ud800"}', 400, "bad_request"),  # a lone surrogate: not text
+        (b'{"to": "coding\\udfff", "text": "x"}', 400, "bad_request"),
     ]
     for body, status, code in cases:
         got_status, got = request(url + "/tasks", "POST", body, token)

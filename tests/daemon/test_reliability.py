@@ -269,3 +269,59 @@ def test_read_only_state_dir_is_a_clear_error_and_the_journal_survives(home: Pat
         assert done["answer"] == "FAKE-REPLY(planning#1): before"
     finally:
         staff("down")
+
+
+def test_a_clean_down_keeps_running_tasks_and_up_runs_them(home: Path, tmp_path: Path) -> None:
+    """`staff down` mid-task: the task is interrupted (said so), not failed as a crash, and the
+    next `staff up` runs it again, spending no attempt (a kill -9 of the daemon keeps it too)."""
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("coding",)))
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        tid = staff("submit", "coding", "long work [delay=5]", check=True).stdout.strip()
+        until_working(tid)
+        down = staff("down", check=True)
+        said = f"task {tid} (coding: long work [delay=5]) was working: interrupted"
+        assert said in down.stdout, down.stdout
+        assert "runs again at the next `staff up`" in down.stdout
+        db = sqlite3.connect(home / "journal.db")
+        state, error = db.execute("SELECT state, error FROM tasks WHERE id=?", (tid,)).fetchone()
+        db.close()
+        assert state == "interrupted" and "interrupted by `staff down`" in error and "crashed" not in error
+        staff("up", "-c", str(cfg), check=True)
+        task = json.loads(staff("wait", tid, "--json", timeout=120).stdout)
+        assert task["state"] == "done" and task["answer"].endswith("long work [delay=5]"), task
+        assert task["attempts"] == 0
+        staff("down", check=True)  # a second clean stop mid-task still keeps it (no attempt spent)
+    finally:
+        staff("down")
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage"])
+def test_a_lost_journal_wal_is_detected_and_said(home: Path, tmp_path: Path, damage: str) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("coding",)))
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        ids = [staff("submit", "coding", f"task {i}", check=True).stdout.strip() for i in range(5)]
+        staff("wait", ids[-1], check=True)
+        pid = daemon_pid(home)
+        os.kill(pid, signal.SIGKILL)  # a crash: SQLite never copies the WAL into the database
+        wait_gone(pid)
+        wal = home / "journal.db-wal"
+        assert wal.stat().st_size > 0
+        if damage == "deleted":
+            wal.unlink()
+            (home / "journal.db-shm").unlink(missing_ok=True)
+        else:
+            wal.write_bytes(os.urandom(wal.stat().st_size))
+        r = staff("up", "-c", str(cfg), check=True)
+        assert "staff: warning: the journal lost its last 5 tasks" in r.stderr, r.stderr
+        assert f"the newest was {ids[-1]}" in r.stderr and "journal.db-wal" in r.stderr
+        items = json.loads(staff("inbox", "--json", check=True).stdout)
+        assert any("lost its last 5 tasks" in i["body"] for i in items), items
+        staff("down", check=True)
+        r = staff("up", "-c", str(cfg), check=True)  # said once, not at every start
+        assert "lost" not in r.stderr, r.stderr
+    finally:
+        staff("down")

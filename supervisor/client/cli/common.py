@@ -26,6 +26,7 @@ from supervisor.protocol import (
     unusable_home,
 )
 from supervisor.team import config as configmod
+from supervisor.util.trust import UntrustedHome, check_home, open_private
 
 AddFn = Callable[[str, Any, str], argparse.ArgumentParser]
 """How a subcommand module registers a command: `add(name, fn, help)` returns its parser."""
@@ -140,7 +141,10 @@ def start_daemon(home: Path, config_path: str | None, *, quiet: bool = False) ->
     configmod.find(config_path)  # fail here, in the user's terminal, on a bad config
     try:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        logf = open(home / "daemon.out", "ab")  # noqa: SIM115 - handed to the child
+        check_home(home)  # before anything is written there (trust.py)
+        logf = os.fdopen(open_private(home / "daemon.out"), "ab")  # handed to the child
+    except UntrustedHome as exc:
+        fail(str(exc))
     except OSError as exc:  # read-only, full, not ours: say so in one line
         fail(unusable_home(home, exc))
     rfd, wfd = os.pipe()
@@ -186,7 +190,7 @@ def stop_daemon(home: Path, *, reload: bool = False) -> dict[str, Any] | None:
         return None
     with c:
         info: dict[str, Any] = c.call("ping")
-        c.call("shutdown", reload=reload or None)
+        info["running"] = (c.call("shutdown", reload=reload or None) or {}).get("running") or []
         try:
             for _ in c.stream("subscribe", read_timeout=60):
                 pass
@@ -211,7 +215,14 @@ def stop_keeper(home: Path) -> bool:
 def read_text(words: list[str]) -> str:
     text = " ".join(words)
     if text == "-":
-        text = sys.stdin.read()
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            fail(
+                f"the task text on stdin is not valid UTF-8 (byte {raw[exc.start]:#04x} at offset "
+                f"{exc.start}); convert it (e.g. `iconv -f latin1 -t utf-8`)"
+            )
     if not text.strip():
         fail("the task text is empty")
     return text

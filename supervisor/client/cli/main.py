@@ -53,6 +53,8 @@ def cmd_up(args: argparse.Namespace, home: Path) -> int:
         )
     if info.get("note"):
         print(f"staff: {info['note']}")
+    for warning in info.get("warnings") or []:  # a lost journal WAL, a damaged inbox line, …
+        print(f"staff: warning: {warning}", file=sys.stderr)
     with client(home) as c:
         for a in c.call("status")["agents"]:
             if a["error"] and a["status"] in ("exited", "crashed"):
@@ -68,12 +70,37 @@ def _same_file(a: str, b: Any) -> bool:
 
 
 def cmd_down(args: argparse.Namespace, home: Path) -> int:
+    """Stop; tasks agents are working on are interrupted and run again at the next `up`
+    (said here, and asked first on a terminal unless --force)."""
+    if not args.force and sys.stdin.isatty() and sys.stderr.isatty():
+        try:
+            with client(home) as c:
+                busy = [a for a in c.call("status")["agents"] if a["current_task"]]
+        except ProtocolError:
+            busy = []
+        if busy:
+            for a in busy:
+                title = a["current_task_title"] or ""
+                print(f"  {a['agent_id']}: {a['current_task']} {title}", file=sys.stderr)
+            sys.stderr.write(
+                f"staff: {len(busy)} task(s) running (above); stop them? They run again at the next "
+                "`staff up` [y/N] "
+            )
+            sys.stderr.flush()
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                print("staff: nothing stopped", file=sys.stderr)
+                return 1
     info = stop_daemon(home)
     keeper = stop_keeper(home)  # normally the daemon already ended it
     if info is None:
         print("staff: no daemon running" + ("; stopped its leftover agents" if keeper else ""))
     else:
         print(f"staff: daemon {info['pid']} stopped")
+        for t in info.get("running") or []:
+            print(
+                f"staff: task {t['id']} ({t['agent']}: {t['title']}) was {t['state']}: interrupted, "
+                "it runs again at the next `staff up`"
+            )
     return 0
 
 
@@ -363,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", help="team file (default ./staff.toml, then the user's, then the default team)"
     )
     p.add_argument("--foreground", action="store_true", help="run here and print state changes")
-    add("down", cmd_down, "stop the daemon and every agent")
+    p = add("down", cmd_down, "stop the daemon and every agent (running tasks run again at the next up)")
+    p.add_argument("--force", action="store_true", help="do not ask on a terminal when tasks are running")
     p = add("reload", cmd_reload, "restart the daemon in place; agents and their work carry on")
     p.add_argument("-c", "--config", help="team file (default: the one the daemon had)")
     add("status", cmd_status, "the team: states, tasks, queues")
