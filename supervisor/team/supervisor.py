@@ -21,7 +21,15 @@ from supervisor.agent.agent import Agent, AgentEvent, AgentSpec, ProcessFactory
 from supervisor.agent.delivery import NotTaken
 from supervisor.agent.task import Task
 from supervisor.detect.rules import Profile, load_profile
-from supervisor.events import DraftChanged, Spawned, StallChanged, StateChanged, TaskMoved
+from supervisor.events import (
+    DetailChanged,
+    DraftChanged,
+    SessionChanged,
+    Spawned,
+    StallChanged,
+    StateChanged,
+    TaskMoved,
+)
 from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
 from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
@@ -354,8 +362,21 @@ class Supervisor:
                 self._on_draft(agent, draft)
             case Spawned(pid=pid):
                 self._on_spawned(agent, pid)
+            case SessionChanged():
+                self._on_session(agent, event)
+            case DetailChanged(detail=detail):
+                self.publish({"type": "detail", "agent": agent.name, "detail": detail})
+                self.write_status(agent)
             case _:
                 assert_never(event)
+
+    def _on_session(self, agent: Agent, event: SessionChanged) -> None:
+        """The agent's program moved to another conversation (a /clear typed in its pane):
+        the journal keeps the live id, so a restart resumes that one, not the cleared one."""
+        log.info("%s: now in session %s (was %s)", agent.name, event.new, event.old)
+        self.publish({"type": "session", "agent": agent.name, "session_id": event.new, "old": event.old})
+        self.write_status(agent)
+        self._save_agent(agent)
 
     def _on_state(self, agent: Agent, event: StateChanged) -> None:
         old, new = event.old.value, event.new.value
@@ -394,6 +415,9 @@ class Supervisor:
     def _on_spawned(self, agent: Agent, pid: int | None) -> None:
         self.publish({"type": "spawned", "agent": agent.name, "pid": pid})
         self.write_status(agent)
+        self._save_agent(agent)
+
+    def _save_agent(self, agent: Agent) -> None:
         if self.journal is not None:
             try:
                 self.journal.save_agent(agent.name, agent.session_id, agent.pid, agent.starts)
