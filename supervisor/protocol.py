@@ -99,6 +99,9 @@ ERR_TIMEOUT = "timeout"
 ERR_AGENT_DOWN = "agent_down"
 ERR_INTERNAL = "internal"
 ERR_NO_DAEMON = "no_daemon"
+ERR_JOURNAL = "journal"  # the journal could not record the task: it was not accepted
+ERR_NOT_ANSWERED = "not_answered"  # `answer`: the agent was not blocked, or ignored the keys
+ERR_UNKNOWN_MONITOR = "unknown_monitor"
 
 
 class ProtocolError(Exception):

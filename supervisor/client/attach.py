@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.client.connection import Connection
-from supervisor.protocol import ERR_NO_DAEMON, ProtocolError, socket_path
+from supervisor.protocol import ERR_BAD_REQUEST, ERR_NO_DAEMON, ProtocolError, socket_path
 
 DETACH_KEY = "\x1d"  # Ctrl-]
 MODES_OFF = "\x1b[?1l\x1b[?25h\x1b[?7h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l\x1b[?2004l"
@@ -109,7 +109,7 @@ async def _attach(home: Path, agent: str, detach: str, fd_in: int, fd_out: int, 
 def attach(home: Path, agent: str, *, detach_key: str = DETACH_KEY, fd_in: int = 0, fd_out: int = 1) -> str:
     """Attach the terminal on fd_in/fd_out to `agent` until the detach key; returns why it ended."""
     if not os.isatty(fd_in):
-        raise ProtocolError("bad_request", "staff attach needs a terminal")
+        raise ProtocolError(ERR_BAD_REQUEST, "staff attach needs a terminal")
     saved = termios.tcgetattr(fd_in)
     os.write(fd_out, b"\x1b[?1049h\x1b[H\x1b[2J")
     try:

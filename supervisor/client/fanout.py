@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from supervisor.protocol import ERR_UNKNOWN_AGENT, TASK_FINAL, Client, ProtocolError
+from supervisor.protocol import ERR_BAD_REQUEST, ERR_UNKNOWN_AGENT, TASK_FINAL, Client, ProtocolError
 
 
 def resolve_targets(c: Client, spec: str, *, all_of_role: bool = False) -> list[str]:
@@ -32,7 +32,7 @@ def resolve_targets(c: Client, spec: str, *, all_of_role: bool = False) -> list[
         return names
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
-        raise ProtocolError("bad_request", "no agents named")
+        raise ProtocolError(ERR_BAD_REQUEST, "no agents named")
     return names
 
 

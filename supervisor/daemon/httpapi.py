@@ -32,6 +32,10 @@ from aiohttp import web
 
 from supervisor.protocol import (
     ERR_AGENT_DOWN,
+    ERR_BAD_REQUEST,
+    ERR_INTERNAL,
+    ERR_JOURNAL,
+    ERR_TIMEOUT,
     ERR_UNKNOWN_AGENT,
     ERR_UNKNOWN_TASK,
     ProtocolError,
@@ -109,7 +113,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-_STATUS = {ERR_UNKNOWN_AGENT: 404, ERR_UNKNOWN_TASK: 404, ERR_AGENT_DOWN: 409, "journal": 503}
+_STATUS = {ERR_UNKNOWN_AGENT: 404, ERR_UNKNOWN_TASK: 404, ERR_AGENT_DOWN: 409, ERR_JOURNAL: 503}
 
 
 class HttpApi:
@@ -243,7 +247,7 @@ class HttpApi:
             raise
         except Exception as exc:  # a bug of ours: still JSON, one line, and logged
             log.exception("HTTP %s %s failed", request.method, request.path)
-            return _error(500, "internal", f"internal error: {type(exc).__name__}: {exc}")
+            return _error(500, ERR_INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
 
     # -- endpoints ------------------------------------------------------------------------------
     async def agents(self, request: web.Request) -> web.Response:
@@ -253,7 +257,7 @@ class HttpApi:
         try:
             raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
         except TimeoutError:
-            resp = _error(408, "timeout", f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
+            resp = _error(408, ERR_TIMEOUT, f"the body did not arrive within {BODY_TIMEOUT:.0f} s")
             resp.force_close()
             return resp
         try:
@@ -261,24 +265,26 @@ class HttpApi:
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, "bad_json", f"the body is not JSON: {exc}")
         if not isinstance(body, dict):
-            return _error(400, "bad_request", 'the body must be a JSON object: {"to": …, "text": …}')
+            return _error(400, ERR_BAD_REQUEST, 'the body must be a JSON object: {"to": …, "text": …}')
         if has_surrogate(body):
             why = "the body holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text"
-            return _error(400, "bad_request", why)
+            return _error(400, ERR_BAD_REQUEST, why)
         unknown = sorted(set(body) - {"to", "text", "wait", "key"})
         if unknown:
-            return _error(400, "bad_request", f"unknown field {unknown[0]!r}; known: key, text, to, wait")
+            return _error(400, ERR_BAD_REQUEST, f"unknown field {unknown[0]!r}; known: key, text, to, wait")
         to, text, wait, key = body.get("to"), body.get("text"), body.get("wait", 0), body.get("key")
         if not isinstance(to, str) or not to:
-            return _error(400, "bad_request", "'to' must be an agent name, role:NAME or any")
+            return _error(400, ERR_BAD_REQUEST, "'to' must be an agent name, role:NAME or any")
         if not isinstance(text, str) or not text.strip():
-            return _error(400, "bad_request", "'text' must be a non-empty string")
+            return _error(400, ERR_BAD_REQUEST, "'text' must be a non-empty string")
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT:
-            return _error(400, "bad_request", f"'wait' must be a number of seconds from 0 to {MAX_WAIT:.0f}")
+            return _error(
+                400, ERR_BAD_REQUEST, f"'wait' must be a number of seconds from 0 to {MAX_WAIT:.0f}"
+            )
         if key is not None and not isinstance(key, str):
-            return _error(400, "bad_request", "'key' must be a string")
+            return _error(400, ERR_BAD_REQUEST, "'key' must be a string")
         if "\x00" in text or "\x00" in to:
-            return _error(400, "bad_request", "NUL bytes are not allowed")
+            return _error(400, ERR_BAD_REQUEST, "NUL bytes are not allowed")
         task = self.sup.submit(to, text, key=key)
         if wait and not task.final:
             task = await self.sup.wait(task.id, float(wait))

@@ -20,8 +20,10 @@ from typing import Any
 from supervisor.agent.agent import AnswerError
 from supervisor.daemon.streams import Hub
 from supervisor.protocol import (
+    ERR_AGENT_DOWN,
     ERR_BAD_REQUEST,
     ERR_INTERNAL,
+    ERR_NOT_ANSWERED,
     MAX_FRAME,
     PROTOCOL_VERSION,
     ProtocolError,
@@ -241,7 +243,7 @@ class Server:
     async def cmd_send(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = self.sup.agent(req["agent"])
         if not agent.alive:
-            raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
+            raise ProtocolError(ERR_AGENT_DOWN, f"agent {agent.name!r} is not running ({agent.state})")
         agent.note_person_input()
         agent.write(req["keys"])
         return {"agent": agent.name, "bytes": len(req["keys"].encode())}
@@ -251,7 +253,7 @@ class Server:
         try:
             tries = await agent.answer(req["keys"], float(req.get("timeout", 10.0)))
         except AnswerError as exc:
-            raise ProtocolError("not_answered", str(exc)) from None
+            raise ProtocolError(ERR_NOT_ANSWERED, str(exc)) from None
         return {"agent": agent.name, "state": agent.state, "tries": tries}
 
     async def cmd_screen(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
@@ -310,7 +312,7 @@ class Server:
     async def cmd_spawn(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = self.sup.spawn(req["agent"])
         if agent.error and not agent.alive:
-            raise ProtocolError("agent_down", f"cannot start {agent.name}: {agent.error}")
+            raise ProtocolError(ERR_AGENT_DOWN, f"cannot start {agent.name}: {agent.error}")
         return agent.status()
 
     async def cmd_kill(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
@@ -319,7 +321,7 @@ class Server:
     async def cmd_restart(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = await self.sup.restart(req["agent"])
         if agent.error and not agent.alive:
-            raise ProtocolError("agent_down", f"cannot start {agent.name}: {agent.error}")
+            raise ProtocolError(ERR_AGENT_DOWN, f"cannot start {agent.name}: {agent.error}")
         return agent.status()
 
     async def cmd_subscribe(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
@@ -418,7 +420,7 @@ class Server:
         """Keys a person typed: they hold the agent (no task is delivered) until they leave."""
         agent = self.sup.agent(req["agent"])
         if not agent.alive:
-            raise ProtocolError("agent_down", f"agent {agent.name!r} is not running ({agent.state})")
+            raise ProtocolError(ERR_AGENT_DOWN, f"agent {agent.name!r} is not running ({agent.state})")
         held = self.hub.hold(agent, True, w, req.get("grace"))
         agent.note_person_input()
         agent.write(req["keys"])

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor.protocol import ERR_BAD_REQUEST, ProtocolError, has_surrogate
+from supervisor.protocol import ERR_BAD_REQUEST, ERR_UNKNOWN_MONITOR, ProtocolError, has_surrogate
 from supervisor.states import BLOCKED, DOWN, EXITED, IDLE, WORKING
 from supervisor.team.inbox import InboxItem
 from supervisor.util.atomic import write_json_atomic
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("staff")
 STATES = (IDLE, BLOCKED, WORKING, EXITED)  # `exited`: either way down (exited or crashed)
-ERR_UNKNOWN_MONITOR = "unknown_monitor"
 
 
 def check_condition(until: str) -> re.Pattern[str] | None:

@@ -30,7 +30,14 @@ from supervisor.events import (
     StateChanged,
     TaskMoved,
 )
-from supervisor.protocol import ERR_AGENT_DOWN, ERR_UNKNOWN_AGENT, ERR_UNKNOWN_TASK, ProtocolError
+from supervisor.protocol import (
+    ERR_AGENT_DOWN,
+    ERR_BAD_REQUEST,
+    ERR_JOURNAL,
+    ERR_UNKNOWN_AGENT,
+    ERR_UNKNOWN_TASK,
+    ProtocolError,
+)
 from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
 from supervisor.states import DOWN, IDLE
@@ -481,7 +488,7 @@ class Supervisor:
                 return self.task(existing)
         self.resolve_target(to)
         if not text.strip():
-            raise ProtocolError("bad_request", "the task text is empty")
+            raise ProtocolError(ERR_BAD_REQUEST, "the task text is empty")
         if to in self.agents:
             agent = self.agents[to]
             if agent.state in DOWN and agent.name not in self._restart_timers:
@@ -495,7 +502,7 @@ class Supervisor:
             try:
                 self.journal.add(task)
             except JournalError as exc:
-                raise ProtocolError("journal", f"the task was not accepted: {exc}") from None
+                raise ProtocolError(ERR_JOURNAL, f"the task was not accepted: {exc}") from None
         self.tasks[task.id] = task
         self.queue.append(task)
         self.publish({"type": "task", "task": task.to_json()})

@@ -29,7 +29,7 @@ from supervisor.client.cli.common import (
     stop_daemon,
     stop_keeper,
 )
-from supervisor.protocol import ERR_UNKNOWN_AGENT, Client, ProtocolError, state_home
+from supervisor.protocol import ERR_INTERNAL, ERR_UNKNOWN_AGENT, Client, ProtocolError, state_home
 from supervisor.team import config as configmod
 
 
@@ -214,7 +214,7 @@ def _wait(c: Client, task_id: str, timeout: float | None, *, live: bool) -> dict
             if ev is None:
                 if not frame.get("ok"):
                     err = frame.get("error") or {}
-                    raise ProtocolError(err.get("code", "internal"), err.get("message", "error"))
+                    raise ProtocolError(err.get("code", ERR_INTERNAL), err.get("message", "error"))
                 final = frame["result"]
                 break
             if ev.get("type") == "task":
