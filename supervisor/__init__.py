@@ -3,16 +3,17 @@
 Each layer imports only the layers below it (tests/unit/test_layers.py checks it), in the
 order bytes and tasks flow:
 
-- ``protocol``, ``states``, ``util/``: the bottom. The wire format and error codes (the
-  editor hook imports only these and the stdlib), the agent states, atomic files, inotify.
+- ``protocol``, ``states``, ``events``, ``util/``: the bottom. The wire format and error codes
+  (the editor hook imports only these and the stdlib), the agent states, what an agent tells
+  its team, atomic files, inotify.
 - ``pty/``: one child program under a pseudo-terminal (``process``); the keeper, a separate
   process that holds the ptys so agents outlive the daemon (``keeper``), and the daemon's
   connection to it (``keeperclient``).
 - ``screen/``: the terminal emulator per agent (libghostty-vt or pyte) and ANSI snapshots.
 - ``detect/``: the state rules (``rules``; the data is in ``profiles/*.toml``) and getting an
   answer out of a transcript or a screen (``answers``).
-- ``agent/``: one agent's state machine, and the delivery of a task into it (``agent``), the
-  task record (``task``).
+- ``agent/``: one agent's state machine (``agent``), the delivery of a task into it
+  (``delivery``), the stall and draft watchers (``watchers``), the task record (``task``).
 - ``team/``: the team (``supervisor``: agents by name, the queue, routing, restarts), the
   team file (``config``), the journal, the inbox, status files, worktrees; above them the
   features built on the team: the chief, pools, monitors (attached as ``Extension``s).
