@@ -28,13 +28,13 @@ def _who(uid: int) -> str:
         return f"uid {uid}"
 
 
-def untrusted(path: Path, st: os.stat_result | None = None) -> str | None:
-    """Why `path` must not be trusted (owned by another user, or writable by group or
-    others), or None. Root's files are trusted: root can act as you anyway."""
+def untrusted(path: Path, st: os.stat_result | None = None, *, modes: bool = True) -> str | None:
+    """Why `path` must not be trusted (owned by another user, or, with `modes`, writable by
+    group or others), or None. Root's files are trusted: root can act as you anyway."""
     st = st or path.stat()
     if st.st_uid not in (os.getuid(), 0):
         return f"{path}: owned by {_who(st.st_uid)}, not by you"
-    if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if modes and not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"{path}: writable by other users (mode {stat.filemode(st.st_mode)})"
     return None
 
@@ -63,6 +63,8 @@ def check_home(home: Path) -> None:
     must be ours and writable by no one else, and the sockets must be sockets: a dir that
     was open to others could hold a token, a log symlink or a journal put there by them.
     The mode is fixed first, so nothing new can be planted while the entries are checked.
+    A file's own mode matters only if the dir was open to others: in a private dir no one
+    else can reach a group-writable file (an old umask 002 leaves such files).
     """
     st = home.lstat()
     if stat.S_ISLNK(st.st_mode):
@@ -74,7 +76,8 @@ def check_home(home: Path) -> None:
             f"{home}: owned by {_who(st.st_uid)}, not by you; refusing to use it "
             f"(set STAFF_HOME to a directory of yours)"
         )
-    if st.st_mode & 0o077:
+    was_open = bool(st.st_mode & 0o077)
+    if was_open:
         os.chmod(home, 0o700)
     entries = [home / name for name in os.listdir(home)]
     for sub in SUBDIRS:
@@ -85,7 +88,7 @@ def check_home(home: Path) -> None:
             est = path.lstat()
         except FileNotFoundError:
             continue
-        why = untrusted(path, est)
+        why = untrusted(path, est, modes=was_open)
         if why is None and path.parent == home and path.name in SOCKETS and not stat.S_ISSOCK(est.st_mode):
             kind = "a directory" if stat.S_ISDIR(est.st_mode) else "not a socket"
             why = f"{path} is {kind}, where the daemon's socket belongs"

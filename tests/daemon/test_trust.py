@@ -134,3 +134,17 @@ def test_the_hook_trusts_a_team_file_as_staff_up_does(home: Path, tmp_path: Path
     cfg.chmod(0o644)  # fixed: now it is used
     subprocess.run([*HOOK, str(msg)], capture_output=True, text=True, env=env, timeout=30, check=True)
     assert log.read_text().split() == ["vi", "planted-editor"]
+
+
+def test_a_file_others_could_write_while_the_dir_was_open_is_refused(home: Path, tmp_path: Path) -> None:
+    """Our own file, mode 0666: harmless in a dir that was private (an old umask leaves such
+    files), refused in one that was open to others (they could have rewritten it)."""
+    home.mkdir(mode=0o700)
+    (home / "inbox.jsonl").write_text('{"title": "mine"}\n')
+    (home / "inbox.jsonl").chmod(0o666)
+    staff("up", "-c", str(team(tmp_path)), check=True)
+    staff("down", check=True)
+    home.chmod(0o777)
+    r = staff("up", "-c", str(team(tmp_path)))
+    assert r.returncode == 2 and "inbox.jsonl: writable by other users" in r.stderr, r.stderr
+    assert no_daemon(home)
