@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from supervisor.states import DETECTABLE, WORKING, AgentState
+from supervisor.util import tomlpos
 
 
 class RuleError(Exception):
@@ -388,7 +389,7 @@ def _parse_settings(meta: dict[str, Any], base: Settings, source: str, text: str
     for key, value in meta.items():
         if key in PROFILE_META:
             continue
-        where = f"{source}:{_line_of(text, key)}" if text else source
+        where = f"{source}:{tomlpos.line_of(text, 'profile', key)}" if text else source
         if key not in SETTINGS:
             known = (*PROFILE_META, *SETTINGS)
             close = difflib.get_close_matches(key, known, n=1)
@@ -400,23 +401,6 @@ def _parse_settings(meta: dict[str, Any], base: Settings, source: str, text: str
         except ValueError as exc:
             raise RuleError(f"{where}: {exc}") from None
     return dataclasses.replace(base, **values)
-
-
-_KEY_LINE = r"^[ \t]*[\"']?{}[\"']?[ \t]*="
-
-
-def _line_of(text: str, *keys: str) -> int:
-    """The line of the first of `keys` in the `[profile]` table of `text` (its header's line
-    when the key is not found: a dotted or inline form)."""
-    lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if re.match(r"^[ \t]*\[[ \t]*profile[ \t]*\]", ln)), -1)
-    end = next((i for i in range(start + 1, len(lines)) if re.match(r"^[ \t]*\[", lines[i])), len(lines))
-    for key in keys:
-        pattern = re.compile(_KEY_LINE.format(re.escape(key)))
-        for i in range(start + 1, end):
-            if pattern.match(lines[i]):
-                return i + 1
-    return start + 1 if start >= 0 else 1
 
 
 def user_profile_dir() -> Path:

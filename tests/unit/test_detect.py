@@ -156,3 +156,9 @@ def test_a_child_profile_overrides_one_setting(tmp_path: Path) -> None:
     (tmp_path / "mine.toml").write_text('[profile]\nextends = "claude"\npaste = "plain"\n')
     mine, claude = load_profile("mine", (tmp_path,)).settings, load_profile("claude").settings
     assert mine.paste == "plain" and mine.exit_keys == claude.exit_keys and mine.enter == claude.enter
+
+
+def test_a_key_written_as_a_table_is_found_on_its_line(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text('[profile]\nextends = "claude"\n\n[profile.colours]\nred = 1\n')
+    with pytest.raises(RuleError, match=r"mine\.toml:4: unknown key 'colours'"):
+        load_profile("mine", (tmp_path,))
