@@ -6,6 +6,7 @@ they wrote by hand, often from a one-line message in a terminal.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -150,16 +151,11 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
         msg = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", str(exc))
         raise ConfigError(f"{where}: TOML syntax error: {msg}") from exc
     base = base or Path.cwd()
+    _check_sections(data, text, source)  # before "no agents": `[agent.b]` is a typo, not an empty team
     agents_raw = data.get("agents")
     if (not isinstance(agents_raw, dict) or not agents_raw) and not data.get("roles"):
         raise ConfigError(
             f"{source}:1: no agents defined; add at least one [agents.NAME] table with a command"
-        )
-    known_top = {"agents", "staff", "roles", "hook", "chief", "http"}  # [hook]: read by hook/settings.py
-    unknown_top = set(data) - known_top
-    if unknown_top:
-        raise ConfigError(
-            f"{source}:1: unknown section(s) {sorted(unknown_top)}; known: {', '.join(sorted(known_top))}"
         )
     tables: dict[str, Any] = {}
     for section, check in (("chief", chief_settings), ("http", http_settings)):
@@ -195,6 +191,25 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
     _check_settings(settings, text, source)
     roles = _roles(data.get("roles", {}), text, source, base)
     return Config(specs, source, settings, roles=roles, **tables)
+
+
+KNOWN_SECTIONS = ("agents", "chief", "hook", "http", "roles", "staff")  # [hook]: read by hook/settings.py
+
+
+def _check_sections(data: dict[str, Any], text: str, source: str) -> None:
+    """An unknown top-level table is named as written, at its line, with the likely meant one."""
+    unknown = [k for k in data if k not in KNOWN_SECTIONS]
+    if not unknown:
+        return
+    top = min(unknown, key=lambda k: tomlpos.line_of(text, k))
+    value = data[top]
+    sub = [str(next(iter(value)))] if isinstance(value, dict) and value else []
+    close = difflib.get_close_matches(top, KNOWN_SECTIONS, n=1)
+    hint = f"did you mean [{'.'.join([close[0], *sub])}]? " if close else ""
+    raise ConfigError(
+        f"{source}:{tomlpos.line_of(text, top, *sub)}: unknown table [{'.'.join([top, *sub])}]; "
+        f"{hint}known: {', '.join(KNOWN_SECTIONS)}"
+    )
 
 
 def chief_settings(raw: Any) -> ChiefSettings:

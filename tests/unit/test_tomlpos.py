@@ -100,3 +100,19 @@ def test_team_file_errors_point_at_inline_and_dotted_keys() -> None:
     staff = '[agents.a]\ncommand = "x"\nrole_text = """\nhold_grace = 1\n"""\n[staff]\nhold_grace = "s"\n'
     with pytest.raises(ConfigError, match=r"^t.toml:7: staff.hold_grace"):
         parse(staff, "t.toml")
+
+
+def test_a_mistyped_table_is_named_at_its_line() -> None:
+    """`[agent.b]` (issue 20) is a typo to point at, not "no agents defined" at line 1."""
+    import pytest
+
+    from supervisor.team.config import ConfigError, parse
+
+    alone = '# my team\n\n[agent.b]\ncommand = "x"\n'
+    with pytest.raises(ConfigError, match=r"^t.toml:3: unknown table \[agent.b\]; did you mean"
+                       r" \[agents.b\]\?"):
+        parse(alone, "t.toml")
+    beside = '[agents.a]\ncommand = "x"\n\n[rolse.r]\ncommand = "y"\n'
+    with pytest.raises(ConfigError, match=r"^t.toml:4: unknown table \[rolse.r\]; did you mean"
+                       r" \[roles.r\]\?"):
+        parse(beside, "t.toml")
