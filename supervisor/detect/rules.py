@@ -63,6 +63,16 @@ class View:
         self._cache[spec] = value
         return value
 
+    def tail(self, n: int = 8) -> list[str]:
+        """The last `n` lines a person would read: above the input box when there is one (not
+        the box, its footer or the right-aligned status row over it), no blank padding."""
+        rules = self.rule_rows()
+        lines = list(self.lines[: rules[-2]] if len(rules) >= 2 else self.lines)
+        width = max((len(line) for line in self.lines), default=0)
+        if lines and width and len(lines[-1]) - len(lines[-1].lstrip()) > width // 2:
+            lines.pop()  # Claude's "◐ medium · /effort" row sits just over the box
+        return [line.rstrip() for line in lines if line.strip()][-n:]
+
     def _compute(self, spec: str) -> str | None:
         name, _, arg = spec.partition(":")
         lines = self.lines

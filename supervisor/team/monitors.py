@@ -11,6 +11,12 @@ state changes and screen output (`Agent.until`), never by a timer. When it fires
   in its environment: ``STAFF_MESSAGE``, ``STAFF_TITLE``, ``STAFF_BODY``, ``STAFF_AGENT``,
   ``STAFF_MONITOR``, ``STAFF_INBOX_ID``. Agent output only ever reaches it there.
 
+Conditions look forward from the moment the watch is set: ``idle`` is the end of the agent's
+next piece of work (an agent already idle with nothing queued for it does not fire until it has
+worked; a monitor task is that work), ``regex:`` matches only text that came onto the screen
+after the watch (`NewText`); ``blocked``, ``working`` and ``exited`` are states, true at once
+if the agent is in them. The message carries the lines above the input box (`View.tail`).
+
 A monitor fires once, unless ``repeat`` (then it re-arms once the condition went false).
 Monitors are kept in ``monitors.json`` in the state dir and re-armed at daemon start.
 """
@@ -25,6 +31,7 @@ import os
 import re
 import secrets
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +61,43 @@ def check_condition(until: str) -> re.Pattern[str] | None:
             ERR_BAD_REQUEST, f"unknown condition {until!r}; use one of {', '.join(STATES)} or regex:PATTERN"
         )
     return None
+
+
+TAIL_LINES = 8
+"""Screen lines an inbox message carries: what is above the input box, without padding."""
+
+
+class NewText:
+    """A ``regex:`` condition: true when the pattern matches text that came onto the screen
+    after the watch was set (or last fired), never text that was already there.
+
+    The screen's lines at that moment are the baseline, a multiset that only shrinks: a line
+    that leaves the screen (scrolled off, erased) is dropped from it, so the same words printed
+    again later count as new; a redraw of lines still on screen (Claude repaints) does not."""
+
+    def __init__(self, agent: Agent, pattern: re.Pattern[str]) -> None:
+        self.agent = agent
+        self.pattern = pattern
+        self.old: Counter[str] = Counter()
+        self.rebase()
+
+    def rebase(self) -> None:
+        self.old = Counter(ln.rstrip() for ln in self.agent.term.lines() if ln.strip())
+
+    def new_lines(self) -> list[str]:
+        now = Counter(ln.rstrip() for ln in self.agent.term.lines() if ln.strip())
+        self.old &= now  # what left the screen is no longer old
+        fresh = now - self.old
+        out = []
+        for ln in reversed(self.agent.term.lines()):  # the lowest copies are the new ones
+            ln = ln.rstrip()
+            if fresh[ln] > 0:
+                fresh[ln] -= 1
+                out.append(ln)
+        return out[::-1]
+
+    def __call__(self) -> bool:
+        return self.pattern.search("\n".join(self.new_lines())) is not None
 
 
 @dataclass
@@ -218,7 +262,7 @@ class Monitors:
     def _condition(self, m: Monitor, agent: Agent) -> Any:
         pattern = check_condition(m.until)
         if pattern is not None:
-            return lambda: pattern.search("\n".join(agent.term.lines())) is not None
+            return NewText(agent, pattern)
         if m.until == IDLE:
             # (not `_busy`: the delivery bookkeeping ends after the task does, without a wake)
             return lambda: agent.state == IDLE and agent.current_task is None
@@ -230,6 +274,10 @@ class Monitors:
         try:
             agent = self.sup.agent(m.agent)
             cond = self._condition(m, agent)
+            if m.until == IDLE and m.task is None:
+                # the *next* idle: an agent idle with nothing on its way must get work first
+                # (a monitor task was submitted just before: it is that work, perhaps done already)
+                await agent.until(lambda: not cond() or self._busy(agent), None)
             while m.active:
                 if (
                     m.until == IDLE
@@ -240,9 +288,11 @@ class Monitors:
                     # a task was just routed to the agent but not typed in yet: wait for it to start
                     await agent.until(lambda: agent.current_task is not None or not self._busy(agent), None)
                 await agent.until(cond, None)
-                self._fire(m, agent)
+                self._fire(m, agent, cond)
                 if not m.repeat:
                     break
+                if isinstance(cond, NewText):
+                    cond.rebase()  # the text that fired it is old now
                 await agent.until(lambda: not cond(), None)
         except asyncio.CancelledError:
             raise
@@ -258,17 +308,14 @@ class Monitors:
                     del self.finished[next(iter(self.finished))]
                 self._save()
 
-    def _describe(self, m: Monitor, agent: Agent) -> tuple[str, str]:
-        lines = [ln.rstrip() for ln in agent.term.lines()]
-        if m.until.startswith("regex:"):
-            pattern = check_condition(m.until)
-            assert pattern is not None
-            hit = next((ln.strip() for ln in lines if pattern.search(ln)), "")
-            what = f"screen matched /{pattern.pattern}/: {hit[:120]}"
+    def _describe(self, m: Monitor, agent: Agent, cond: Any = None) -> tuple[str, str]:
+        if isinstance(cond, NewText):
+            hit = next((ln.strip() for ln in cond.new_lines() if cond.pattern.search(ln)), "")
+            what = f"screen matched /{cond.pattern.pattern}/: {hit[:120]}"
         else:
             what = f"is {agent.state}" + (f" ({agent.error})" if agent.error and m.until == "exited" else "")
         title = f"{m.title + ': ' if m.title else ''}{agent.name} {what}"
-        tail = [ln for ln in lines if ln.strip()][-12:]
+        tail = agent.view().tail(TAIL_LINES)
         body = ""
         if m.task:
             with contextlib.suppress(ProtocolError):
@@ -277,8 +324,8 @@ class Monitors:
                     body = f"task {task.id} {task.state}: {task.answer or task.error or ''}\n\n"
         return title, body + "\n".join(tail)
 
-    def _fire(self, m: Monitor, agent: Agent) -> None:
-        title, body = self._describe(m, agent)
+    def _fire(self, m: Monitor, agent: Agent, cond: Any = None) -> None:
+        title, body = self._describe(m, agent, cond)
         m.fired += 1
         m.last_fired = time.time()
         m.last_message = title

@@ -132,6 +132,25 @@ def test_monitor_regex_fires_on_screen_text(fake_team: Path, home: Path) -> None
     assert "screen matched" in item["title"] and "MAGIC-42" in item["title"]
 
 
+def test_monitors_wait_for_what_comes_after_the_watch(fake_team: Path, home: Path) -> None:
+    """Issue 20: `--until idle` on an idle agent waits for its next piece of work to end, and
+    `regex:` ignores text already on the screen; the message carries the lines above the input
+    box, not the padded screen bottom with the box and its footer."""
+    staff("ask", "coding", "print OLD-7 please", check=True)
+    idle = staff("watch", "coding", "--until", "idle", check=True).stdout.strip()
+    regex = staff("watch", "coding", "--until", r"regex:OLD-\d+", check=True).stdout.strip()
+    assert monitor_wait(home, idle, timeout=0.3)["fired"] == 0  # idle, nothing on its way
+    assert monitor_wait(home, regex, timeout=0.1)["fired"] == 0  # OLD-7 was there before
+    staff("ask", "coding", "now OLD-8", check=True)
+    hit = monitor_wait(home, regex)
+    assert "OLD-8" in hit["last_message"] and "OLD-7" not in hit["last_message"]
+    assert monitor_wait(home, idle)["fired"] == 1
+    (item,) = [i for i in inbox(home) if i["title"] == "coding is idle"]
+    lines = item["body"].splitlines()
+    assert lines[-2:][0] == "● FAKE-REPLY(coding#2): now OLD-8", item["body"]  # then "✻ Worked for…"
+    assert all(ln.strip() and "─" not in ln and "shortcuts" not in ln for ln in lines), item["body"]
+
+
 def test_monitor_task_with_then(fake_team: Path, home: Path) -> None:
     """A monitor task: give the agent work, tell the inbox when it is over, then follow up."""
     r = staff(
