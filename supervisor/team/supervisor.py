@@ -114,6 +114,7 @@ class Supervisor:
         self._restarts: dict[str, int] = {}
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
+        self._killing: set[str] = set()  # agents being stopped on purpose (kill, restart)
         self.status_dir = home / "agents"
         self.status_files = StatusWriter(
             lambda path, data: write_json_atomic(path, data, durable=False)  # rewritten on each change
@@ -673,6 +674,8 @@ class Supervisor:
         failed = agent.state == "crashed" or (agent.exit_status is not None and not agent.exit_status.ok)
         spawn_failed = agent.exit_status is None  # never started: restarting will not help
         if spawn_failed or policy == "never" or (policy == "on-failure" and not failed):
+            if not spawn_failed and agent.name not in self._killing:
+                self._not_restarted(agent, policy)
             self._fail_orphans(agent)
             return
         n = self._restarts.get(agent.name, 0)
@@ -688,6 +691,18 @@ class Supervisor:
         self._restart_timers[agent.name] = asyncio.get_running_loop().call_later(
             delay, self._restart_now, agent
         )
+
+    def _not_restarted(self, agent: Agent, policy: str) -> None:
+        """An agent left the team by itself (a person quit it with Ctrl-C twice, `/exit`):
+        the team is one short until someone starts it, so the inbox says how."""
+        why = agent.exit_status.describe() if agent.exit_status else agent.state
+        self.post(InboxItem(
+            f"{agent.name} exited ({why}) and was not restarted",
+            f"restart = {policy!r} does not restart a clean exit (a person quitting it, e.g. "
+            f"Ctrl-C twice). Start it again, its conversation resumed: `staff spawn {agent.name}` "
+            f"(in the console: Enter in its pane, or `C-b :spawn {agent.name}`).",
+            source="staff",
+        ))
 
     def _restart_now(self, agent: Agent) -> None:
         self._restart_timers.pop(agent.name, None)
@@ -722,11 +737,13 @@ class Supervisor:
             timer.cancel()
         saved = agent.spec.restart
         agent.spec.restart = "never"  # a kill is deliberate: no automatic restart
+        self._killing.add(name)  # and nothing to report: whoever killed it knows
         self._keep_draft(agent)
         try:
             await agent.stop()
         finally:
             agent.spec.restart = saved
+            self._killing.discard(name)
         return agent
 
     async def restart(self, name: str) -> Agent:

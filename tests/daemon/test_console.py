@@ -224,3 +224,31 @@ def test_staff_down_under_the_console_does_not_say_agents_keep_running(fake_team
         assert "the daemon stopped, and every agent with it" in out and "keeps running" not in out, out[-500:]
     finally:
         t.close()
+
+
+def test_ctrl_c_twice_says_how_to_bring_the_agent_back(console: Term) -> None:
+    """Issue 20 item 5: Ctrl-C twice (the habit) quit the agent, exit 0 was not restarted,
+    the pane suggested `claude --resume` for a `claude` that is not installed, and nothing
+    said how to bring the agent back. Now the pane, the status bar and the inbox say it, and
+    Enter in the pane starts it again with its conversation."""
+    t = console
+    t.wait(lambda: t.sidebar().get("planning") == "idle" and "❯" in t.main(), what="planning's prompt")
+    before = status("planning")
+    t.send("\x03")
+    t.wait(lambda: "Press Ctrl-C again to exit" in t.main(), what="the fake's Ctrl-C hint")
+    t.send("\x03")
+    t.wait(lambda: t.sidebar().get("planning") == "exited", what="planning exited")
+    t.wait(lambda: "Enter starts it again" in t.pane_title(), what="the hint in the pane's title")
+    assert "claude --resume" not in t.main()
+    assert "planning exited: Enter restarts it" in t.lines()[-1]
+    inbox = json.loads(staff("inbox", "--json", check=True).stdout)
+    assert any("planning exited" in i["title"] and "staff spawn planning" in i["body"] for i in inbox)
+    t.send("x")  # a key that is not Enter says how, and goes nowhere
+    t.wait(lambda: "planning stopped: Enter restarts" in t.lines()[-1], what="the reminder")
+    t.send("\r")
+    # back, and still held by the person who is in its pane (`user`), like before the quit
+    t.wait(lambda: t.sidebar().get("planning") in ("idle", "user") and "❯" in t.main(), what="planning back")
+    after = status("planning")
+    assert after["pid"] != before["pid"] and after["session_id"] == before["session_id"]
+    t.send(PREFIX + "d")
+    assert t.wait_exit() == 0

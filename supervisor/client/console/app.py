@@ -58,6 +58,8 @@ from supervisor.protocol import ProtocolError, socket_path
 SIDEBAR_WIDTH = 26
 DAEMON_GONE = "the daemon went away"
 DEFAULT_FPS = 30.0
+DEAD = ("exited", "crashed")
+"""States in which an agent's pane takes no keys but Enter, which starts it again."""
 
 BADGE = {
     "idle": "class:badge.idle",
@@ -87,6 +89,7 @@ STYLE = Style.from_dict(
         "status.message": "bg:#262626 #ffd75f",
         "separator": "#444444",
         "help": "bg:#1c1c1c #e4e4e4",
+        "pane.dead": "bg:ansiyellow fg:ansiblack",
     }
 )
 
@@ -150,6 +153,9 @@ class Pane:
         out: StyleAndTextTuples = [("", f" {self.name} "), (BADGE.get(state, ""), f" {state} ")]
         if info and info.task_title:
             out.append(("", f" {info.task} {info.task_title}"))
+        if state in DEAD:
+            why = info.error if info and info.error else "not running"
+            out.append(("class:pane.dead", f" {why} · Enter starts it again (its conversation resumes) "))
         return out
 
     def open(self) -> None:
@@ -186,6 +192,10 @@ class Pane:
             )
 
     def keys(self, data: str) -> None:
+        info = self.console.model.agents.get(self.name)
+        if info is not None and info.state in DEAD:
+            self.console.dead_keys(self.name, data)
+            return
         self.console.type_into(self.name, data)
 
     def on_mouse(self, ev: MouseEvent) -> bool:
@@ -422,6 +432,15 @@ class Console:
         self.app.skip_key_redraw = True
         self.ctl.send("input", agent=name, keys=data)
 
+    def dead_keys(self, name: str, data: str) -> None:
+        """Keys typed into an agent that is not running (a person quit it with Ctrl-C twice,
+        it crashed): Enter starts it again, anything else says how, nothing is lost quietly."""
+        if "\r" in data:
+            self._spawn(self.run_command(f"spawn {shlex.quote(name)}"))
+        else:
+            self.message = f"{name} stopped: Enter restarts it"
+            self.app.invalidate()
+
     def release(self, name: str) -> None:
         self.held.discard(name)
         if self.ctl is not None:
@@ -535,6 +554,8 @@ class Console:
             info = self.model.agents.get(ev.get("agent", ""))
             if info is not None:
                 info.state = ev["new"]
+                if info.state in DEAD and info.name in self.model.visible():
+                    self.message = f"{info.name} {info.state}: Enter restarts it"  # the title says more
             self._refresh()
         elif kind == "draft":
             info = self.model.agents.get(ev.get("agent", ""))
