@@ -9,9 +9,11 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from supervisor.client.workflows import templates
 from supervisor.client.workflows.model import WorkflowError, parse, render
 from supervisor.client.workflows.records import load_record
 from supervisor.client.workflows.report import junit
@@ -86,7 +88,7 @@ def test_bad_workflow_says_file_and_line(text: str, line: int, message: str) -> 
 def test_templates_and_loop_body() -> None:
     wf = parse(GOOD, "flow.toml")
     assert wf.order() == ["a", "b"]
-    ctx = {"inputs.x": "X", "steps.a.answer": "A"}
+    ctx = templates.context({"x": "X"}, {"a": FIELDS | {"answer": "A"}, "b": FIELDS}, "1", "R-1", "t")
     assert render("{{ inputs.x }}/{{steps.a.answer}}{% if steps.b.answer %}never{% endif %}", ctx) == "X/A"
     with pytest.raises(WorkflowError, match="input 'x' is required"):
         wf.resolve_inputs({})
@@ -94,6 +96,55 @@ def test_templates_and_loop_body() -> None:
         wf.resolve_inputs({"x": "1", "nope": "2"})
     feature = parse(FEATURE.read_text(), str(FEATURE))
     assert feature.loop_body("review") == ["plan", "review"]
+
+
+FIELDS = {"answer": "", "agent": "", "task": "", "round": "1"}
+
+
+def test_templates_are_sandboxed_jinja() -> None:
+    """Issue 20: a real template engine. Filters, else and for work; a misspelt name is a
+    one-line error naming the step and the name (before the run when it can be seen, else when
+    the step renders); Python's internals are out of reach."""
+    steps = {"plan": FIELDS | {"answer": "step one\nstep two"}, "items": FIELDS | {"answer": "x"}}
+    ctx = templates.context({"feature": "dark mode"}, steps, "2", "R-1", "feature")
+    assert render(
+        "{{ inputs.feature | upper }} r{{ round }}"
+        "{% if steps.plan.answer %} revised{% else %} new{% endif %}:"
+        "{% for line in steps.plan.answer.splitlines() %} [{{ loop.index }}] {{ line }}{% endfor %}"
+        " {{ steps.items.answer }}",  # a step named like a dict method
+        ctx,
+    ) == "DARK MODE r2 revised: [1] step one [2] step two x"
+    with pytest.raises(WorkflowError, match=r"^steps.b.prompt: steps.plan has no 'answr'$"):
+        render("{{ steps.plan.answr | default(steps.plan.answr) }}", ctx, "steps.b.prompt")
+    for evil in ("{{ ''.__class__.__mro__ }}", "{{ cycler.__init__.__globals__ }}", "{{ 'x' * 10**9 }}"):
+        with pytest.raises(WorkflowError, match=r"^t: not allowed in a template: "):
+            render(evil, ctx, "t")
+    flow = GOOD.replace("then {{ steps.a.answer }}", "then {{ steps.a.answr }}")
+    with pytest.raises(WorkflowError, match=r"^flow.toml:14: steps.b.prompt: \{\{ steps.a.answr \}\}: "):
+        parse(flow, "flow.toml")
+    flow = GOOD.replace("then {{ steps.a.answer }}", "then {% if steps.a.answer %}x")
+    with pytest.raises(WorkflowError, match=r"^flow.toml:14: steps.b.prompt: template syntax: Unexpected"):
+        parse(flow, "flow.toml")
+    flow = GOOD.replace("then {{ steps.a.answer }}", "then {{ answer }}")
+    with pytest.raises(WorkflowError, match=r"^flow.toml:14: steps.b.prompt: unknown name 'answer'; use "):
+        parse(flow, "flow.toml")
+
+
+async def test_a_prompt_that_fails_to_render_fails_its_step_in_one_line(tmp_path: Path) -> None:
+    """A template error only the values show (a filter's own check) fails the step, not the run
+    with a traceback; nothing is submitted (this runner has no daemon to submit to)."""
+    from supervisor.client.workflows.runner import Runner
+
+    flow = GOOD.replace("then {{ steps.a.answer }}", "then {{ steps.a.answer | truncate(inputs.x | int) }}")
+    events: list[dict[str, Any]] = []
+    runner = Runner(
+        parse(flow, "f.toml"), tmp_path / "h", tmp_path / "no.sock", inputs={"x": "1"}, report=events.append
+    )
+    runner.client = object()  # type: ignore[assignment]  # never called: the prompt does not render
+    await runner._run_step(runner.wf.steps["b"])
+    st = runner.rec["steps"]["b"]
+    assert st["state"] == "failed" and st["error"].startswith("steps.b.prompt: AssertionError: expected")
+    assert events[-1]["state"] == "failed" and "\n" not in st["error"]
 
 
 def test_saves_stay_inside_the_runs_folder(tmp_path: Path) -> None:

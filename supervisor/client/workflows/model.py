@@ -25,9 +25,9 @@ A workflow is a TOML file (see ``examples/feature.toml``)::
     when = { contains = "CHANGES REQUESTED" }
     max = 2
 
-Templates: ``{{ inputs.NAME }}``, ``{{ steps.NAME.answer }}`` (also ``.agent``, ``.task``,
-``.round``), ``{{ round }}``, ``{{ run.id }}``, ``{{ workflow.name }}`` and one-level
-``{% if steps.NAME.answer %}…{% endif %}``. Conditions (``when``, ``fail_if``, ``stop_if``,
+Templates are Jinja2, sandboxed (`templates`): ``{{ inputs.NAME }}``, ``{{ steps.NAME.answer }}``
+(also ``.agent``, ``.task``, ``.round``), ``{{ round }}``, ``{{ run.id }}``, ``{{ workflow.name }}``,
+filters, ``{% if %}``/``{% else %}``, ``{% for %}``. Conditions (``when``, ``fail_if``, ``stop_if``,
 ``loop.when``) are tables with one of ``contains``, ``not_contains``, ``regex``, and an
 optional ``step`` (default: the step's own answer; for ``when``, the step must be named).
 
@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.client.workflows import templates
 from supervisor.util.tomlpos import TomlPositions
 
 STEP_KEYS = {
@@ -66,11 +67,6 @@ LOOP_KEYS = {"back_to", "when", "max", "after_max"}
 COND_KEYS = {"step", "contains", "not_contains", "regex"}
 WORKFLOW_KEYS = {"name", "description", "timeout", "team"}
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-TEMPLATE_RE = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
-IF_RE = re.compile(r"\{%\s*if\s+([^%]*?)\s*%\}(.*?)\{%\s*endif\s*%\}", re.S)
-REF_RE = re.compile(
-    r"(inputs\.[A-Za-z0-9_-]+|steps\.[A-Za-z0-9_-]+\.(answer|agent|task|round)|round|run\.id|workflow\.name)"
-)
 STEP_FINAL = frozenset({"done", "failed", "skipped", "cancelled"})
 DEFAULT_TIMEOUT = 3600.0
 
@@ -429,43 +425,34 @@ def _check_graph(wf: Workflow, err: Err) -> None:
                 f"{table}.loop.back_to: {s.loop.back_to!r} must be this step or one it needs",
             )
         for where, tmpl in (("prompt", s.prompt), ("save", s.save or "")):
-            for ref in _refs(tmpl):
-                problem = _check_ref(wf, ref, s.name, anc, looped_by)
-                if problem:
-                    raise err(("steps", s.name, where), f"{table}.{where}: {{{{ {ref} }}}}: {problem}")
+            problem = _check_template(wf, tmpl, s.name, anc | looped_by)
+            if problem:
+                raise err(("steps", s.name, where), f"{table}.{where}: {problem}")
 
 
-def _refs(template: str) -> list[str]:
-    refs = [m.group(1) for m in TEMPLATE_RE.finditer(template)]
-    refs += [m.group(1) for m in IF_RE.finditer(template)]
-    return refs
-
-
-def _check_ref(wf: Workflow, ref: str, step: str, anc: set[str], looped_by: set[str]) -> str | None:
-    if not REF_RE.fullmatch(ref):
-        return (
-            "unknown name; use inputs.NAME, steps.NAME.answer|agent|task|round, round, run.id, workflow.name"
-        )
-    if ref.startswith("inputs."):
-        name = ref.split(".", 1)[1]
-        if name not in wf.inputs:
-            return f"no input {name!r} (inputs: {', '.join(wf.inputs) or 'none'}; declare it under [inputs])"
-    elif ref.startswith("steps."):
-        name = ref.split(".")[1]
-        if name not in wf.steps:
-            return f"no step {name!r}"
-        if name not in anc and name not in looped_by:
-            return f"step {name!r} does not run before {step!r}: add it to `needs`"
+def _check_template(wf: Workflow, template: str, step: str, before: set[str]) -> str | None:
+    """The first problem of a template (syntax, an unknown name, a step that has not run)."""
+    try:
+        unknown, paths = templates.references(template)
+    except templates.TemplateProblem as exc:
+        return str(exc)
+    if unknown:
+        return f"unknown name {unknown[0]!r}; {templates.USAGE}"
+    for path in paths:
+        problem = templates.check_path(path, set(wf.inputs), set(wf.steps))
+        if problem is None and path[0] == "steps" and path[1] not in before:
+            problem = f"step {path[1]!r} does not run before {step!r}: add it to `needs`"
+        if problem:
+            return f"{{{{ {'.'.join(path)} }}}}: {problem}"
     return None
 
 
-def render(template: str, ctx: dict[str, str]) -> str:
-    """Fill ``{{ ref }}`` and ``{% if ref %}…{% endif %}`` from a flat name → text map."""
-
-    def cond(m: re.Match[str]) -> str:
-        return m.group(2) if ctx.get(m.group(1), "").strip() else ""
-
-    return TEMPLATE_RE.sub(lambda m: ctx.get(m.group(1), ""), IF_RE.sub(cond, template))
+def render(template: str, ctx: dict[str, Any], where: str = "template") -> str:
+    """A prompt or save path filled in (`templates.render`); a WorkflowError names `where`."""
+    try:
+        return templates.render(template, ctx)
+    except templates.TemplateProblem as exc:
+        raise WorkflowError(f"{where}: {exc}") from None
 
 
 def parse_inputs(pairs: list[str]) -> dict[str, str]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.client.connection import Connection
-from supervisor.client.workflows.model import Condition, Step, Workflow, render
+from supervisor.client.workflows import templates
+from supervisor.client.workflows.model import Condition, Step, Workflow, WorkflowError, render
 from supervisor.client.workflows.records import default_out, new_run_id, save_record
 from supervisor.protocol import ERR_NO_DAEMON, TASK_FINAL, ProtocolError
 
@@ -83,17 +84,19 @@ class Runner:
         self.rec["pid"] = os.getpid()
         save_record(self.home, self.rec)
 
-    def ctx(self, step: str) -> dict[str, str]:
-        c = {f"inputs.{k}": v for k, v in self.rec["inputs"].items()}
-        for name, st in self.rec["steps"].items():
-            c[f"steps.{name}.answer"] = st.get("answer") or ""
-            c[f"steps.{name}.agent"] = st.get("agent") or ""
-            c[f"steps.{name}.task"] = st.get("task") or ""
-            c[f"steps.{name}.round"] = str(st.get("round", 1))
-        c["round"] = str(self.rec["steps"][step].get("round", 1))
-        c["run.id"] = self.id
-        c["workflow.name"] = self.wf.name
-        return c
+    def ctx(self, step: str) -> dict[str, Any]:
+        """What `step`'s templates see (templates.context)."""
+        steps = {
+            name: {
+                "answer": st.get("answer") or "",
+                "agent": st.get("agent") or "",
+                "task": st.get("task") or "",
+                "round": str(st.get("round", 1)),
+            }
+            for name, st in self.rec["steps"].items()
+        }
+        rnd = str(self.rec["steps"][step].get("round", 1))
+        return templates.context(self.rec["inputs"], steps, rnd, self.id, self.wf.name)
 
     async def run(self) -> int:
         """Run to the end. 0: every step done (or skipped); 1: a step failed or the run was cut."""
@@ -210,8 +213,12 @@ class Runner:
         if st.get("started") is None:
             st["started"] = self.clock()
         while True:
-            task = await self._attach_or_submit(step, st)
-            result = await self._wait(step, st, task)
+            try:
+                task = await self._attach_or_submit(step, st)
+                result = await self._wait(step, st, task)
+            except WorkflowError as exc:  # its prompt does not render (a value the checks could not see)
+                result = {"state": "failed", "error": str(exc)}
+                st["attempts"] = step.retries + 1  # the same answers render the same: no retry
             if result["state"] == "done":
                 answer = result.get("answer") or ""
                 if step.fail_if is not None and step.fail_if.test(
@@ -257,7 +264,7 @@ class Runner:
             # A new attempt. Its idempotency key is saved before the submit, so that a
             # submit whose reply was lost (the daemon died) is not run twice on resume.
             st["attempts"] += 1
-            st["text"] = render(step.prompt, self.ctx(step.name))
+            st["text"] = render(step.prompt, self.ctx(step.name), f"steps.{step.name}.prompt")
             st["key"] = f"{self.id}:{step.name}:{st['round']}:{st['attempts']}"
             self.save()
         task = await self.client.call("submit", to=step.to, text=st["text"], key=st["key"])
@@ -313,7 +320,10 @@ class Runner:
         the path is built from answers and inputs, and `../` or a symlink in them must not
         write anywhere else."""
         out = self.out_dir().resolve()
-        rel = render(template, self.ctx(step))
+        try:
+            rel = render(template, self.ctx(step), f"steps.{step}.save")
+        except WorkflowError as exc:
+            raise OSError(0, str(exc)) from None
         path = (out / rel).resolve()
         if not path.is_relative_to(out) or path == out:
             raise OSError(0, f"{rel!r} leads outside the run's folder {out}; nothing written")
