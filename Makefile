@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run run-headless test test-fast soak lint bench claude clean
+.PHONY: run run-headless test test-fast soak lint bench claude agents clean
 
 # `make run` installs only what runs (no test or dev tools); `make test` adds those.
 $(RUNTIME): pyproject.toml
@@ -33,13 +33,17 @@ run-headless: $(RUNTIME)
 claude:
 	@bash scripts/install-claude.sh
 
-## test: every test, from nothing (venv, install, the real Claude Code from npm, tests)
-test: $(STAMP) claude
+## agents: install the other pinned agent CLIs (Codex CLI …) into .cache/<name> for their e2e tests
+agents:
+	@bash scripts/install-agents.sh
+
+## test: every test, from nothing (venv, install, the real Claude Code and the other agents, tests)
+test: $(STAMP) claude agents
 	$(BIN)/python -m pytest -q
 
 ## test-fast: the tests without the real Claude Code
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not claude and not soak"
+	$(BIN)/python -m pytest -q -m "not claude and not agents and not soak"
 
 ## soak: the long load and fault runs (64 agents × 2 000 tasks …)
 soak: $(STAMP)

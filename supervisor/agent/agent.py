@@ -9,7 +9,9 @@ a person taking over) goes through it. The delivery of a task into the program i
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -190,7 +192,10 @@ class Agent:
             else:
                 argv += [p.session_flag, self.session_id]
         if self.spec.role_text and p.role_flag:
-            argv += [p.role_flag, self.spec.role_text]
+            role = self.spec.role_text
+            # a JSON string is a TOML basic string (but for DEL, which TOML wants escaped)
+            toml = json.dumps(role, ensure_ascii=False).replace("\x7f", "\\u007f")
+            argv += [p.role_flag, p.role_value.replace("{role_toml}", toml).replace("{role}", role)]
         return argv
 
     def cwd(self) -> str:
@@ -428,7 +433,11 @@ class Agent:
 
     def box_text(self) -> str | None:
         """The input box's text without its prompt mark ('' when empty, None with no box)."""
-        return box_text(self.input_box(), self.profile.settings.prompt_prefix)
+        settings = self.profile.settings
+        text = box_text(self.input_box(), settings.prompt_prefix)
+        if text and any(re.fullmatch(p, text) for p in settings.placeholder):
+            return ""  # the hint an empty box shows
+        return text
 
     def _check_draft(self) -> None:
         """Keep `draft` current (between tasks: during one, the box holds the task's text)."""
@@ -519,7 +528,13 @@ class Agent:
         return self.delivery.encode(text)
 
     def input_box(self) -> str | None:
-        return self.view().region("prompt_box")
+        """The input box's text, or None when the screen shows none (a dialog, a turn's
+        output where a program without rules draws its box)."""
+        settings = self.profile.settings
+        box = self.view().region(settings.input_region)
+        if box is not None and settings.input_regex and not re.search(settings.input_regex, box, re.M):
+            return None
+        return box
 
     # -- tasks (delivery.py) -----------------------------------------------------------------
     async def run_task(self, task: Task) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from supervisor.agent.task import Task
 from supervisor.detect import answers
+from supervisor.detect.rules import View
 from supervisor.events import TaskMoved
 from supervisor.states import BUSY, DOWN, IDLE, STARTING, USER, AgentState
 from supervisor.util.dirwatch import file_events
@@ -181,7 +182,8 @@ class Delivery:
             return False
         first = " ".join(text.split())[:20]
         flat = " ".join(box.split())
-        return bool(first) and (first in flat or "[Pasted text" in flat)
+        # a long paste shows as Claude's "[Pasted text …]" or Codex's "[Pasted Content …]"
+        return bool(first) and (first in flat or "[Pasted" in flat)
 
     # -- following its turn -----------------------------------------------------------------
     def progress(self, old: AgentState, new: AgentState) -> None:
@@ -232,6 +234,8 @@ class Delivery:
         recorded is read from the screen, a rendering: markdown marks dropped, lines wrapped.
         """
         got = await self._transcript_answer(task) if self._transcript is not None else None
+        if self.agent.profile.settings.transcript == "codex":
+            got = await self._codex_answer(task)
         if got is not None and got.complete:
             return got.text or "", "transcript", got
         if got is not None and got.text is not None:
@@ -268,12 +272,43 @@ class Delivery:
                 return got
             await events.changed(path, left)
 
+    async def _codex_answer(self, task: Task) -> answers.TranscriptAnswer:
+        """The turn as Codex recorded it in its rollout: wait (bounded) for its
+        ``task_complete``, which Codex writes about when its screen shows the box again."""
+        agent = self.agent
+        since = task.delivered or task.created
+        events = file_events()
+        deadline = time.monotonic() + TRANSCRIPT_WAIT
+        got = answers.TranscriptAnswer(None, False, False)
+        while True:
+            path = None
+            for candidate in answers.codex_rollouts(agent.env, since):
+                events.armed(candidate)  # before the read: a write in between still wakes us
+                got = answers.from_codex_rollout(candidate, task.text, agent.cwd())
+                if got.seen_prompt:
+                    path = candidate
+                    break
+            if got.complete:
+                return got
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            if path is None:
+                await asyncio.sleep(min(left, 0.05))  # no rollout holds the turn yet
+            else:
+                await events.changed(path, left)
+
     def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
         p = self.agent.profile.settings
         term = self.agent.term
+        lines = term.lines()
+        region, _, arg = p.input_region.partition(":")
+        if region == "paragraph":  # no rules to stop at: the answer ends above the box
+            rows = View(lines).paragraph_rows(int(arg or 1))
+            lines = lines[: rows[0]] if rows is not None else lines
         text = answers.from_screen(
             term.history_text(),
-            term.lines(),
+            lines,
             task.text,
             prompt_prefix=p.prompt_prefix,
             answer_prefix=p.answer_prefix,

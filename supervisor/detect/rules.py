@@ -55,6 +55,25 @@ class View:
         raw = self._cache[key]
         return [int(r) for r in raw.split(",")] if raw else []
 
+    def paragraph_rows(self, n: int) -> tuple[int, int] | None:
+        """Rows [start, end) of the n-th block of non-empty lines counted from the bottom:
+        the input box of a program that draws no rules around it (Codex: the box, a blank
+        line, the footer) is `paragraph:2`."""
+        blocks: list[tuple[int, int]] = []
+        end: int | None = None
+        for y in range(len(self.lines) - 1, -1, -1):
+            filled = bool(self.lines[y].strip())
+            if filled and end is None:
+                end = y + 1
+            elif not filled and end is not None:
+                blocks.append((y + 1, end))
+                end = None
+            if len(blocks) == n:
+                return blocks[-1]
+        if end is not None:
+            blocks.append((0, end))
+        return blocks[n - 1] if len(blocks) >= n else None
+
     def region(self, spec: str) -> str | None:
         """The text of a named region, or None when the screen has no such region."""
         if spec in self._cache:
@@ -84,6 +103,9 @@ class View:
             n = int(arg or 10)
             non_empty = [line for line in lines if line.strip()]
             return "\n".join(non_empty[-n:])
+        if name == "paragraph":
+            rows = self.paragraph_rows(int(arg or 1))
+            return None if rows is None else "\n".join(lines[rows[0] : rows[1]])
         rules = self.rule_rows()
         if name == "after_last_rule":
             if not rules:
@@ -104,7 +126,7 @@ class View:
         raise RuleError(f"unknown region {spec!r}")
 
 
-REGIONS = ("screen", "title", "bottom", "after_last_rule", "prompt_box", "above_prompt_box")
+REGIONS = ("screen", "title", "bottom", "after_last_rule", "prompt_box", "above_prompt_box", "paragraph")
 
 
 # -- matchers ---------------------------------------------------------------------------------
@@ -243,11 +265,21 @@ class Settings:
     prompt_regex: str | None = None
     """A prompt line in the history, for programs with no prompt mark (a shell)."""
     transcript: str = ""
-    """"claude": answers come from Claude Code's session transcript."""
+    """"claude": answers come from Claude Code's session transcript; "codex": from Codex's
+    rollout files (``$CODEX_HOME/sessions/…/rollout-*.jsonl``)."""
     session_flag: str = ""
     resume_flag: str = ""
     role_flag: str = ""
     """Command-line flags: a new session's id, resuming one, the role's system prompt."""
+    role_value: str = "{role}"
+    """The word after `role_flag`: {role} is the role text, {role_toml} the text as a TOML
+    string (Codex takes its role as `-c developer_instructions=<TOML string>`)."""
+    input_region: str = "prompt_box"
+    """The region holding the input box (a program with no rules around it: `paragraph:2`)."""
+    input_regex: str | None = None
+    """The region is the input box only when this matches it (a dialog can stand there)."""
+    placeholder: tuple[str, ...] = ()
+    """Regexes of the hint an empty box shows (Codex's 'Ask Codex to do anything'): no draft."""
     settle_after_blocked_ms: float = 300
     """An idle screen right after a question must last this long (the dialog may redraw)."""
     fallback_debounce_ms: float = 150
@@ -264,12 +296,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.paste not in ("plain", "bracketed"):
             raise ValueError(f"paste must be 'plain' or 'bracketed', not {self.paste!r}")
-        if self.transcript not in ("", "claude"):
-            raise ValueError(f"transcript must be 'claude' or '', not {self.transcript!r}")
+        if self.transcript not in ("", "claude", "codex"):
+            raise ValueError(f"transcript must be 'claude', 'codex' or '', not {self.transcript!r}")
         if self.session_registry not in ("", "claude"):
             raise ValueError(f"session_registry must be 'claude' or '', not {self.session_registry!r}")
-        optional = [r for r in (self.prompt_regex, self.retry_regex) if r]
-        for pattern in (*self.answer_drop, *self.api_error, *optional):
+        if self.input_region.partition(":")[0] not in ("prompt_box", "paragraph"):
+            raise ValueError(f"input_region must be 'prompt_box' or 'paragraph:N', not {self.input_region!r}")
+        optional = [r for r in (self.prompt_regex, self.retry_regex, self.input_regex) if r]
+        for pattern in (*self.answer_drop, *self.api_error, *self.placeholder, *optional):
             try:
                 re.compile(pattern)
             except re.error as exc:
@@ -431,7 +465,12 @@ def load_profile(name: str, extra_dirs: Sequence[Path] = (), _seen: tuple[str, .
             return _load_file(path.read_text(encoding="utf-8"), str(path), extra_dirs, (*_seen, name))
     shipped = resources.files("supervisor.detect.profiles") / f"{name}.toml"
     if not shipped.is_file():
-        raise RuleError(f"unknown profile {name!r} (shipped: claude, fake, shell)")
+        names = sorted(
+            f.name.removesuffix(".toml")
+            for f in resources.files("supervisor.detect.profiles").iterdir()
+            if f.name.endswith(".toml")
+        )
+        raise RuleError(f"unknown profile {name!r} (shipped: {', '.join(names)})")
     return _load_file(
         shipped.read_text(encoding="utf-8"), f"profiles/{name}.toml", extra_dirs, (*_seen, name)
     )

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Record golden screens of the other real agent CLIs (Codex CLI …), as
+``capture_claude_screens.py`` does for Claude Code.
+
+Why: each profile's rules are data that must be checked against what the real program
+draws. This drives the pinned program (``scripts/install-agents.sh``) under a 120x40 pty
+against its mock API and stores every byte it wrote (``<session>.raw``), the byte offset at
+which each state was seen with the state it must read as (``index.json``, the format of
+``claude-2.1.330-extra``) and the pyte rendering of that moment (``<state>.txt``).
+
+    .venv/bin/python scripts/capture_agent_screens.py codex [--out tests/data/codex-0.171.0]
+
+The working directory is a fixed path (``/tmp/staff-capture/<program>/…``) so the screens do
+not change from one capture to the next except for clock times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from fixtures import codex_env  # noqa: E402  (needs the repo on sys.path first)
+from fixtures.claude_env import ClaudeTerm  # noqa: E402
+from fixtures.mock_openai import MockServer, start_mock  # noqa: E402
+from scripts.capture_claude_screens import Capture  # noqa: E402
+
+BASE = Path("/tmp/staff-capture")
+PROMPT_HINT = "Ask Codex to do anything"
+
+
+def codex_spawn(binary: str, name: str, mock: MockServer, *, trust: bool = True) -> ClaudeTerm:
+    root = BASE / "codex" / name
+    shutil.rmtree(root, ignore_errors=True)
+    home, work = root / "home", root / "work"
+    work.mkdir(parents=True)
+    codex_env.prepare_home(home / ".codex", work, mock.port, trust=trust)
+    env = codex_env.codex_env(home, home / ".codex")
+    return ClaudeTerm(binary, list(codex_env.ARGS), env=env, cwd=work, answer_queries=True)
+
+
+def _type(term: ClaudeTerm, text: str, cap: Capture | None = None, mark: str = "") -> None:
+    """Type text, wait until the composer shows it, then Enter as its own write; `mark`
+    records the Enter's offset (``expected = "turn"``: where a turn starts, for the test
+    that no frame of it reads idle before its reply ends)."""
+    term.send(text)
+    head = text.splitlines()[0][:30]
+    term.wait_for(lambda: any(ln.startswith("› ") and (head in ln or "[Pasted" in ln)
+                              for ln in term.lines()[-12:]), 10, f"{head!r} typed")
+    term.drain(quiet=0.3, limit=2)
+    term.send("\r")
+    if cap is not None and mark:
+        cap.index[mark] = {"raw": "main.raw", "offset": len(term.raw), "expected": "turn",
+                           "reply": f"MOCK-REPLY: {text}"}
+
+
+def _idle(term: ClaudeTerm) -> bool:
+    bottom = term.lines()[-8:]
+    return (any(ln.startswith("› ") for ln in bottom)
+            and not any("esc to interrupt" in ln for ln in bottom)
+            and not any("Press enter to confirm" in ln for ln in bottom))
+
+
+def codex_main(binary: str, mock: MockServer, cap: Capture) -> None:
+    s = "main"
+    term = codex_spawn(binary, s, mock)
+    try:
+        term.wait_for(lambda: term.contains(PROMPT_HINT), 30, "the prompt")
+        term.drain(quiet=1.0, limit=5)
+        cap.snap(term, s, "idle_start", "idle")
+
+        term.send("half a thought")
+        term.wait_for(lambda: term.contains("› half a thought"), 10, "draft")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_draft", "idle", note="text typed, not submitted")
+        term.send("\x15")  # Ctrl-U empties the composer
+        term.wait_for(lambda: term.contains(PROMPT_HINT), 10, "draft cleared")
+
+        _type(term, "slow one [delay=3]", cap, "turn_delay")
+        term.wait_for(lambda: term.contains("esc to interrupt"), 10, "working")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_delay", "working", note="~1 s into a 3 s wait")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: slow one") and _idle(term), 20, "reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_reply", "idle")
+
+        _type(term, "a paused reply that streams in two halves [middelay=3]", cap, "turn_midstream")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: a paused"), 15, "first half")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_midstream", "working", note="half the text shown, 3 s pause")
+        term.wait_for(lambda: term.contains("halves [middelay=3]") and _idle(term), 20, "end")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_midstream", "idle")
+
+        term.send("\x1b[200~first line\nsecond line\nthird line\x1b[201~")
+        term.wait_for(lambda: term.contains("third line"), 10, "paste shown")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_multiline_draft", "idle", note="a 3-line bracketed paste in the box")
+        term.send("\r")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: first line") and _idle(term), 20, "ml reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_multiline", "idle")
+
+        _type(term, "run it [bash=echo hi > made.txt]")
+        term.wait_for(lambda: term.contains("Press enter to confirm"), 20, "approval")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec", "blocked")
+        term.send("y")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: tool result") and _idle(term), 30, "ran")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec_after_yes", "idle")
+
+        _type(term, "again [bash=echo no > never.txt]")
+        term.wait_for(lambda: term.contains("never.txt") and term.contains("Press enter to confirm"),
+                      20, "approval 2")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec_2", "blocked")
+        term.send("\x1b")
+        term.wait_for(lambda: not term.contains("Press enter to confirm") and _idle(term), 20, "declined")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec_after_esc", "idle")
+
+        _type(term, "interrupt me [delay=10]")
+        term.wait_for(lambda: term.contains("esc to interrupt"), 10, "working 2")
+        term.drain(quiet=0.5, limit=0.5)
+        term.send("\x1b")
+        term.wait_for(lambda: _idle(term), 15, "interrupted")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_esc_interrupt", "idle")
+        term.send("\x15")
+        term.drain(quiet=0.5, limit=2)
+
+        term.send("\x03")  # at an empty box, one Ctrl-C quits
+        term.wait_for(lambda: term.exited, 15, "exit")
+        cap.snap(term, s, "exit_after_ctrlc", "exited")
+    finally:
+        cap.save_raw(term, s)
+        term.close()
+
+
+PROGRAMS = {
+    "codex": (codex_env.find_codex, codex_env.CODEX_VERSION, [codex_main]),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("program", choices=sorted(PROGRAMS))
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    find, version, sessions = PROGRAMS[args.program]
+    binary = find()
+    if binary is None:
+        print(f"{args.program} is not installed (bash scripts/install-agents.sh)", file=sys.stderr)
+        return 1
+    out = args.out or REPO / "tests" / "data" / f"{args.program}-{version}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cap = Capture(out)
+    mock, _port = start_mock()
+    try:
+        for session in sessions:
+            print(f"{session.__name__}:", flush=True)
+            session(binary, mock, cap)
+    finally:
+        cap.write_index()
+        mock.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

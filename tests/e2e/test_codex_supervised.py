@@ -1,0 +1,81 @@
+"""The real Codex CLI (npm, pinned 0.171.0) supervised by the daemon, against the mock
+OpenAI Responses API: spawn → idle → task → working → idle with the answer Codex recorded,
+a reply paused 5 s mid-way never read as idle, a command approval surfaced as `blocked`
+and answered with `staff answer`, a multi-line task of over 1 000 characters arriving whole."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.codex_env import find_codex
+from fixtures.mock_openai import MockServer
+from tests.conftest import staff
+from tests.helpers.agent_team import codex_daemon
+from tests.helpers.events import Events
+
+pytestmark = pytest.mark.agents
+CODEX = find_codex()
+if CODEX is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs the real Codex CLI: `make agents` installs it into .cache/codex")
+    pytest.skip("the real Codex CLI is not installed (make agents)", allow_module_level=True)
+
+
+@pytest.fixture
+def codex_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
+    role = 'role_text = "You review code."\n'
+    with codex_daemon(tmp_path, CODEX, role) as (work, server):
+        events = Events(home)
+        try:
+            yield work, server, events
+        finally:
+            events.close()
+
+
+def test_real_codex_round_trip_pause_approval_and_long_task(
+    codex_team: tuple[Path, MockServer, Events],
+) -> None:
+    work, server, events = codex_team
+    r = staff("ask", "cx", "hello world [delay=1]", "--json", timeout=90)
+    assert r.returncode == 0, r.stderr
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
+    assert task["answer_source"] == "transcript"
+    seen = events.states("cx")
+    i = seen.index("working")
+    assert "idle" in seen[:i] and "idle" in seen[i:], seen
+    assert "idle by rule 'idle-prompt'" in staff("explain", "cx", check=True).stdout
+    first = next(r for r in server.records if r.get("last_user_text") == "hello world [delay=1]")
+    assert "You review code." in first["developer_text"], "the role reached the model"
+
+    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
+    before = len(events.states("cx"))
+    r = staff("ask", "cx", "pause half-way [middelay=5]", "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
+    during = events.states("cx")[before:]
+    assert during.count("idle") == 1 and during[-1] == "idle", during
+    assert "middelay-end" in [name for _t, name in server.events]
+
+    # a command that needs approval: blocked, answered with `staff answer`, then done
+    tid = staff("submit", "cx", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
+    events.wait_state("cx", "blocked", 60)
+    assert "Would you like to run the following command?" in staff("screen", "cx", check=True).stdout
+    assert "blocked by rule 'approval-dialog'" in staff("explain", "cx", check=True).stdout
+    assert "answered, now" in staff("answer", "cx", "y", check=True).stdout
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["state"] == "done", done
+    assert done["answer"] == "MOCK-REPLY: tool result: hi", done
+    assert (work / "made.txt").read_text().strip() == "hi"
+
+    # a multi-line task over 1 000 characters: Codex gets it whole, the answer is exact
+    long = "first line\n" + "x" * 1200 + "\nlast line"
+    r = staff("ask", "cx", long, "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == f"MOCK-REPLY: {long}"
+    assert [r["last_user_text"] for r in server.records if r.get("kind") == "responses"][-1] == long

@@ -1,0 +1,38 @@
+"""A daemon with one real agent other than Claude (`cx`: Codex CLI) against its mock API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fixtures import codex_env
+from fixtures.mock_openai import MockServer, start_mock
+from tests.conftest import staff
+
+
+@contextmanager
+def codex_daemon(tmp_path: Path, codex: str, extra: str = "") -> Iterator[tuple[Path, MockServer]]:
+    """The mock, a Codex home trusting the workdir and `staff up` with agent `cx`; yields the
+    workdir and the mock (its records are what Codex sent). `extra`: more TOML for the agent."""
+    server, port = start_mock(log_path=tmp_path / "mock.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    home = tmp_path / "codex-user"
+    codex_env.prepare_home(home / ".codex", work, port)
+    env = codex_env.codex_env(home, home / ".codex")
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        "[agents.cx]\n"
+        f"command = {json.dumps([codex, *codex_env.ARGS])}\n"
+        'profile = "codex"\n'
+        f"cwd = {json.dumps(str(work))}\n" + extra +
+        "[agents.cx.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        yield work, server
+    finally:
+        staff("down")
+        server.stop()
