@@ -12,7 +12,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(RUNTIME): pyproject.toml
 	@echo "make: installing agentstaff into $(VENV) (first time only, ~15 s; log: $(VENV)/install.log)"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@$(BIN)/pip install -e . > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@# libghostty-vt where it has a wheel (the `fast` extra), else pyte alone (musl, old glibc)
+	@$(BIN)/pip install -e '.[fast]' > $(VENV)/install.log 2>&1 || \
+		(echo "make: no libghostty-vt wheel here; the screen emulator is pyte" && \
+		 $(BIN)/pip install -e . >> $(VENV)/install.log 2>&1) || (cat $(VENV)/install.log; exit 1)
 	@touch $(RUNTIME)
 
 $(STAMP): $(RUNTIME)
@@ -22,7 +25,7 @@ $(STAMP): $(RUNTIME)
 
 ## run: the console on the default team (starts the daemon if needed; C-b d detaches, `staff down` stops it)
 run: $(RUNTIME)
-	@echo "make: \`staff\` is $(CURDIR)/$(BIN)/staff; for everyday use: export PATH=\"$(CURDIR)/$(BIN):\$$PATH\" (or: pipx install .)"
+	@echo "make: \`staff\` is $(CURDIR)/$(BIN)/staff; for everyday use: export PATH=\"$(CURDIR)/$(BIN):\$$PATH\" (or: pipx install '.[fast]')"
 	@$(BIN)/staff console
 
 ## run-headless: the supervisor in the foreground with the default team, printing every state change

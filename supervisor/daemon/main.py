@@ -25,6 +25,7 @@ from supervisor.detect.rules import RuleError
 from supervisor.protocol import ProtocolError, socket_path, socket_path_problem, state_home, unusable_home
 from supervisor.pty import keeper
 from supervisor.pty.keeperclient import KeeperClient, KeeperError
+from supervisor.screen import emulator
 from supervisor.team import config as configmod
 from supervisor.team.chief import Chief
 from supervisor.team.journal import JournalError
@@ -169,6 +170,9 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
         _end_idle_keeper(kept)  # a start that failed leaves no idle keeper behind
         raise
     log.info("daemon %d up: %s (%s)", os.getpid(), ", ".join(sup.agents), cfg.source)
+    backend = emulator.default_backend()
+    problem = emulator.ghostty_problem() if backend == "pyte" else None
+    log.info("screen emulator: %s%s", backend, f" (libghostty-vt: {problem})" if problem else "")
     for warning in sup.warnings:
         log.warning("%s", warning)
     if ready is not None:

@@ -20,6 +20,7 @@ a filter for the CSI sequences it would otherwise draw as text (``ESC[<u``).
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import re
 from collections import defaultdict, deque
@@ -363,16 +364,53 @@ class GhosttyScreen:
 BACKENDS = ("ghostty", "pyte")
 
 
-def available_backends() -> list[str]:
-    out = []
+GHOSTTY_VERSIONS = ((0, 1, 3), (0, 2))
+"""The pyghostty releases whose private parts `GhosttyScreen` uses (``_t``, ``_raise_cb_err``,
+``pyghostty._ffi.union_fn``; 0.1.0 and 0.1.1 have none of them): ``>=0.1.3,<0.2``, the pin of
+the ``fast`` extra in pyproject.toml. Another version is not trusted; pyte runs instead."""
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = []
+    for p in text.split("."):
+        digits = re.match(r"\d+", p)
+        if digits is None:
+            break
+        parts.append(int(digits.group()))
+    return tuple(parts)
+
+
+@functools.cache
+def ghostty_problem() -> str | None:
+    """Why libghostty-vt cannot be the emulator here, or None when it can. Checked once: the
+    package is there (the ``fast`` extra has wheels for Linux glibc x86_64/aarch64 and macOS
+    13+ only), its version is the pinned one, and a terminal can be made and fed through the
+    private parts this module uses."""
     try:
         import pyghostty  # noqa: F401
-    except (ImportError, OSError):  # no wheel for this platform, or the library won't load
-        pass
-    else:
-        out.append("ghostty")
-    out.append("pyte")
-    return out
+    except (ImportError, OSError) as exc:  # no wheel for this platform, or the library won't load
+        return f"pyghostty not usable ({type(exc).__name__}: {exc}); pip install 'agentstaff[fast]'"
+    try:
+        from importlib.metadata import version
+
+        have = version("pyghostty")
+    except Exception:  # no metadata (a vendored copy): the probe below decides
+        have = None
+    low, high = GHOSTTY_VERSIONS
+    if have is not None and not low <= _release(have) < high:
+        return f"pyghostty {have} is not a supported version (>=0.1.3,<0.2)"
+    try:
+        probe = GhosttyScreen(8, 2, scrollback=4)
+        probe.feed(b"ok\r\n\x1b[6n")
+        if probe.text_lines()[0] != "ok":
+            return "pyghostty drew a test line wrong"
+    except Exception as exc:  # an API change under the private parts: never a dead agent for it
+        return f"pyghostty {have or '?'} does not work here ({type(exc).__name__}: {exc})"
+    return None
+
+
+def available_backends() -> list[str]:
+    return (["ghostty"] if ghostty_problem() is None else []) + ["pyte"]
 
 
 def default_backend() -> str:

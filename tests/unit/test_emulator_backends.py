@@ -4,13 +4,25 @@ detection), and answers only the queries the daemon always answered."""
 from __future__ import annotations
 
 import codecs
+import importlib.metadata
 import json
+import sys
+import tomllib
+import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from supervisor.detect.rules import View, load_profile
-from supervisor.screen.emulator import Terminal, available_backends, default_backend
+from supervisor.screen.emulator import (
+    GHOSTTY_VERSIONS,
+    Terminal,
+    available_backends,
+    default_backend,
+    ghostty_problem,
+)
 
 DATA = Path(__file__).parents[1] / "data" / "claude-2.1.330"
 RAW = (DATA / "full_session.raw").read_bytes()
@@ -70,3 +82,47 @@ def test_default_backend_is_the_fastest_installed(monkeypatch: pytest.MonkeyPatc
     assert default_backend() == BACKENDS[0]
     monkeypatch.setenv("STAFF_EMULATOR", "pyte")
     assert default_backend() == "pyte" and Terminal().backend == "pyte"
+
+
+# -- the fallback to pyte (issue 20: a lean install) ---------------------------------------------
+@pytest.fixture
+def fresh_probe() -> Iterator[None]:
+    """`ghostty_problem` is checked once per process: forget it before and after the test."""
+    ghostty_problem.cache_clear()
+    yield
+    ghostty_problem.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("module", "version", "why"),
+    [
+        (None, None, "pip install 'agentstaff[fast]'"),  # no wheel here: not installed
+        (types.ModuleType("pyghostty"), None, "does not work here"),  # another API under the same name
+        ("real", "0.2.0", "not a supported version"),  # installed beside the pin
+    ],
+)
+def test_without_a_usable_libghostty_pyte_runs(
+    fresh_probe: None, monkeypatch: pytest.MonkeyPatch, module: Any, version: str | None, why: str
+) -> None:
+    if module != "real":
+        monkeypatch.setitem(sys.modules, "pyghostty", module)
+    if version is not None:
+        monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
+    monkeypatch.delenv("STAFF_EMULATOR", raising=False)
+    problem = ghostty_problem()
+    assert problem is not None and why in problem, problem
+    assert available_backends() == ["pyte"]
+    term = Terminal(20, 3)
+    term.feed(b"hello\r\nworld")
+    assert term.backend == "pyte" and term.lines()[:2] == ["hello", "world"]
+
+
+def test_the_fast_extra_pins_the_minor_the_code_uses() -> None:
+    """pyghostty is not a plain dependency (its missing wheel would fail the install on musl)
+    and the `fast` extra allows exactly the versions GhosttyScreen is written against."""
+    meta = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert not [d for d in meta["dependencies"] if d.startswith("pyghostty")]
+    (fast,) = meta["optional-dependencies"]["fast"]
+    low, high = GHOSTTY_VERSIONS
+    spec = ".".join(map(str, low)), ".".join(map(str, high))
+    assert fast.split(";")[0].strip() == f"pyghostty>={spec[0]},<{spec[1]}"
