@@ -11,12 +11,12 @@ from the screen (`detect/answers.py`).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from supervisor.agent.task import Task
+from supervisor.agent.task import Task, typed_text
 from supervisor.detect import answers
 from supervisor.detect.rules import View
 from supervisor.events import TaskMoved
@@ -30,8 +30,6 @@ TRANSCRIPT_WAIT = 5.0
 """Seconds to wait for Claude to record a turn it has finished on screen (it usually takes
 tens of ms; the wait ends at the write that completes the turn, so the bound costs only when
 the transcript never records the turn, and then the screen's rendering is the answer)."""
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class NotTaken(Exception):
@@ -61,19 +59,31 @@ class Delivery:
         self._finishing = False
         self._finisher: asyncio.Task[None] | None = None
         self._last_text: str | None = None  # the last task's text, to spot it put back in the box
+        self._refusals: dict[str, int] = {}  # task id → times the program did not show its text
 
     # -- typing it in -----------------------------------------------------------------------
     def encode(self, text: str) -> str:
-        """The keys that put `text` into the input box (not the Enter)."""
-        text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip("\n")
-        multi = "\n" in text or len(text) >= 64
+        """The keys that put `text` into the input box (not the Enter): only what can be typed
+        (`typed_text`); a text the program would take as a command of its own (Claude Code: a
+        leading `!` runs a shell, `/` a slash command, pasted or not, after spaces or not) gets
+        the profile's `literal_prefix`, so it reaches the model as a prompt."""
+        text = typed_text(text).strip("\n")
         agent = self.agent
+        marks = agent.profile.settings.command_chars
+        if marks and text.lstrip()[:1] in marks:
+            text = agent.profile.settings.literal_prefix + text.lstrip()
+        multi = "\n" in text or len(text) >= 64
         if agent.profile.settings.paste == "bracketed" and multi and agent.term.bracketed_paste:
             return f"\x1b[200~{text}\x1b[201~"
         return text
 
     async def run(self, task: Task) -> None:
-        """Type `task` into the program and return when it is answered, failed or cancelled."""
+        """Type `task` into the program and return when it is answered, failed or cancelled.
+
+        The Enter goes only after the program showed the text in its box: text never seen
+        there was never taken, and an Enter then would tie this task to whatever the screen
+        shows (the previous turn's answer). A program that draws nothing at all (stopped,
+        swapped out) is waited for as long as it takes; its keys wait in the pty."""
         agent = self.agent
         if agent.state != IDLE:
             raise RuntimeError(f"agent {agent.name} is {agent.state}, not idle")
@@ -91,47 +101,86 @@ class Delivery:
         await self._clear_residue()
         agent.drafts.person_typed = False  # the box was empty at dispatch: what appears in it is ours
         self._last_text = task.text
-        keys = self.encode(task.text)
-        gen = agent.term.generation
         has_box = agent.input_box() is not None
-        agent.write(keys)
-        # The Enter must be a separate write, after the program took the text (else a
-        # long text plus Enter reads as one paste and the Enter becomes a newline):
-        # wait until the input box shows it, or, with no box, for the echo.
+        gen = agent.term.generation
+        agent.write(self.encode(task.text))
         if has_box:
-            shown = await agent.until(
-                lambda: self.text_in_box(task.text) or not agent.alive, self.echo_timeout
-            )
-            if not shown and agent.alive and (agent.state != IDLE or agent.input_box() is None):
-                # The program was not ready after all (a person's prompt had just started,
-                # a dialog opened): it never took the text, so pressing Enter now would
-                # tie this task to someone else's turn. Hand it back to the queue.
-                self.task = None
-                task.move("queued", now=agent.clock())
-                task.agent = None
-                agent.emit(TaskMoved(task))
-                raise NotTaken(f"{agent.name} was not ready ({agent.state})")
+            shown = await self._until_drawn(lambda: self.text_in_box(task.text), gen, self.echo_timeout)
+            if self._done.done():
+                return
+            if not shown:
+                await self._not_taken(task)
         else:
             await agent.until(lambda: agent.term.generation != gen or not agent.alive, 1.0)
         enter = agent.profile.settings.enter
         for attempt in range(2):
-            if self._done.done():
+            if self._done.done() or not agent.alive:
                 break
             self.submitted = True
+            gen = agent.term.generation
             agent.write(enter)
-            if await agent.until(
-                lambda: self.left_idle or not agent.alive or self._done is None or self._done.done(),
-                self.confirm_timeout,
+            if await self._until_drawn(
+                lambda: self.left_idle or self._done is None or self._done.done(), gen, self.confirm_timeout
             ):
                 break
             if not self.text_in_box(task.text):
                 # The text left the box but we saw no busy frame: the program finished
-                # within one read (an instant reply). Settle it from the screen.
+                # within one read (an instant reply). Settle it from what it recorded.
                 self.finish()
                 break
             if attempt == 1:
-                self.fail("the agent did not accept the input (still idle after Enter twice)")
+                await self._clear_box()
+                self.fail("the agent did not take the task: its text stayed in the input box "
+                          "after Enter twice (the box was cleared)")
         await asyncio.shield(self._done)
+
+    async def _until_drawn(self, pred: Callable[[], bool], gen: int, window: float = 2.0) -> bool:
+        """Wait for `pred`, `window` seconds after each time the program draws something;
+        while it draws nothing at all since `gen` (stopped, or slow to read its input), wait
+        on, however long: a cancel, its exit or its next frame ends the wait."""
+        agent = self.agent
+
+        def over() -> bool:
+            return pred() or not agent.alive or self._done is None or self._done.done()
+
+        while True:
+            if await agent.until(over, window):
+                return pred()
+            if agent.term.generation != gen:
+                return False  # it drew, and not what we wait for
+            seen = gen
+
+            def drew(seen: int = seen) -> bool:
+                return agent.term.generation != seen or over()
+
+            await agent.until(drew, None)
+            gen = agent.term.generation
+
+    async def _not_taken(self, task: Task) -> None:
+        """The program never showed the text: hand the task back (the third time, fail it),
+        after clearing any part of our text from the box, so nothing is left half-typed."""
+        agent = self.agent
+        if not agent.drafts.person_typed:
+            await self._clear_box()
+        self.task = None
+        self._refusals[task.id] = self._refusals.get(task.id, 0) + 1
+        if self._refusals[task.id] >= 3:
+            self._refusals.pop(task.id)
+            task.error = "the agent never showed the task's text in its input box (3 tries)"
+            task.move("failed", now=agent.clock())
+            self._end(task)
+            raise NotTaken(task.error)
+        task.move("queued", now=agent.clock())
+        task.agent = None
+        agent.emit(TaskMoved(task))
+        raise NotTaken(f"{agent.name} was not ready ({agent.state})")
+
+    async def _clear_box(self) -> None:
+        """Empty the input box if it holds text (its clear key on an empty box may arm exit)."""
+        agent = self.agent
+        if agent.box_text():
+            agent.write(agent.profile.settings.clear_input)
+            await agent.until(lambda: not agent.box_text() or not agent.alive, 1.0)
 
     async def _clear_residue(self) -> None:
         """An interrupted turn (Esc, a cancel, a stall policy) puts its prompt back in the
@@ -224,8 +273,9 @@ class Delivery:
         got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
         return got.text if got.complete else None
 
-    async def extract_answer(self, task: Task) -> tuple[str, str, answers.TranscriptAnswer | None]:
-        """The answer, where it came from, and the turn as the transcript recorded it.
+    async def extract_answer(self, task: Task) -> tuple[str | None, str, answers.TranscriptAnswer | None]:
+        """The answer (None: none can be read), where it came from, and the turn as the
+        transcript recorded it.
 
         For a profile with a transcript, the answer is the text Claude recorded for the turn,
         exactly. Claude may write the turn a moment after its screen shows the prompt again
@@ -241,8 +291,8 @@ class Delivery:
         if got is not None and got.text is not None:
             return got.text, "transcript (turn end not recorded)", got
         text = self.screen_answer(task)
-        if text is None:  # our prompt scrolled away: the newest answer block is the best guess
-            return self.screen_answer(task, loose=True) or "", "screen (prompt not found)", got
+        if text is None:  # never the newest answer block instead: it may be another turn's
+            return None, "its prompt is not on the screen and the program keeps no transcript of it", got
         return text, "screen", got
 
     async def _transcript_answer(self, task: Task) -> answers.TranscriptAnswer:
@@ -298,7 +348,7 @@ class Delivery:
             else:
                 await events.changed(path, left)
 
-    def screen_answer(self, task: Task, *, loose: bool = False) -> str | None:
+    def screen_answer(self, task: Task) -> str | None:
         p = self.agent.profile.settings
         term = self.agent.term
         lines = term.lines()
@@ -314,7 +364,6 @@ class Delivery:
             answer_prefix=p.answer_prefix,
             drop=list(p.answer_drop),
             prompt_regex=p.prompt_regex,
-            loose=loose,
         )
         return text
 
@@ -333,6 +382,9 @@ class Delivery:
         finally:
             self._finishing = False
         if task.final:
+            return
+        if answer is None:
+            self.fail(f"the answer could not be read: {source}")
             return
         settings = self.agent.profile.settings
         if got is not None and got.usage.responses:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,23 @@ TASK_TRANSITIONS: dict[str, frozenset[str]] = {
     "failed": frozenset(),
     "cancelled": frozenset(),
 }
+
+
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"            # CSI (colours, cursor keys, bracketed-paste markers)
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, ended by BEL or ST
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"      # DCS, SOS, PM, APC
+    r"|\x1b[@-Z\\-_]"                     # two-byte escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]"   # every other control character (C0 but \t \n, DEL, C1)
+)
+
+
+def typed_text(text: str) -> str:
+    """What of a task's text reaches the program: escape sequences and control characters
+    are not a prompt (a pasted colour code would be typed as keys), so they are dropped;
+    line ends become newlines and tabs spaces."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    return _ESCAPES.sub("", text)
 
 
 def new_task_id() -> str:

@@ -41,15 +41,19 @@ class View:
     _cache: dict[str, str | None] = field(default_factory=dict)
 
     def rule_rows(self) -> list[int]:
-        """Rows holding a full horizontal rule (the lines Claude draws around its input)."""
+        """Rows holding a full horizontal rule (the lines Claude draws around its input).
+
+        A rule is drawn by the program from the first column across (nearly) the whole
+        width; a line of ─ that a task or a reply holds is indented under a prompt mark or
+        an answer bullet, so content never passes for the frame of the input box."""
         key = "__rules"
         if key not in self._cache:
-            width = max((len(line) for line in self.lines), default=0)
-            need = max(8, width // 2)
+            width = max((len(line.rstrip()) for line in self.lines), default=0)
+            need = max(8, width - 2)
             rows = [
                 y
                 for y, line in enumerate(self.lines)
-                if len(s := line.strip()) >= need and _RULE_LINE.fullmatch(s)
+                if len(s := line.rstrip()) >= need and _RULE_LINE.fullmatch(s)
             ]
             self._cache[key] = ",".join(map(str, rows))
         raw = self._cache[key]
@@ -280,6 +284,11 @@ class Settings:
     """The region is the input box only when this matches it (a dialog can stand there)."""
     placeholder: tuple[str, ...] = ()
     """Regexes of the hint an empty box shows (Codex's 'Ask Codex to do anything'): no draft."""
+    command_chars: str = ""
+    """Leading characters that make the program take its input as a command of its own
+    (Claude Code: `!` a shell command, `/` a slash command) instead of a prompt."""
+    literal_prefix: str = ""
+    """Typed before a task that begins with one of `command_chars`, so it stays a prompt."""
     settle_after_blocked_ms: float = 300
     """An idle screen right after a question must last this long (the dialog may redraw)."""
     fallback_debounce_ms: float = 150

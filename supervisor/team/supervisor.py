@@ -19,7 +19,7 @@ from typing import Any, assert_never
 
 from supervisor.agent.agent import Agent, AgentEvent, AgentSpec, ProcessFactory
 from supervisor.agent.delivery import NotTaken
-from supervisor.agent.task import Task
+from supervisor.agent.task import Task, typed_text
 from supervisor.detect.rules import Profile, load_profile
 from supervisor.events import (
     DetailChanged,
@@ -490,6 +490,11 @@ class Supervisor:
         self.resolve_target(to)
         if not text.strip():
             raise ProtocolError(ERR_BAD_REQUEST, "the task text is empty")
+        if not typed_text(text).strip():
+            raise ProtocolError(
+                ERR_BAD_REQUEST,
+                "the task text has nothing to type (only control characters or escape sequences)",
+            )
         if to in self.agents:
             agent = self.agents[to]
             if agent.state in DOWN and agent.name not in self._restart_timers:
@@ -587,8 +592,11 @@ class Supervisor:
                 return
             await agent.run_task(task)
         except NotTaken as exc:
-            log.info("%s: %s; %s goes back to the queue", agent.name, exc, task.id)
-            self.queue.insert(0, task)
+            if task.final:  # it was refused too often: failed, with the reason
+                log.info("%s: %s: %s", agent.name, task.id, exc)
+            else:
+                log.info("%s: %s; %s goes back to the queue", agent.name, exc, task.id)
+                self.queue.insert(0, task)
         except Exception as exc:  # never let one delivery take the daemon down
             log.exception("delivery of %s to %s failed", task.id, agent.name)
             if not task.final:

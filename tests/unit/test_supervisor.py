@@ -167,7 +167,7 @@ async def test_multiline_goes_as_paste_only_when_enabled(sup: Supervisor) -> Non
     assert agent.encode_task("a\nb") == "a\nb"  # the sim never enabled bracketed paste
     agent.term.feed("\x1b[?2004h")
     assert agent.encode_task("a\nb") == "\x1b[200~a\nb\x1b[201~"
-    assert agent.encode_task("evil\x1b[201~\x03") == "evil[201~"
+    assert agent.encode_task("evil\x1b[201~\x03") == "evil"  # no paste end marker, no control key
 
 
 def test_inbox_is_durable_and_acks_append(tmp_path: Path) -> None:
