@@ -62,16 +62,22 @@ class Delivery:
         self._refusals: dict[str, int] = {}  # task id → times the program did not show its text
 
     # -- typing it in -----------------------------------------------------------------------
-    def encode(self, text: str) -> str:
-        """The keys that put `text` into the input box (not the Enter): only what can be typed
-        (`typed_text`); a text the program would take as a command of its own (Claude Code: a
-        leading `!` runs a shell, `/` a slash command, pasted or not, after spaces or not) gets
-        the profile's `literal_prefix`, so it reaches the model as a prompt."""
+    def typed(self, text: str) -> str:
+        """`text` as it is typed into the program, and so as the program shows and records it:
+        only what can be typed (`typed_text`); a text the program would take as a command of
+        its own (Claude Code: a leading `!` runs a shell, `/` a slash command, pasted or not,
+        after spaces or not) gets the profile's `literal_prefix`, so it reaches the model as a
+        prompt. Every match against the box, the screen or a transcript uses this form."""
         text = typed_text(text).strip("\n")
+        settings = self.agent.profile.settings
+        if settings.command_chars and text.lstrip()[:1] in settings.command_chars:
+            text = settings.literal_prefix + text.lstrip()
+        return text
+
+    def encode(self, text: str) -> str:
+        """The keys that put `text` into the input box (not the Enter)."""
+        text = self.typed(text)
         agent = self.agent
-        marks = agent.profile.settings.command_chars
-        if marks and text.lstrip()[:1] in marks:
-            text = agent.profile.settings.literal_prefix + text.lstrip()
         multi = "\n" in text or len(text) >= 64
         if agent.profile.settings.paste == "bracketed" and multi and agent.term.bracketed_paste:
             return f"\x1b[200~{text}\x1b[201~"
@@ -100,12 +106,12 @@ class Delivery:
 
         await self._clear_residue()
         agent.drafts.person_typed = False  # the box was empty at dispatch: what appears in it is ours
-        self._last_text = task.text
+        self._last_text = text = self.typed(task.text)
         has_box = agent.input_box() is not None
         gen = agent.term.generation
         agent.write(self.encode(task.text))
         if has_box:
-            shown = await self._until_drawn(lambda: self.text_in_box(task.text), gen, self.echo_timeout)
+            shown = await self._until_drawn(lambda: self.text_in_box(text), gen, self.echo_timeout)
             if self._done.done():
                 return
             if not shown:
@@ -123,7 +129,7 @@ class Delivery:
                 lambda: self.left_idle or self._done is None or self._done.done(), gen, self.confirm_timeout
             ):
                 break
-            if not self.text_in_box(task.text):
+            if not self.text_in_box(text):
                 # The text left the box but we saw no busy frame: the program finished
                 # within one read (an instant reply). Settle it from what it recorded.
                 self.finish()
@@ -216,7 +222,7 @@ class Delivery:
                 task.move(agent.state.value, now=agent.clock())
         elif self.recover_answer(task) is not None:
             self.finish()  # it finished while no daemon watched
-        elif self.text_in_box(task.text):
+        elif self.text_in_box(self.typed(task.text)):
             agent.write(agent.profile.settings.enter)  # typed, never submitted
         else:
             self.task = None
@@ -270,7 +276,7 @@ class Delivery:
         if agent.profile.settings.transcript != "claude":
             return None
         path = answers.transcript_path(agent.env, agent.cwd(), agent.session_id)
-        got = answers.from_transcript(path, 0, task.text, after=task.delivered or task.created)
+        got = answers.from_transcript(path, 0, self.typed(task.text), after=task.delivered or task.created)
         return got.text if got.complete else None
 
     async def extract_answer(self, task: Task) -> tuple[str | None, str, answers.TranscriptAnswer | None]:
@@ -305,7 +311,7 @@ class Delivery:
         while True:
             if path.exists():
                 events.armed(path)  # before the read: a write in between still wakes us
-            got = answers.from_transcript(path, offset, task.text)
+            got = answers.from_transcript(path, offset, self.typed(task.text))
             if got.complete:
                 return got
             if not got.seen_prompt:
@@ -334,7 +340,7 @@ class Delivery:
             path = None
             for candidate in answers.codex_rollouts(agent.env, since):
                 events.armed(candidate)  # before the read: a write in between still wakes us
-                got = answers.from_codex_rollout(candidate, task.text, agent.cwd())
+                got = answers.from_codex_rollout(candidate, self.typed(task.text), agent.cwd())
                 if got.seen_prompt:
                     path = candidate
                     break
@@ -359,7 +365,7 @@ class Delivery:
         text = answers.from_screen(
             term.history_text(),
             lines,
-            task.text,
+            self.typed(task.text),
             prompt_prefix=p.prompt_prefix,
             answer_prefix=p.answer_prefix,
             drop=list(p.answer_drop),

@@ -84,3 +84,110 @@ def test_every_task_answered_once_by_the_right_agent(
         )
     finally:
         staff("down", timeout=300)
+
+
+def hostile(rng: random.Random, i: int) -> str:
+    """A task text of a kind that once broke delivery (issue 15), ending in its own marker."""
+    kind = rng.randrange(6)
+    if kind == 0:
+        body = rng.choice(["!rm -rf /tmp/nothing", "/clear", " /cost", "#note", "@planning go"])
+    elif kind == 1:
+        body = "a table\n" + "\n".join("─" * rng.randrange(60, 130) for _ in range(rng.randrange(1, 4)))
+    elif kind == 2:
+        body = "\n".join(f"line {k}" for k in range(rng.randrange(30, 120)))
+    elif kind == 3:
+        body = "reply ends like a spinner\n* Thinking…\n✶ Forming… (3s · ↓ 12 tokens)"
+    elif kind == 4:
+        body = "colour \x1b[31mred\x1b[0m bell\x07 nul\x00 end"
+    else:
+        body = f"job {i} [delay={rng.uniform(0, 0.3):.2f}]"
+    return f"{body} [id:{i:06d}]"
+
+
+@pytest.mark.parametrize(("n_agents", "n_tasks", "n_clients", "n_stalls"), [
+    pytest.param(6, 120, 4, 12, id="6x120"),
+    pytest.param(64, 2000, 8, 200, id="64x2000", marks=pytest.mark.soak),
+])
+def test_stalls_and_hostile_texts_lose_nothing_and_answer_right(
+    home: Path, tmp_path: Path, n_agents: int, n_tasks: int, n_clients: int, n_stalls: int
+) -> None:
+    """Agents SIGSTOPped for 0–8 s at random while hostile texts flow: 0 lost, 0 duplicated,
+    0 misrouted, 0 wrong answers (issue 15: "What it must show", 3)."""
+    import os
+    import signal
+
+    names = tuple(f"h{i:02d}" for i in range(n_agents))
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(names))
+    staff("up", "-c", str(cfg), check=True, timeout=300)
+    rng = random.Random(11)
+    plan = [(names[rng.randrange(n_agents)], hostile(rng, i)) for i in range(n_tasks)]
+    results: dict[int, dict[str, object]] = {}
+    errors: list[BaseException] = []
+    done = threading.Event()
+    stalls: list[tuple[str, float]] = []
+
+    def client(k: int) -> None:
+        try:
+            with Client(socket_path(home), timeout=900) as c:
+                mine = list(range(k, n_tasks, n_clients))
+                ids = {i: c.call("submit", to=plan[i][0], text=plan[i][1])["id"] for i in mine}
+                for i in mine:
+                    results[i] = c.call("wait", task=ids[i], timeout=900)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def stall(pid: int, secs: float) -> None:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            done.wait(secs)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    def staller() -> None:
+        """Up to `n_stalls` stops of random agents, several at once, until the tasks end."""
+        srng = random.Random(13)
+        with Client(socket_path(home), timeout=30) as c:
+            pids = {a["agent_id"]: a["pid"] for a in c.call("status")["agents"]}
+        running: dict[str, threading.Thread] = {}
+        for _ in range(n_stalls):
+            if done.wait(srng.uniform(0.1, 0.6)):
+                break
+            free = [n for n in names if n not in running or not running[n].is_alive()]
+            if not free:
+                continue
+            name, secs = srng.choice(free), srng.uniform(0, 8)
+            stalls.append((name, secs))
+            running[name] = threading.Thread(target=stall, args=(pids[name], secs))
+            running[name].start()
+        for t in running.values():
+            t.join()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n_clients)]
+    stall_thread = threading.Thread(target=staller)
+    for t in [*threads, stall_thread]:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    stall_thread.join()
+    try:
+        assert not errors, errors
+        assert len(results) == n_tasks  # 0 lost
+        wrong = []
+        for i, (agent, text) in enumerate(plan):
+            r = results[i]
+            answer = str(r.get("answer") or "")
+            if r["state"] != "done" or r["agent"] != agent or not answer.startswith(f"FAKE-REPLY({agent}#") \
+                    or f"[id:{i:06d}]" not in answer or answer.count("[id:") != 1:
+                wrong.append((i, agent, text[:60], r["state"], r.get("agent"), answer[:80], r.get("error")))
+        assert not wrong, wrong[:5]  # 0 misrouted, 0 wrong answers, none failed
+        for agent in names:  # 0 duplicated: each agent's turns are 1..n, each once
+            turns = sorted(int(str(r["answer"]).split("#")[1].split(")")[0])
+                           for r in results.values() if r["agent"] == agent)
+            assert turns == list(range(1, len(turns) + 1)), (agent, turns)
+        print(f"\n{n_tasks} tasks on {n_agents} agents through {len(stalls)} stalls "
+              f"(up to {max((s for _, s in stalls), default=0):.1f} s): 0 lost, 0 duplicated, "
+              f"0 misrouted, 0 wrong answers")
+    finally:
+        staff("down", timeout=300)
