@@ -141,9 +141,10 @@ class Delivery:
         await asyncio.shield(self._done)
 
     async def _until_drawn(self, pred: Callable[[], bool], gen: int, window: float = 2.0) -> bool:
-        """Wait for `pred`, `window` seconds after each time the program draws something;
-        while it draws nothing at all since `gen` (stopped, or slow to read its input), wait
-        on, however long: a cancel, its exit or its next frame ends the wait."""
+        """Wait for `pred`, `window` seconds after each time the program draws something.
+        A stopped program (SIGSTOP, a debugger) is waited for as long as it stays stopped:
+        its input waits in the pty, and its silence says nothing of it. A running program
+        that drew nothing in `window` dropped it (False)."""
         agent = self.agent
 
         def over() -> bool:
@@ -152,14 +153,18 @@ class Delivery:
         while True:
             if await agent.until(over, window):
                 return pred()
-            if agent.term.generation != gen:
-                return False  # it drew, and not what we wait for
-            seen = gen
+            if agent.term.generation != gen or agent.proc is None or not agent.proc.stopped():
+                return False  # it drew something else, or it runs and ignored us
+            while agent.proc is not None and agent.proc.stopped() and not over():
+                # No event says a process was continued (only its parent could wait for it):
+                # look again each second, and at once when it draws.
+                seen = agent.term.generation
 
-            def drew(seen: int = seen) -> bool:
-                return agent.term.generation != seen or over()
+                def drew(seen: int = seen) -> bool:
+                    return agent.term.generation != seen or over()
 
-            await agent.until(drew, None)
+                if await agent.until(drew, 1.0):
+                    break
             gen = agent.term.generation
 
     async def _not_taken(self, task: Task) -> None:

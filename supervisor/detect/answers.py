@@ -352,20 +352,23 @@ def from_screen(
     answer_prefix: str = "",
     drop: Sequence[str] = (),
     prompt_regex: str | None = None,
-    loose: bool = False,
 ) -> str | None:
     """The text between the submitted prompt and the input box (or the next prompt).
 
-    Only a prompt line showing our text counts, unless `loose` (then the newest prompt)."""
+    Only a prompt line showing our text counts (the start of its first line: a multi-line
+    prompt is drawn over several rows); never merely the newest prompt, which may be
+    another turn's. With an `answer_prefix`, the answer starts at its first marked row,
+    so the rest of a multi-line prompt is not part of it."""
     view = View(lines)
     rules = view.rule_rows()
     visible = list(lines[: rules[-2]]) if len(rules) >= 2 else list(lines)
     allrows = [*history, *visible]
-    first = " ".join(prompt.split())[:30]
+    first_line = next((ln for ln in prompt.splitlines() if ln.strip()), "")
+    first = " ".join(first_line.split())[:10]
     start = None
     for i in range(len(allrows) - 1, -1, -1):
-        row = allrows[i].strip()
-        if row.startswith(prompt_prefix) and (loose or first[:10] in row or "[Pasted text" in row):
+        row = " ".join(allrows[i].split())
+        if first and row.startswith(prompt_prefix) and (first in row or "[Pasted text" in row):
             start = i
             break
     if start is None:
@@ -375,7 +378,10 @@ def from_screen(
         pat = re.compile(prompt_regex)
         while body and (not body[-1].strip() or pat.search(body[-1].rstrip())):
             body.pop()
-    # skip the rest of a multi-line prompt (continuation lines are indented)
+    # skip the rest of a multi-line prompt: up to the answer's mark, or its indented lines
+    marked = next((j for j, r in enumerate(body) if answer_prefix and r.startswith(answer_prefix)), None)
+    if marked is not None:
+        body = body[marked:]
     while body and body[0].startswith("  ") and not answer_prefix:
         body.pop(0)
     drops = [re.compile(d) for d in drop]

@@ -95,6 +95,10 @@ class ProcessLike(Protocol):
 
     def signal(self, sig: int) -> None: ...
 
+    def stopped(self) -> bool:
+        """The program is stopped (SIGSTOP, a debugger, job control): it reads and draws
+        nothing until it is continued, so silence from it means nothing about its input."""
+
     def detach(self) -> None:
         """Stop watching the program without ending it (a reload: the next daemon adopts it)."""
 
@@ -333,6 +337,16 @@ class PtyProcess:
         self.rows, self.cols = rows, cols
         if self.fd is not None:
             fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def stopped(self) -> bool:
+        if not self.alive or self.pid is None:
+            return False
+        try:  # /proc/PID/stat: "pid (comm) S …"; the comm may hold spaces and parentheses
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False  # no /proc (not Linux) or gone: not known to be stopped
+        return state in (b"T", b"t")
 
     def signal(self, sig: int) -> None:
         if self.alive and self.pid is not None:

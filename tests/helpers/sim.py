@@ -31,6 +31,8 @@ class SimProcess:
     ) -> None:
         self.argv, self.env = argv, env
         self.pid: int | None = None
+        self.is_stopped = False  # as if SIGSTOPped: reads and draws nothing until `cont()`
+        self.pending: list[bytes] = []
         self.exit_status: ExitStatus | None = None
         self.on_output: OutputCallback | None = None
         self.on_exit: ExitCallback | None = None
@@ -74,6 +76,19 @@ class SimProcess:
 
     def write(self, data: bytes) -> None:
         self.writes.append((data, self.shown_box))
+        if self.is_stopped:  # the keys wait in the pty until it runs again (`cont`)
+            self.pending.append(data)
+            return
+        self._take(data)
+
+    def cont(self) -> None:
+        """SIGCONT: it runs again and reads what was typed meanwhile."""
+        self.is_stopped = False
+        pending, self.pending = self.pending, []
+        for data in pending:
+            self._take(data)
+
+    def _take(self, data: bytes) -> None:
         text = data.decode()
         if text == "\r":
             if self.ignore_enters > 0:
@@ -127,6 +142,9 @@ class SimProcess:
 
     def resume_reading(self) -> None:
         pass
+
+    def stopped(self) -> bool:
+        return self.is_stopped
 
     def signal(self, sig: int) -> None:
         if self.alive:

@@ -122,8 +122,8 @@ async def test_two_ignored_enters_fail_the_task(agent: Agent) -> None:
     p.ignore_enters = 2
     task = Task(to="a", text="never sent")
     await agent.run_task(task)
-    assert keys(p) == [b"never sent", b"\r", b"\r"]  # one retry, not more
-    assert task.state == "failed" and "still idle after Enter twice" in (task.error or "")
+    assert keys(p) == [b"never sent", b"\r", b"\r", b"\x03"]  # one retry, not more; box cleared
+    assert task.state == "failed" and "stayed in the input box after Enter twice" in (task.error or "")
     assert agent.current_task is None
 
 
@@ -144,3 +144,21 @@ async def test_text_the_program_never_took_goes_back(agent: Agent) -> None:
         await agent.run_task(task)
     assert keys(p) == [b"not now"]  # and no Enter, which would answer the question
     assert (task.state, task.agent, agent.current_task) == ("queued", None, None)
+
+
+async def test_a_stopped_program_is_waited_for_never_answered_from_an_old_screen(agent: Agent) -> None:
+    """Issue 15, item 1: the program is stopped as the text is typed; past every window the
+    task still waits (no Enter on text never shown, no old answer), and ends with its own."""
+    p = sim(agent)
+    await agent.run_task(Task(to="a", text="alpha"))
+    agent.delivery.echo_timeout = agent.delivery.confirm_timeout = 0.01
+    p.is_stopped = True
+    task = Task(to="a", text="beta")
+    run = asyncio.ensure_future(agent.run_task(task))
+    for _ in range(20):  # many windows pass while it is stopped
+        await asyncio.sleep(0.01)
+    assert not run.done() and task.state == "delivered"
+    assert keys(p)[-1] == b"beta"  # typed, and no Enter pressed on it
+    p.cont()
+    await run
+    assert (task.state, task.answer) == ("done", "SIM: beta")
