@@ -21,6 +21,30 @@ SIZES = [
 ]
 
 
+def start_clients(
+    home: Path, plan: list[tuple[str, str]], n_clients: int, timeout: float = 900
+) -> tuple[list[threading.Thread], dict[int, dict[str, object]], list[BaseException]]:
+    """`n_clients` threads, each submitting its share of `plan` (agent, text) and waiting for
+    every answer; results by plan index, and any error a client met."""
+    results: dict[int, dict[str, object]] = {}
+    errors: list[BaseException] = []
+
+    def client(k: int) -> None:
+        try:
+            with Client(socket_path(home), timeout=timeout) as c:
+                mine = list(range(k, len(plan), n_clients))
+                ids = {i: c.call("submit", to=plan[i][0], text=plan[i][1])["id"] for i in mine}
+                for i in mine:
+                    results[i] = c.call("wait", task=ids[i], timeout=timeout)
+        except BaseException as exc:  # surfaced by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n_clients)]
+    for t in threads:
+        t.start()
+    return threads, results, errors
+
+
 @pytest.mark.parametrize(("n_agents", "n_tasks", "n_clients"), SIZES)
 def test_every_task_answered_once_by_the_right_agent(
     home: Path, tmp_path: Path, n_agents: int, n_tasks: int, n_clients: int
@@ -33,23 +57,8 @@ def test_every_task_answered_once_by_the_right_agent(
     plan = [
         (names[rng.randrange(n_agents)], f"job {i} [delay={rng.uniform(0, 0.5):.2f}]") for i in range(n_tasks)
     ]
-    results: dict[int, dict[str, object]] = {}
-    errors: list[BaseException] = []
-
-    def client(k: int) -> None:
-        try:
-            with Client(socket_path(home), timeout=600) as c:
-                mine = list(range(k, n_tasks, n_clients))
-                ids = {i: c.call("submit", to=plan[i][0], text=plan[i][1])["id"] for i in mine}
-                for i in mine:
-                    results[i] = c.call("wait", task=ids[i], timeout=600)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
     t0 = time.monotonic()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(n_clients)]
-    for t in threads:
-        t.start()
+    threads, results, errors = start_clients(home, plan, n_clients)
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
@@ -122,20 +131,8 @@ def test_stalls_and_hostile_texts_lose_nothing_and_answer_right(
     staff("up", "-c", str(cfg), check=True, timeout=300)
     rng = random.Random(11)
     plan = [(names[rng.randrange(n_agents)], hostile(rng, i)) for i in range(n_tasks)]
-    results: dict[int, dict[str, object]] = {}
-    errors: list[BaseException] = []
     done = threading.Event()
     stalls: list[tuple[str, float]] = []
-
-    def client(k: int) -> None:
-        try:
-            with Client(socket_path(home), timeout=900) as c:
-                mine = list(range(k, n_tasks, n_clients))
-                ids = {i: c.call("submit", to=plan[i][0], text=plan[i][1])["id"] for i in mine}
-                for i in mine:
-                    results[i] = c.call("wait", task=ids[i], timeout=900)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
 
     def stall(pid: int, secs: float) -> None:
         os.kill(pid, signal.SIGSTOP)
@@ -163,10 +160,9 @@ def test_stalls_and_hostile_texts_lose_nothing_and_answer_right(
         for t in running.values():
             t.join()
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(n_clients)]
     stall_thread = threading.Thread(target=staller)
-    for t in [*threads, stall_thread]:
-        t.start()
+    stall_thread.start()
+    threads, results, errors = start_clients(home, plan, n_clients)
     for t in threads:
         t.join()
     done.set()

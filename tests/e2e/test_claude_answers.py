@@ -19,17 +19,14 @@ from typing import Any
 
 import pytest
 
-from fixtures.claude_env import claude_env, find_claude, prepare_home
+from fixtures.claude_env import claude_env, prepare_home
 from fixtures.mock_anthropic import MockServer, markdown_reply, start_mock, stop
 from tests.conftest import staff
+from tests.helpers.claude_team import require_claude
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.claude
-CLAUDE = find_claude()
-if CLAUDE is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
-    pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
+CLAUDE = require_claude()
 
 USAGE_FIELDS = {"input_tokens": "input_tokens", "output_tokens": "output_tokens",
                 "cache_read_tokens": "cache_read_input_tokens",

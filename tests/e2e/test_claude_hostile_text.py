@@ -4,7 +4,6 @@ tests/daemon/test_hostile_text.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,17 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from fixtures.claude_env import find_claude
 from tests.daemon.test_hostile_text import check_one
-from tests.helpers.claude_team import claude_daemon
+from tests.helpers.claude_team import claude_daemon, require_claude
 from tests.helpers.hostile_text import task_texts
 
 pytestmark = pytest.mark.claude
-CLAUDE = find_claude()
-if CLAUDE is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
-    pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
+CLAUDE = require_claude()
 
 MOCK_DIRECTIVE = re.compile(r"\[(delay|middelay|bash|write|delegate|status|fail|lines)=|\[(md|instant)\]")
 """Words the mock API obeys (fixtures/mock_anthropic.py): not what this test is about."""

@@ -31,7 +31,7 @@ from fixtures.claude_env import (
     session_registry_path,
     transcript_path,
 )
-from fixtures.mock_anthropic import MockServer, start_mock
+from fixtures.mock_anthropic import MockServer
 
 CLAUDE = find_claude()
 
@@ -82,13 +82,6 @@ def _spawn(tmp_path: Path, mock: MockServer, prepare: Callable[[Path, Path], Non
         cwd=workdir,
     )
     return Run(term, mock, home, workdir, session_id)
-
-
-@pytest.fixture
-def mock(tmp_path: Path) -> Iterator[MockServer]:
-    server, _port = start_mock(log_path=tmp_path / "mock.jsonl")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

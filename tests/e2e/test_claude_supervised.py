@@ -9,23 +9,17 @@ answered with `staff answer`; a person's draft in its box holds a task until cle
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.claude_env import find_claude
 from tests.conftest import staff
-from tests.helpers.claude_team import claude_daemon
+from tests.helpers.claude_team import claude_daemon, require_claude
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.claude
-CLAUDE = find_claude()
-if CLAUDE is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
-    pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
+CLAUDE = require_claude()
 
 
 @pytest.fixture

@@ -3,24 +3,18 @@ same bytes do on the emulator directly: the bytes are the daemon's recording of 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.claude_env import find_claude
 from supervisor.screen.emulator import Terminal
 from tests.conftest import staff
-from tests.helpers.claude_team import claude_daemon
+from tests.helpers.claude_team import claude_daemon, require_claude
 from tests.helpers.console_term import SIDEBAR, Term, read_cast
 
 pytestmark = pytest.mark.claude
-CLAUDE = find_claude()
-if CLAUDE is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
-    pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
+CLAUDE = require_claude()
 
 
 @pytest.fixture

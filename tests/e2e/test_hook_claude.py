@@ -9,29 +9,18 @@ input box — not submitted. We read the answer off the chief's screen.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.claude_env import ClaudeTerm, claude_env, find_claude, prepare_home
-from fixtures.mock_anthropic import MockServer, start_mock
+from fixtures.claude_env import ClaudeTerm, claude_env, prepare_home
+from fixtures.mock_anthropic import MockServer
 from tests.e2e.test_hook import HOOK
+from tests.helpers.claude_team import require_claude
 
-CLAUDE = find_claude()
 pytestmark = [pytest.mark.claude, pytest.mark.timeout(120)]
-if CLAUDE is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
-    pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
-
-
-@pytest.fixture
-def mock(tmp_path: Path) -> Iterator[MockServer]:
-    server, _port = start_mock(log_path=tmp_path / "mock.jsonl")
-    yield server
-    server.stop()
+CLAUDE = require_claude()
 
 
 @pytest.fixture

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from fixtures.claude_env import claude_env, prepare_home
+import pytest
+
+from fixtures.claude_env import claude_env, find_claude, prepare_home
 from fixtures.mock_anthropic import start_mock, stop
 from tests.conftest import staff
+
+
+def require_claude() -> str:
+    """The real Claude Code's path for a module of e2e tests: in CI its absence is an error
+    (`make claude` installs it), elsewhere the module is skipped with that hint."""
+    claude = find_claude()
+    if claude is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs the real Claude Code: `make claude` installs it into .cache/claude")
+        pytest.skip("the real Claude Code is not installed (make claude)", allow_module_level=True)
+    return claude
 
 
 @contextmanager
