@@ -203,7 +203,8 @@ def _check_sections(data: dict[str, Any], text: str, source: str) -> None:
         return
     top = min(unknown, key=lambda k: tomlpos.line_of(text, k))
     value = data[top]
-    sub = [str(next(iter(value)))] if isinstance(value, dict) and value else []
+    first = next(iter(value.items()), None) if isinstance(value, dict) else None
+    sub = [str(first[0])] if first is not None and isinstance(first[1], dict) else []  # [agent.b]
     close = difflib.get_close_matches(top, KNOWN_SECTIONS, n=1)
     hint = f"did you mean [{'.'.join([close[0], *sub])}]? " if close else ""
     raise ConfigError(
