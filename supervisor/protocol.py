@@ -72,6 +72,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "input": {"agent": (str,), "keys": (str,)},
     "chief": {"cwd": (str,)},  # add/start the agent `chief` in cwd (chief.py)
     "http_serve": {"listen": (str,)},  # open the HTTP API (httpapi.py)
+    "web": {},  # the HTTP API (opened if need be) and a one-time login code for the web app
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
@@ -89,6 +90,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "input": {"grace": (int, float)},
     "chief": {"args": (list,), "continue": (bool,)},
     "http_serve": {"allow_remote": (bool,)},
+    "web": {"listen": (str,), "allow_remote": (bool,)},
 }
 
 # Error codes, and the exit code the CLI maps each to.

@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from supervisor.daemon.web import CSP, WebApp
 from supervisor.protocol import (
     ERR_AGENT_DOWN,
     ERR_BAD_REQUEST,
     ERR_INTERNAL,
     ERR_JOURNAL,
+    ERR_NOT_ANSWERED,
     ERR_TIMEOUT,
     ERR_UNKNOWN_AGENT,
     ERR_UNKNOWN_TASK,
@@ -47,6 +49,7 @@ from supervisor.util.atomic import write_atomic
 from supervisor.util.trust import open_private
 
 if TYPE_CHECKING:
+    from supervisor.daemon.streams import Hub
     from supervisor.team.supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -113,11 +116,28 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-_STATUS = {ERR_UNKNOWN_AGENT: 404, ERR_UNKNOWN_TASK: 404, ERR_AGENT_DOWN: 409, ERR_JOURNAL: 503}
+_STATUS = {
+    ERR_UNKNOWN_AGENT: 404,
+    ERR_UNKNOWN_TASK: 404,
+    ERR_AGENT_DOWN: 409,
+    ERR_NOT_ANSWERED: 409,
+    ERR_JOURNAL: 503,
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, event streams included: scripts only from here, no framing, no
+    sniffing, no referrer (a login code in an address must not leak)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
 
 
 class HttpApi:
-    def __init__(self, sup: Supervisor, host: str, port: int, *, allow_remote: bool = False) -> None:
+    def __init__(
+        self, sup: Supervisor, host: str, port: int, *, allow_remote: bool = False, hub: Hub | None = None
+    ) -> None:
         if not is_loopback(host) and not allow_remote:
             raise HttpConfigError(
                 f"refusing to listen on {host}: not a loopback address (pass --allow-remote, "
@@ -127,6 +147,7 @@ class HttpApi:
         self.host, self.port = host, port
         self.allow_remote = allow_remote
         self.token = token(sup.home)
+        self.web = WebApp(sup, hub)  # the web app's pages and calls (web.py)
         self.runner: web.AppRunner | None = None
         self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._listener: asyncio.base_events.Server | None = None
@@ -149,6 +170,8 @@ class HttpApi:
         app.router.add_delete("/tasks/{id}", self.cancel)
         app.router.add_get("/events", self.events)
         app.router.add_get("/openapi.json", self.openapi)
+        self.web.register(app)
+        app.on_response_prepare.append(_security_headers)
         self.runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=IDLE_TIMEOUT
         )
@@ -199,6 +222,7 @@ class HttpApi:
                 proto.force_close()
 
     async def close(self) -> None:
+        self.web.close()
         for queue in self._streams:  # end every event stream, so the shutdown does not wait on it
             queue.put_nowait(None)
         if self._listener is not None:
@@ -223,7 +247,16 @@ class HttpApi:
             )
         except UnicodeError:  # bytes that are not text (aiohttp keeps them as surrogates)
             ok = False
-        if not ok or len(self.token) < MIN_TOKEN:
+        ok = ok and len(self.token) >= MIN_TOKEN
+        if not ok and self.web.session(request):  # the web app's cookie (web.py)
+            if not self.web.same_origin(request):
+                return _error(403, "forbidden", "a request with the session cookie from another origin")
+            ok = True
+        if not ok and self.web.is_public(request.path):
+            ok = True
+        if not ok and self.web.is_page(request.path) and request.method == "GET":
+            raise web.HTTPSeeOther("/login")
+        if not ok:
             resp = _error(
                 401,
                 "unauthorized",
@@ -425,9 +458,11 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-async def start(sup: Supervisor, listen: str, *, allow_remote: bool = False) -> HttpApi:
+async def start(
+    sup: Supervisor, listen: str, *, allow_remote: bool = False, hub: Hub | None = None
+) -> HttpApi:
     """Open the listener on the running loop (the daemon keeps it in `sup.http`)."""
     host, port = parse_listen(listen)
-    api = HttpApi(sup, host, port, allow_remote=allow_remote)
+    api = HttpApi(sup, host, port, allow_remote=allow_remote, hub=hub)
     await api.start()
     return api

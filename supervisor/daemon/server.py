@@ -51,6 +51,8 @@ def peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return int(uid)
 
 
+DEFAULT_WEB_LISTEN = "127.0.0.1:8765"
+"""Where `staff web` listens when no HTTP API is open and neither --http nor [http] says."""
 LISTEN_BACKLOG = 4096
 """Pending connections the socket holds before the loop accepts them."""
 
@@ -350,7 +352,7 @@ class Server:
         ids = req.get("ids")
         if ids is not None and not all(isinstance(i, str) for i in ids):
             raise ProtocolError(ERR_BAD_REQUEST, "inbox_ack: 'ids' must be a list of strings")
-        return {"acked": [i.id for i in self.sup.inbox.ack(ids)]}
+        return {"acked": [i.id for i in self.sup.ack(ids)]}
 
     async def cmd_inbox_post(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         item = InboxItem(
@@ -377,13 +379,22 @@ class Server:
 
         try:
             if self.http is None:
-                self.http = await httpapi.start(self.sup, listen, allow_remote=allow_remote)
+                self.http = await httpapi.start(self.sup, listen, allow_remote=allow_remote, hub=self.hub)
             elif parse_listen(listen) not in ((self.http.host, self.http.port), (self.http.host, 0)):
                 raise ProtocolError(ERR_BAD_REQUEST, f"the HTTP API already listens on {self.http.url}")
         except (TableError, OSError) as exc:
             raise ProtocolError(ERR_BAD_REQUEST, f"HTTP API: {exc}") from None
         info: dict[str, Any] = self.http.info()
         return info
+
+    async def cmd_web(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        """`staff web`: the HTTP API (the one open, else `listen`) and a one-time login code."""
+        listen = req.get("listen")
+        if self.http is None or listen:
+            await self.open_http(listen or DEFAULT_WEB_LISTEN, allow_remote=bool(req.get("allow_remote")))
+        code = self.http.web.auth.new_code()
+        info: dict[str, Any] = self.http.info()
+        return {**info, "code": code, "login": f"{info['url']}/login?code={code}"}
 
     async def cmd_watch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         m = Monitor(

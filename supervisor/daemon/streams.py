@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from supervisor.agent.agent import Agent
 from supervisor.daemon.recording import KEEP, MAX_BYTES, Recorder
@@ -34,10 +34,20 @@ HOLD_GRACE = 30.0
 MIN_BACKLOG = 64 << 10
 
 
+class Writer(Protocol):
+    """Where a watch writes, and whose closing ends a viewer's sizes and holds: the Unix
+    socket's StreamWriter, or a browser's event stream (web.TermStream)."""
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def is_closing(self) -> bool: ...
+    async def wait_closed(self) -> None: ...
+
+
 class Watch:
     """One client watching one agent."""
 
-    def __init__(self, hub: Hub, agent: Agent, writer: asyncio.StreamWriter, rid: Any) -> None:
+    def __init__(self, hub: Hub, agent: Agent, writer: Writer, rid: Any) -> None:
         self.hub = hub
         self.agent = agent
         self.writer = writer
@@ -174,7 +184,7 @@ class Hub:
             w.request_snapshot()
 
     # -- connections --------------------------------------------------------------------------
-    def _track(self, writer: asyncio.StreamWriter) -> int:
+    def _track(self, writer: Writer) -> int:
         """Forget this connection's sizes and holds when it closes."""
         key = id(writer)
         if key not in self._tracked:
@@ -197,7 +207,7 @@ class Hub:
             self._apply_size(name)
 
     # -- stream -----------------------------------------------------------------------------------
-    async def stream(self, agent: Agent, writer: asyncio.StreamWriter, rid: Any) -> dict[str, Any]:
+    async def stream(self, agent: Agent, writer: Writer, rid: Any) -> dict[str, Any]:
         self.attach(agent)
         w = Watch(self, agent, writer, rid)
         self.watches.setdefault(agent.name, set()).add(w)
@@ -209,7 +219,7 @@ class Hub:
 
     # -- sizes --------------------------------------------------------------------------------------
     def resize(
-        self, agent: Agent, rows: int, cols: int, viewer: str, writer: asyncio.StreamWriter
+        self, agent: Agent, rows: int, cols: int, viewer: str, writer: Writer
     ) -> dict[str, Any]:
         key = self._track(writer)
         if rows == 0 and cols == 0:  # this viewer no longer shows the agent
@@ -242,7 +252,7 @@ class Hub:
 
     # -- holds ------------------------------------------------------------------------------------
     def hold(
-        self, agent: Agent, on: bool, writer: asyncio.StreamWriter, grace: float | None = None
+        self, agent: Agent, on: bool, writer: Writer, grace: float | None = None
     ) -> dict[str, Any]:
         key = self._track(writer)
         if on:

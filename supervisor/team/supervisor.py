@@ -774,6 +774,13 @@ class Supervisor:
             ext.on_post(item)
         return item
 
+    def ack(self, ids: list[str] | None = None) -> list[InboxItem]:
+        """Mark inbox items read and tell every subscriber (an open web page drops them)."""
+        acked = self.inbox.ack(ids)
+        if acked:
+            self.publish({"type": "inbox_ack", "ids": [i.id for i in acked]})
+        return acked
+
     # -- views --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         agents = []
