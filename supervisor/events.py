@@ -65,6 +65,16 @@ class SessionChanged:
 
 
 @dataclass(frozen=True)
+class LimitChanged:
+    """The program hit a usage or rate limit: no task goes in before `until` (epoch
+    seconds), when the hold lifts by itself; None when it lifted. `reason` is the
+    program's own line (``API Error: … usage limit reached…``)."""
+
+    until: float | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class DetailChanged:
     """What the state alone does not say, e.g. `retrying after API error (attempt 2/10)`
     while working; None when there is nothing to add."""

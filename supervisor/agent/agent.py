@@ -28,6 +28,7 @@ from supervisor.detect.rules import Detection, Profile, View
 from supervisor.events import (
     DetailChanged,
     DraftChanged,
+    LimitChanged,
     SessionChanged,
     Spawned,
     StallChanged,
@@ -94,6 +95,7 @@ class AgentSpec:
 
 AgentEvent = (
     Spawned | StateChanged | TaskMoved[Task] | StallChanged | DraftChanged | SessionChanged | DetailChanged
+    | LimitChanged
 )
 """What an agent tells its team (supervisor/events.py), with the task record filled in."""
 Listener = Callable[["Agent", AgentEvent], None]
@@ -150,7 +152,11 @@ class Agent:
         self.session = Session(self)
         """The live session id (followed through Claude's /clear) and the tokens used."""
         self.detail: str | None = None
-        """What the state does not say (Claude retrying an API call), or None."""
+        """What the state does not say (Claude retrying an API call, a limit), or None."""
+        self.limited_until: float | None = None
+        """A usage or rate limit holds the agent's tasks until then (epoch seconds)."""
+        self.limit_reason: str | None = None
+        self._limit_timer: asyncio.TimerHandle | None = None
         self.stalls = StallWatch(lambda: self.state == WORKING and self.alive, self._stall_changed)
         self.drafts = DraftWatch(self._draft_changed)
 
@@ -416,15 +422,41 @@ class Agent:
         self._check_draft()
 
     def _check_detail(self) -> None:
-        """While working: the program's own retry of a failed API call, as a detail."""
+        """While working: the program's own retry of a failed API call, as a detail; else
+        the limit that holds its tasks (`limited until 11:15`)."""
         pattern = self.profile.settings.retry_regex
         detail = None
         if pattern and self.state == WORKING:
             region = self.view().region("above_prompt_box:4") or ""
             detail = answers.retry_detail(region.splitlines(), pattern)
+        if detail is None and self.limited_until is not None:
+            detail = "limited until " + time.strftime("%H:%M", time.localtime(self.limited_until))
         if detail != self.detail:
             self.detail = detail
             self.emit(DetailChanged(detail))
+
+    # -- a usage or rate limit ----------------------------------------------------------------
+    def hold(self, until: float, reason: str) -> None:
+        """The program hit a limit that lasts until `until` (epoch seconds): the team types
+        nothing into it before then, and a timer (not a poll) lifts the hold at that time."""
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
+        self.limited_until, self.limit_reason = until, reason
+        delay = max(0.0, until - self.clock())
+        self._limit_timer = asyncio.get_running_loop().call_later(delay, self.lift)
+        self._check_detail()
+        self.emit(LimitChanged(until, reason))
+
+    def lift(self) -> None:
+        """The limit's reset time came (or a person lifted it): tasks go in again."""
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
+            self._limit_timer = None
+        if self.limited_until is None:
+            return
+        self.limited_until = self.limit_reason = None
+        self._check_detail()
+        self.emit(LimitChanged(None))
 
     # -- a person's unsent draft --------------------------------------------------------------
     def note_person_input(self) -> None:
@@ -585,6 +617,11 @@ class Agent:
             "session_id": self.session_id,
             "usage": self.session.usage(),
             "detail": self.detail,
+            "limited_until": (
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.limited_until))
+                if self.limited_until is not None else None
+            ),
+            "limit_reason": self.limit_reason,
             "rule": det.rule if det else None,
             "stalled": self.stalled,
             "draft": self.draft,

@@ -26,6 +26,10 @@ from supervisor.util.dirwatch import file_events
 if TYPE_CHECKING:
     from supervisor.agent.agent import Agent
 
+LIMIT_HOLD = 60.0
+"""Seconds a limit holds the agent's tasks when its error names no reset time."""
+MAX_LIMIT_HOLDS = 3
+"""Times one task is put back for a limit before it fails (a limit that never lifts)."""
 TRANSCRIPT_WAIT = 5.0
 """Seconds to wait for Claude to record a turn it has finished on screen (it usually takes
 tens of ms; the wait ends at the write that completes the turn, so the bound costs only when
@@ -60,6 +64,7 @@ class Delivery:
         self._finisher: asyncio.Task[None] | None = None
         self._last_text: str | None = None  # the last task's text, to spot it put back in the box
         self._refusals: dict[str, int] = {}  # task id → times the program did not show its text
+        self._holds: dict[str, int] = {}  # task id → times a limit put it back
 
     # -- typing it in -----------------------------------------------------------------------
     def typed(self, text: str) -> str:
@@ -406,13 +411,33 @@ class Delivery:
             error = answers.screen_error(answer, settings.api_error)
         if error is not None:  # the API failed the turn: Claude's line is no answer
             task.answer_source = source
-            self.fail(error)
+            kind, status = (got.error_kind, got.error_status) if got is not None else (None, None)
+            if answers.is_limit(error, kind, status) and self._limit_holds(task) < MAX_LIMIT_HOLDS:
+                self._limited(task, error)
+            else:
+                self.fail(error)
             return
         task.answer, task.answer_source = answer, source
         if task.state == "delivered":
             task.move("working", now=self.agent.clock())
         task.move("done", now=self.agent.clock())
         self._end(task)
+
+    def _limit_holds(self, task: Task) -> int:
+        return self._holds.get(task.id, 0)
+
+    def _limited(self, task: Task, error: str) -> None:
+        """The turn hit a usage or rate limit: not the task's fault, and no answer. The
+        agent is held until the reset time its error names (else LIMIT_HOLD s) and the task
+        is put back (`interrupted`, then queued at the front by the team): it runs when the
+        limit lifts, or on a teammate at once if it was not addressed to this agent."""
+        agent = self.agent
+        now = agent.clock()
+        until = answers.limit_reset(error, now) or now + LIMIT_HOLD
+        self._holds[task.id] = self._holds.get(task.id, 0) + 1
+        agent.hold(until, error)
+        at = time.strftime("%H:%M:%S", time.localtime(until))
+        self.fail(f"{error} (limited until {at}: put back in the queue)", "interrupted")
 
     def fail(self, error: str, state: str = "failed") -> None:
         task = self.task

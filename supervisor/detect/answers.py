@@ -7,9 +7,10 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from supervisor.detect.rules import View
 
@@ -153,6 +154,8 @@ class TranscriptAnswer:
     """The turn ended in an API error: Claude's own line (``API Error: 400 …``)."""
     error_status: int | None = None
     usage: Usage = Usage()
+    error_kind: str | None = None
+    """Claude's class of the error (its ``error`` field: ``rate_limit``, ``overloaded``…)."""
 
 
 def _epoch(stamp: Any) -> float | None:
@@ -220,6 +223,7 @@ def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None
     complete = False
     error: str | None = None
     status: int | None = None
+    kind: str | None = None
     usage = Usage()
     counted: set[str] = set()
     for entry in entries[start + 1 :]:
@@ -244,6 +248,7 @@ def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None
             error = " ".join(" ".join(texts).split()) or "API Error"
             raw_status = entry.get("apiErrorStatus")
             status = raw_status if isinstance(raw_status, int) else None
+            kind = entry.get("error") if isinstance(entry.get("error"), str) else None
             complete = True
             break
         parts.extend(texts)
@@ -251,7 +256,7 @@ def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None
         if got is not None and got[0] not in counted:
             counted.add(got[0])
             usage = usage + got[1]
-    return TranscriptAnswer(join_text(parts), complete, True, error, status, usage)
+    return TranscriptAnswer(join_text(parts), complete, True, error, status, usage, kind)
 
 
 class UsageMeter:
@@ -325,6 +330,73 @@ def screen_error(answer: str | None, patterns: Sequence[str]) -> str | None:
         if re.search(pat, answer, re.MULTILINE):
             return " ".join(answer.split())
     return None
+
+
+LIMIT_TEXT = re.compile(
+    r"(?i)usage limit|rate limit|limit reached|hit your \S+(?: \S+)? limit|regain access|\(429\)|\b429\b"
+)
+"""An API error that is a usage or rate limit (Claude's line, its message from the API)."""
+
+_RESET_EPOCH = re.compile(r"limit reached\|(\d{9,11})\b")
+_RESET_CLOCK = re.compile(
+    r"(?i)\bresets?(?: at)? (\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([A-Za-z_]+(?:/[A-Za-z_+-]+)*)\))?"
+)
+_RESET_DATE = re.compile(r"(?i)regain access on (\d{4}-\d{2}-\d{2}) at (\d{1,2}:\d{2}) UTC")
+_RESET_IN = re.compile(
+    r"(?i)(?:try again|retry|resets?) (?:in|after) (\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?)\b"
+)
+
+
+def is_limit(error: str, kind: str | None = None, status: int | None = None) -> bool:
+    """The turn ended on a usage or rate limit (not a fault of the task): Claude classes
+    it ``rate_limit`` (a 429), or its line says so."""
+    return kind == "rate_limit" or status == 429 or bool(LIMIT_TEXT.search(error))
+
+
+def limit_reset(text: str, now: float) -> float | None:
+    """When a limit an API error names resets (epoch seconds), or None when it names none.
+
+    The forms seen from Claude and the API: ``usage limit reached|1795864536`` (epoch
+    seconds), ``resets 5pm`` / ``resets 11:15am (Europe/Berlin)`` (the next such time, in
+    that zone or the local one), ``regain access on 2026-12-01 at 00:00 UTC`` and
+    ``try again in 30s``."""
+    m = _RESET_EPOCH.search(text)
+    if m:
+        return float(m.group(1))
+    m = _RESET_DATE.search(text)
+    if m:
+        try:
+            return datetime.fromisoformat(f"{m.group(1)}T{m.group(2).zfill(5)}+00:00").timestamp()
+        except ValueError:
+            return None
+    m = _RESET_IN.search(text)
+    if m:
+        unit = m.group(2)[0].lower()
+        return now + int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
+    m = _RESET_CLOCK.search(text)
+    return _next_clock(m, now) if m else None
+
+
+def _next_clock(m: re.Match[str], now: float) -> float | None:
+    """The next time after `now` that a ``resets 5pm (Europe/Berlin)`` match names."""
+    hour, minute, half, zone = int(m.group(1)), int(m.group(2) or 0), (m.group(3) or "").lower(), m.group(4)
+    if half:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    tz = None
+    if zone:
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = None
+    here = datetime.fromtimestamp(now, tz) if tz else datetime.fromtimestamp(now).astimezone()
+    at = here.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if at.timestamp() <= now:  # tomorrow's (a naive local time keeps a DST change right)
+        at = at + timedelta(days=1) if tz else (at.replace(tzinfo=None) + timedelta(days=1)).astimezone()
+    return at.timestamp()
 
 
 def retry_detail(lines: Sequence[str], pattern: str | None) -> str | None:

@@ -221,6 +221,8 @@ class Chief(Extension):
         sup = self.sup
         if agent.state != "idle" or agent.current_task is not None or agent.user_hold:
             return False
+        if agent.limited_until is not None:  # a usage limit: nothing goes in before its reset
+            return False
         if sup.delivering(agent.name) or any(sup.fits(t, agent) for t in sup.queue):
             return False
         return agent.box_text() == ""

@@ -24,6 +24,7 @@ from supervisor.detect.rules import Profile, load_profile
 from supervisor.events import (
     DetailChanged,
     DraftChanged,
+    LimitChanged,
     SessionChanged,
     Spawned,
     StallChanged,
@@ -372,11 +373,28 @@ class Supervisor:
                 self._on_spawned(agent, pid)
             case SessionChanged():
                 self._on_session(agent, event)
+            case LimitChanged():
+                self._on_limit(agent, event)
             case DetailChanged(detail=detail):
                 self.publish({"type": "detail", "agent": agent.name, "detail": detail})
                 self.write_status(agent)
             case _:
                 assert_never(event)
+
+    def _on_limit(self, agent: Agent, event: LimitChanged) -> None:
+        """A limit holds the agent's tasks (dispatch skips it) until its timer lifts it."""
+        until = event.until
+        self.publish({"type": "limit", "agent": agent.name, "until": until, "reason": event.reason})
+        self.write_status(agent)
+        if until is None:
+            log.info("%s: the limit lifted; its queue moves on", agent.name)
+            self.dispatch()
+            return
+        at = time.strftime("%H:%M:%S", time.localtime(until))
+        log.warning("%s: limited until %s (%s)", agent.name, at, event.reason)
+        self.post(InboxItem(f"{agent.name} is limited until {at}: its tasks wait",
+                            f"{event.reason}\nNothing is typed into it before then; its queue "
+                            "moves on by itself when the limit resets.", source="staff"))
 
     def _on_session(self, agent: Agent, event: SessionChanged) -> None:
         """The agent's program moved to another conversation (a /clear typed in its pane):
@@ -397,6 +415,15 @@ class Supervisor:
             self._after_exit(agent)
 
     def _on_task(self, agent: Agent, task: Task) -> None:
+        if task.state == "interrupted" and agent.limited_until is not None:
+            # a limit put it back: first in line again, for when the limit lifts
+            task.agent = None
+            task.move("queued", now=self.clock())
+            self.queue.insert(0, task)
+            self._journal(task)
+            self.publish({"type": "task", "task": task.to_json()})
+            self.write_status(agent)
+            return
         if task.state == "interrupted":  # its agent died with the keeper
             self._retry_or_fail(task, f"agent {agent.name} ended with the keeper")
             self.write_status(agent)
@@ -555,6 +582,8 @@ class Supervisor:
         drafting = []
         for agent in self.agents.values():
             if agent.state != "idle" or agent.current_task is not None or agent.name in self._running:
+                continue
+            if agent.limited_until is not None:  # a usage limit: its timer dispatches again
                 continue
             if agent.draft is not None:  # a person's unsent text: never type a task onto it
                 drafting.append(agent)

@@ -44,6 +44,11 @@ class Team:
         r = staff("ask", "cc", text, "--json", "--timeout", str(timeout), timeout=timeout + 30)
         return r.returncode, (json.loads(r.stdout) if r.stdout.strip() else {}), r.stderr
 
+    def ask_id(self, task_id: str, *, timeout: float = 90) -> tuple[int, dict[str, Any], str]:
+        """`staff wait ID --json`: exit status, the task, stderr."""
+        r = staff("wait", task_id, "--json", "--timeout", str(timeout), timeout=timeout + 30)
+        return r.returncode, (json.loads(r.stdout) if r.stdout.strip() else {}), r.stderr
+
     def agent(self) -> dict[str, Any]:
         status: dict[str, Any] = json.loads(staff("status", "--json", check=True).stdout)
         return dict(status["agents"][0])
@@ -182,3 +187,33 @@ def test_usage_per_task_and_per_agent_are_the_sums_of_the_mocks_figures(team: Te
                                        + last["cache_creation_input_tokens"])
     assert agent["context_pct"] == round(100 * agent["context_tokens"] / 200_000, 1)
     assert agent["cost_usd"] > 0
+
+
+def test_a_usage_limit_holds_the_queue_until_its_reset_and_resumes_by_itself(team: Team) -> None:
+    """The mock's `[limit=6]` is a 429 Claude does not retry, whose message names the reset
+    (6 s after the first attempt). The task is put back, not failed; nothing is typed into
+    the agent before the reset (the next queued task waits too); a timer lifts the hold and
+    both tasks are answered, the limited one first."""
+    limited, after = "over the limit [limit=6]", "queued behind the limit"
+    first = json.loads(staff("submit", "cc", limited, "--json", check=True).stdout)
+    held = team.events.wait(lambda e: e.get("type") == "limit" and e.get("until"), 60)
+    second = json.loads(staff("submit", "cc", after, "--json", check=True).stdout)
+    agent = team.agent()
+    assert agent["status"] == "idle" and agent["detail"].startswith("limited until ")
+    assert agent["limited_until"] and "usage limit reached" in agent["limit_reason"]
+    home = Path(os.environ["STAFF_HOME"])
+    assert json.loads((home / "agents" / "cc.json").read_text())["detail"] == agent["detail"]
+    plain = staff("status", check=True).stdout  # piped: one line per agent
+    assert "limited until" in plain and len(plain.splitlines()) == 2, plain
+    code, task, err = team.ask_id(first["id"])
+    assert code == 0, err
+    assert task["answer"] == f"MOCK-REPLY: {limited}"
+    code, task2, err = team.ask_id(second["id"])
+    assert code == 0 and task2["answer"] == f"MOCK-REPLY: {after}", err
+    typed = [r for r in team.mock.records if r.get("kind") == "main"]
+    # nothing reached the API between the limited answer and the reset, and after it the
+    # limited task went first
+    answered_at = next(r["time"] for r in typed if r.get("status") is None)
+    assert answered_at >= held["until"] - 0.01
+    assert [r["last_user_text"] for r in typed if r.get("status") is None] == [limited, after]
+    assert team.agent()["detail"] is None and team.agent()["limited_until"] is None

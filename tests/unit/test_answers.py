@@ -67,6 +67,30 @@ def test_errors_claude_gave_up_on_after_its_own_retries() -> None:
     assert (fine.text, fine.error) == ("MOCK-REPLY: c [fail=1:500]", None)
 
 
+def test_a_rate_limit_is_a_limit_and_an_overload_is_not() -> None:
+    limited = from_transcript(ERRORS, 0, "b [status=429]")
+    assert limited.error_kind == "rate_limit"
+    assert answers.is_limit(limited.error or "", limited.error_kind, limited.error_status)
+    overloaded = from_transcript(ERRORS, 0, "a [fail=3:529] [lines=5]")
+    assert not answers.is_limit(overloaded.error or "", overloaded.error_kind, overloaded.error_status)
+    assert answers.is_limit("API Error: You've hit your 5-hour limit · resets 5pm")  # from the screen
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ("API Error: Request rejected (429) · Claude AI usage limit reached|1795864706", 1795864706.0),
+    ("You have reached your specified API usage limits. You will regain access on 2026-12-01 at "
+     "00:00 UTC.", 1796083200.0),
+    ("API Error: 429 rate limited, try again in 30s", 1795860030.0),
+    ("You've hit your 5-hour limit · resets 5pm (Europe/Berlin)", 1795881600.0),  # 16:00 UTC
+    ("You've hit your 5-hour limit · resets 9am (Europe/Berlin)", 1795939200.0),  # tomorrow's
+    ("resets 25pm (Europe/Berlin)", None),
+    ("API Error: Request rejected (429) · mock error for this prompt", None),
+])
+def test_the_reset_time_a_limit_names(text: str, expect: float | None) -> None:
+    now = 1795860000.0  # 2026-11-28 10:00 UTC (11:00 in Berlin)
+    assert answers.limit_reset(text, now) == expect
+
+
 def test_a_tool_turn_gives_every_text_block_in_order_and_counts_its_responses_once() -> None:
     got = from_transcript(TOOL, 0, "one [bash=echo hi]")
     assert got.text == "I will run a command.\n\nMOCK-REPLY: tool result: hi"

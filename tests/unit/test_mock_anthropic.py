@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from fixtures.mock_anthropic import (
     ERROR_MESSAGE,
+    LIMIT_MESSAGE,
     MockServer,
     lines_reply,
     markdown_reply,
@@ -33,7 +35,8 @@ def mock() -> Iterator[MockServer]:
         stop(server)
 
 
-def post(server: MockServer, text: str, *, stream: bool = False) -> tuple[int, Any]:
+def post(server: MockServer, text: str, *, stream: bool = False,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
     body = {"model": "claude-mock", "stream": stream, "tools": TOOLS,
             "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}
     req = urllib.request.Request(f"http://127.0.0.1:{server.port}/v1/messages?beta=true",
@@ -44,6 +47,8 @@ def post(server: MockServer, text: str, *, stream: bool = False) -> tuple[int, A
             raw = resp.read().decode()
             status = resp.status
     except urllib.error.HTTPError as exc:
+        if headers is not None:
+            headers.update(exc.headers.items())
         return exc.code, json.loads(exc.read())
     if not stream:
         return status, json.loads(raw)
@@ -98,3 +103,19 @@ def test_fail_n_then_the_reply(mock: MockServer) -> None:
     status, body = post(mock, "flaky [fail=2:529]")
     assert status == 200 and body["content"][0]["text"] == "MOCK-REPLY: flaky [fail=2:529]"
     assert post(mock, "other [fail=1:500]")[1]["error"]["type"] == "api_error"  # counted per prompt
+
+
+def test_limit_rejects_until_its_reset_then_replies(mock: MockServer) -> None:
+    headers: dict[str, str] = {}
+    status, body = post(mock, "q [limit=0.5]", headers=headers)
+    reset = int(headers["anthropic-ratelimit-unified-reset"])
+    assert status == 429 and body["error"]["type"] == "rate_limit_error"
+    assert body["error"]["message"] == LIMIT_MESSAGE.format(reset=reset)
+    assert headers["x-should-retry"] == "false"  # Claude then does not retry it
+    assert headers["anthropic-ratelimit-unified-status"] == "rejected"
+    assert post(mock, "q [limit=0.5]")[0] == 429  # the same reset for every attempt before it
+    assert int(mock.limit_reset("q [limit=0.5]", 99)) == reset
+    while time.time() < reset:
+        time.sleep(0.05)
+    status, body = post(mock, "q [limit=0.5]")
+    assert status == 200 and body["content"][0]["text"] == "MOCK-REPLY: q [limit=0.5]"

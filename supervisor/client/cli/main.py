@@ -29,6 +29,7 @@ from supervisor.client.cli.common import (
     stop_daemon,
     stop_keeper,
 )
+from supervisor.client.statusline import state_text, usage_text
 from supervisor.protocol import ERR_INTERNAL, ERR_UNKNOWN_AGENT, Client, ProtocolError, state_home
 from supervisor.team import config as configmod
 
@@ -141,7 +142,7 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
     from rich.table import Table
 
     table = Table(title=f"staff — {st['config']}", title_justify="left")
-    for col in ("agent", "state", "task", "queue", "pid", "context", "note"):
+    for col in STATUS_COLUMNS:
         table.add_column(col)
     for a in st["agents"]:
         style = STATE_STYLE.get(a["status"], "")
@@ -151,14 +152,18 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
     return 0
 
 
+STATUS_COLUMNS = ("agent", "state", "task", "queue", "pid", "usage", "context", "note")
+
+
 def _status_row(a: dict[str, Any]) -> list[str]:
     task = f"{a['current_task']} {a['current_task_title'] or ''}".strip() if a["current_task"] else ""
     return [
         a["agent_id"],
-        a["status"],
+        state_text(a),
         task,
         str(a["queue"]),
         str(a["pid"] or "-"),
+        usage_text(a.get("usage")) or "-",
         a["context_summary"],
         _note(a),
     ]
@@ -166,7 +171,7 @@ def _status_row(a: dict[str, Any]) -> list[str]:
 
 def _print_plain_status(st: dict[str, Any]) -> None:
     """`staff status` into a pipe: aligned columns at their full width (rich wrapped them at 80)."""
-    rows = [["agent", "state", "task", "queue", "pid", "context", "note"]]
+    rows = [list(STATUS_COLUMNS)]
     rows += [[" ".join(c.split()) for c in _status_row(a)] for a in st["agents"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
