@@ -128,7 +128,7 @@ def test_status_into_a_pipe_is_one_line_per_agent(fake_team: Path) -> None:
     staff("send", "coding", "-l", "a draft long enough to make the note column wide", check=True)
     r = staff("status", check=True)  # stdout is a pipe here
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["agent", "state", "task", "queue", "pid", "context", "note"]
+    assert lines[0].split() == ["agent", "state", "task", "queue", "pid", "usage", "context", "note"]
     assert [line.split()[0] for line in lines[1:]] == ["planning", "coding", "testing"], r.stdout
     assert "a draft long enough" in next(line for line in lines if line.startswith("coding"))
 

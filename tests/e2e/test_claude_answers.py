@@ -21,6 +21,7 @@ import pytest
 
 from fixtures.claude_env import claude_env, prepare_home
 from fixtures.mock_anthropic import MockServer, markdown_reply, start_mock, stop
+from supervisor.client.statusline import usage_text
 from tests.conftest import staff
 from tests.helpers.claude_team import require_claude
 from tests.helpers.events import Events
@@ -187,6 +188,8 @@ def test_usage_per_task_and_per_agent_are_the_sums_of_the_mocks_figures(team: Te
                                        + last["cache_creation_input_tokens"])
     assert agent["context_pct"] == round(100 * agent["context_tokens"] / 200_000, 1)
     assert agent["cost_usd"] > 0
+    row = staff("status", check=True).stdout.splitlines()[1].split()  # piped: one line per agent
+    assert usage_text(agent).split() == row[4:7], row  # after agent, state, queue, pid
 
 
 def test_a_usage_limit_holds_the_queue_until_its_reset_and_resumes_by_itself(team: Team) -> None:

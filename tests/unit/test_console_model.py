@@ -78,3 +78,14 @@ def test_keys_become_terminal_bytes_in_the_agent_modes() -> None:
     assert key_data(KeyPress(Keys.BracketedPaste, "a\nb"), local) == "\x1b[200~a\nb\x1b[201~"
     assert key_data(KeyPress(Keys.CPRResponse, "\x1b[1;1R"), local) == ""
     assert key_data(KeyPress(Keys.ControlM, "\r"), local) == "\r"
+
+
+def test_the_sidebar_notes_say_the_limit_and_the_usage() -> None:
+    m = Arrangement()
+    usage = {"context_tokens": 48_213, "context_pct": 24.1, "cost_usd": 0.3141}
+    m.set_team([
+        {"agent_id": "cc", "status": "idle", "queue": 2, "detail": "limited until 11:15", "usage": usage},
+        {"agent_id": "fresh", "status": "idle", "queue": 0, "usage": None},
+    ])
+    assert m.agents["cc"].notes == ["limited until 11:15", "48.2k 24% $0.31"]
+    assert m.agents["fresh"].notes == []

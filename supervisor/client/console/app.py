@@ -352,6 +352,9 @@ class Console:
             room = SIDEBAR_WIDTH - 4 - len(queue)
             task = task if len(task) <= room else task[: room - 1] + "…"
             out.append(("class:sidebar.task", f"   {task:<{room}}{queue}\n", handler))
+            for note in info.notes:  # a limit, a retry, background work; the context used, the cost
+                note = note if len(note) <= room else note[: room - 1] + "…"
+                out.append(("class:sidebar.task", f"   {note}\n", handler))
         return out
 
     def _click(self, name: str) -> Any:
@@ -561,6 +564,8 @@ class Console:
             info = self.model.agents.get(ev.get("agent", ""))
             if info is not None:
                 info.draft = ev.get("draft")
+        elif kind in ("detail", "limit"):
+            self._refresh()
         elif kind in ("task", "spawned"):
             self._refresh()
             t = ev.get("task") or {}

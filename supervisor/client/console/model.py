@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from supervisor.client.statusline import state_text, usage_text
 from supervisor.states import AgentState
 
 MAX_PANES = 4
@@ -28,6 +29,9 @@ class AgentInfo:
     error: str | None = None
     draft: str | None = None
     """Unsent text a person left in the agent's input box (its tasks wait for it)."""
+    notes: list[str] = field(default_factory=list)
+    """What the state alone does not say (``limited until 11:15``, ``background: 1``), then the
+    usage (``48.2k 24% $0.31``): one sidebar line each."""
 
     def update(self, status: dict[str, Any]) -> None:
         self.state = status.get("status", self.state)
@@ -36,6 +40,8 @@ class AgentInfo:
         self.queue = int(status.get("queue") or 0)
         self.error = status.get("error") or status.get("exit")
         self.draft = status.get("draft")
+        extra = state_text(status).split(" · ")[1:]  # the state itself has its badge
+        self.notes = [n for n in (*extra, usage_text(status.get("usage"))) if n]
 
 
 @dataclass
