@@ -162,6 +162,11 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
             loop.add_signal_handler(sig, server.stopped.set)
         if foreground:
             sup.sinks.append(_printer(sys.stdout))
+        if cfg.notify.url:  # [notify]: pushes to an ntfy-compatible URL (notify.py)
+            from supervisor.daemon.notify import Notifier
+
+            server.notifier = Notifier(sup, cfg.notify, lambda: server.http.url if server.http else None)
+            server.notifier.start()
         if cfg.http.listen:  # [http] in staff.toml (httpapi.py); a bad address fails the start
             await server.open_http(cfg.http.listen, allow_remote=cfg.http.allow_remote)
         await sup.start()

@@ -70,6 +70,7 @@ class Server:
         self.hub = Hub(sup)  # streams, sizes, holds, recordings (streams.py)
         self.monitors = Monitors(sup)  # staff watch (monitors.py)
         self.http: Any = None  # the HTTP API when one listens (httpapi.py)
+        self.notifier: Any = None  # pushes to [notify] url (notify.py)
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -91,6 +92,8 @@ class Server:
             self.sup.warnings.append(damaged)
 
     async def close(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.close()
         if self.http is not None:
             await self.http.close()
         self.hub.close()

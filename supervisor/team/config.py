@@ -65,6 +65,8 @@ POOL_KEYS = {"min", "max", "idle_timeout"}
 CHIEF_KEYS = {"deliver"}
 DELIVER_MODES = ("push", "hook")
 HTTP_KEYS = {"listen", "allow_remote"}
+NOTIFY_KEYS = {"url", "link", "events"}
+NOTIFY_EVENTS = ("blocked", "done", "failed", "monitor")
 
 
 @dataclass
@@ -93,6 +95,16 @@ class HttpSettings:
     allow_remote: bool = False
 
 
+@dataclass(frozen=True)
+class NotifySettings:
+    """`[notify]`: events pushed to an ntfy-compatible URL (daemon/notify.py); no `url`, no pushes.
+    `link`: the web app's address as the phone reaches it (default: the HTTP API's own)."""
+
+    url: str = ""
+    link: str = ""
+    events: tuple[str, ...] = NOTIFY_EVENTS
+
+
 @dataclass
 class Config:
     """The whole team file, checked: every table `staff.toml` may hold has its typed field here."""
@@ -104,6 +116,7 @@ class Config:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     chief: ChiefSettings = field(default_factory=ChiefSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
 
 def _line_of(text: str, name: str, key: str | None = None, section: str = "agents") -> int:
@@ -158,7 +171,8 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
             f"{source}:1: no agents defined; add at least one [agents.NAME] table with a command"
         )
     tables: dict[str, Any] = {}
-    for section, check in (("chief", chief_settings), ("http", http_settings)):
+    checks = (("chief", chief_settings), ("http", http_settings), ("notify", notify_settings))
+    for section, check in checks:
         if section not in data:
             continue
         try:
@@ -193,7 +207,8 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
     return Config(specs, source, settings, roles=roles, **tables)
 
 
-KNOWN_SECTIONS = ("agents", "chief", "hook", "http", "roles", "staff")  # [hook]: read by hook/settings.py
+# [hook]: read by hook/settings.py
+KNOWN_SECTIONS = ("agents", "chief", "hook", "http", "notify", "roles", "staff")
 
 
 def _check_sections(data: dict[str, Any], text: str, source: str) -> None:
@@ -232,6 +247,19 @@ def http_settings(raw: Any) -> HttpSettings:
     if raw.get("listen"):
         parse_listen(raw["listen"])
     return HttpSettings(listen=raw.get("listen", ""), allow_remote=raw.get("allow_remote", False))
+
+
+def notify_settings(raw: Any) -> NotifySettings:
+    """The `[notify]` table; raises TableError with `key: what`."""
+    raw = check_table(raw, "notify", NOTIFY_KEYS, TableError)
+    for key in ("url", "link"):
+        value = raw.get(key, "")
+        if not isinstance(value, str) or (value and not re.fullmatch(r"https?://[^\s]+", value)):
+            raise TableError(f'notify.{key} must be an http(s) URL, e.g. "https://ntfy.sh/my-team"')
+    events = raw.get("events", list(NOTIFY_EVENTS))
+    if not isinstance(events, list) or not all(e in NOTIFY_EVENTS for e in events):
+        raise TableError(f"notify.events must be a list of {', '.join(NOTIFY_EVENTS)}")
+    return NotifySettings(url=raw.get("url", ""), link=raw.get("link", "").rstrip("/"), events=tuple(events))
 
 
 def parse_listen(spec: str) -> tuple[str, int]:

@@ -218,3 +218,81 @@ def test_vendored_xterm_ships_with_its_licence() -> None:
     ).read_text()
     assert (vendor / "xterm.js").stat().st_size > 100_000
     assert shutil.which("chromium") or not os.environ.get("CI")
+
+
+class Receiver:
+    """A local ntfy stand-in: records every POST (path, headers, body)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.posts: list[tuple[str, dict[str, str], str]] = []
+        self.cond = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                with outer.cond:
+                    outer.posts.append((self.path, dict(self.headers), body))
+                    outer.cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/staff-team"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, title_start: str, timeout: float = 30) -> tuple[str, dict[str, str], str]:
+        def found() -> tuple[str, dict[str, str], str] | None:
+            return next((p for p in self.posts if p[1].get("Title", "").startswith(title_start)), None)
+
+        with self.cond:
+            self.cond.wait_for(found, timeout)
+            post = found()
+        assert post is not None, f"no push titled {title_start!r}: {[p[1].get('Title') for p in self.posts]}"
+        return post
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_ntfy_push_once_per_question(home: Path, tmp_path: Path) -> None:
+    ntfy = Receiver()
+    try:
+        cfg = tmp_path / "staff.toml"
+        cfg.write_text(fake_team_toml() + f'\n[notify]\nurl = "{ntfy.url}"\n')
+        staff("up", "-c", str(cfg), check=True)
+        try:
+            info = json.loads(staff("web", "--http", "0", "--json", check=True).stdout)
+            task = call(home, "submit", to="testing", text="deploy it [ask]")
+            path, headers, body = ntfy.wait_for("testing asks")
+            assert path == "/staff-team" and headers["Priority"] == "high"
+            assert headers["Click"] == info["url"] + "/agents/testing"
+            assert "Do you want to proceed?" in body and "1. Yes" in body and "4. No" in body
+            staff("answer", "testing", "1", check=True)
+            assert call(home, "wait", task=task["id"], timeout=30)["state"] == "done"
+            _, _, answer = ntfy.wait_for(f"{task['id']} done on testing")
+            assert "FAKE-REPLY(testing" in answer
+            asked = f"testing asks ({task['id']}: deploy it [ask])"
+            assert [p[1]["Title"] for p in ntfy.posts].count(asked) == 1
+        finally:
+            staff("down")
+    finally:
+        ntfy.close()
+
+
+def test_notify_table_is_checked(home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(fake_team_toml(("coding",)) + '\n[notify]\nurl = "ftp://example/x"\n')
+    out = staff("up", "-c", str(cfg))
+    assert out.returncode != 0 and "notify.url must be an http(s) URL" in out.stderr
+    assert "Traceback" not in out.stderr
