@@ -73,6 +73,8 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "chief": {"cwd": (str,)},  # add/start the agent `chief` in cwd (chief.py)
     "http_serve": {"listen": (str,)},  # open the HTTP API (httpapi.py)
     "web": {},  # the HTTP API (opened if need be) and a one-time login code for the web app
+    # A hub places one of its agents on this host (daemon/hosts.py): its `[agents.NAME]` table.
+    "place": {"agent": (str,), "table": (dict,)},
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
@@ -104,6 +106,7 @@ ERR_NO_DAEMON = "no_daemon"
 ERR_JOURNAL = "journal"  # the journal could not record the task: it was not accepted
 ERR_NOT_ANSWERED = "not_answered"  # `answer`: the agent was not blocked, or ignored the keys
 ERR_UNKNOWN_MONITOR = "unknown_monitor"
+ERR_HOST_DOWN = "host_down"  # the link to the host of a NAME/agent is down (daemon/hosts.py)
 
 
 class ProtocolError(Exception):

@@ -171,6 +171,11 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
             await server.open_http(cfg.http.listen, allow_remote=cfg.http.allow_remote)
         await sup.start()
         await server.start()
+        if cfg.hosts:  # [hosts.NAME]: links to other hosts' daemons (hosts.py)
+            from supervisor.daemon.hosts import Hosts
+
+            server.hosts = Hosts(cfg.hosts, sup.publish, home)
+            server.hosts.start()
     except BaseException:
         _end_idle_keeper(kept)  # a start that failed leaves no idle keeper behind
         raise
@@ -187,6 +192,8 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
     finally:
         reload = server.reload
         log.info("daemon stopping%s", " for a reload (agents keep running)" if reload else "")
+        if server.hosts is not None:
+            await server.hosts.close()  # the hosts' agents keep running there
         await server.close()
         await sup.shutdown(keep_agents=reload and sup.keeper is not None)
         if sup.keeper is not None and not reload:
@@ -212,7 +219,9 @@ def _log_handler(path: Path) -> logging.Handler:
     return logging.StreamHandler(stream)
 
 
-def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int | None = None) -> int:
+def run(
+    config_path: str | None, home: Path, *, foreground: bool, ready_fd: int | None = None, empty: bool = False
+) -> int:
     def report(error: str | None) -> None:
         if ready_fd is None:
             if error:
@@ -243,7 +252,7 @@ def run(config_path: str | None, home: Path, *, foreground: bool, ready_fd: int 
         handlers[-1].setLevel(logging.WARNING)
     logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        cfg = configmod.find(config_path)
+        cfg = configmod.empty_team() if empty else configmod.find(config_path)
     except configmod.ConfigError as exc:
         report(str(exc))
         return 2
@@ -269,10 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-c", "--config")
     ap.add_argument("--home")
     ap.add_argument("--foreground", action="store_true")
+    ap.add_argument("--empty", action="store_true", help="no agents (a host a hub places them on)")
     args = ap.parse_args(argv)
     home = Path(args.home) if args.home else state_home()
     ready = os.environ.pop("STAFF_READY_FD", None)
-    return run(args.config, home, foreground=args.foreground, ready_fd=int(ready) if ready else None)
+    ready_fd = int(ready) if ready else None
+    return run(args.config, home, foreground=args.foreground, ready_fd=ready_fd, empty=args.empty)
 
 
 if __name__ == "__main__":

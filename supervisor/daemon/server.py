@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.agent.agent import AnswerError
+from supervisor.daemon import hosts as hostsmod
 from supervisor.daemon.streams import Hub
 from supervisor.protocol import (
     ERR_AGENT_DOWN,
@@ -30,6 +31,7 @@ from supervisor.protocol import (
     encode,
     validate,
 )
+from supervisor.team import config as configmod
 from supervisor.team.chief import Chief
 from supervisor.team.config import TableError, parse_listen
 from supervisor.team.inbox import InboxItem
@@ -71,6 +73,7 @@ class Server:
         self.monitors = Monitors(sup)  # staff watch (monitors.py)
         self.http: Any = None  # the HTTP API when one listens (httpapi.py)
         self.notifier: Any = None  # pushes to [notify] url (notify.py)
+        self.hosts: hostsmod.Hosts | None = None  # links to other hosts' daemons (hosts.py)
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -171,7 +174,12 @@ class Server:
             problem = validate(req)
             if problem:
                 raise ProtocolError(ERR_BAD_REQUEST, problem)
-            result = await getattr(self, "cmd_" + req["cmd"])(req, writer, rid)
+            remote = self.hosts.remote(req) if self.hosts is not None else None
+            if remote is not None:
+                result = await self._forward(req, writer, rid, *remote)
+            else:
+                hostsmod.check_request(req)
+                result = await getattr(self, "cmd_" + req["cmd"])(req, writer, rid)
             await self._send(writer, {"id": rid, "ok": True, "result": result})
         except ProtocolError as exc:
             await self._send(
@@ -206,7 +214,43 @@ class Server:
         }
 
     async def cmd_status(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
-        return self.sup.status()
+        st = self.sup.status()
+        if self.hosts is not None:
+            for row in st["agents"]:
+                row["host"] = ""
+            st["agents"] += await self.hosts.status_rows()
+            st["hosts"] = self.hosts.info()
+        return st
+
+    async def _forward(
+        self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any, *route: Any) -> Any:
+        """A request for `NAME/agent` or `NAME/T-…`, carried out by that host's daemon (hosts.py);
+        a `wait` with progress gets the host's relayed events for its task and agent."""
+        assert self.hosts is not None
+        link: hostsmod.Link = route[0]
+        there: str = route[2]
+        if req["cmd"] != "wait" or not req.get("progress"):
+            return await self.hosts.forward(req, *route)
+        host = link.spec.name
+        hub_id = f"{host}/{there}"
+        agents: set[str] = set()
+
+        def sink(event: dict[str, Any]) -> None:
+            t = event.get("task") or {}
+            if t.get("id") == hub_id and isinstance(t.get("agent"), str):
+                agents.add(t["agent"])
+            if t.get("id") == hub_id or event.get("agent") in agents:
+                w.write(encode({"id": rid, "event": event}))
+
+        self.sup.sinks.append(sink)
+        try:
+            if link.up.is_set():
+                with contextlib.suppress(ProtocolError):
+                    now = await self.hosts.forward({"cmd": "task", "task": req["task"]}, *route)
+                    sink({"type": "task", "task": now})
+            return await self.hosts.forward(req, *route)
+        finally:
+            self.sup.sinks.remove(sink)
 
     async def cmd_submit(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         return self.sup.submit(
@@ -439,6 +483,14 @@ class Server:
         agent.note_person_input()
         agent.write(req["keys"])
         return held
+
+    async def cmd_place(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        try:
+            spec = configmod.agent_from_table(req["agent"], req["table"], "placed by a hub")
+        except configmod.ConfigError as exc:
+            raise ProtocolError(ERR_BAD_REQUEST, str(exc)) from None
+        agent, new = self.sup.place(spec)
+        return {**agent.status(), "placed": new}
 
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         self.reload = bool(req.get("reload"))

@@ -34,6 +34,7 @@ AGENT_KEYS = {
     "rows",
     "cols",
     "worktree",
+    "host",  # placed on a [hosts.NAME]: that host's daemon spawns and owns it (daemon/hosts.py)
 }
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 RESERVED = {"any", "all", "role", "chief-any"}
@@ -67,6 +68,7 @@ DELIVER_MODES = ("push", "hook")
 HTTP_KEYS = {"listen", "allow_remote"}
 NOTIFY_KEYS = {"url", "link", "events"}
 NOTIFY_EVENTS = ("blocked", "done", "failed", "monitor")
+HOST_KEYS = {"ssh", "ssh_options", "staff", "transport", "alive_interval"}
 
 
 @dataclass
@@ -106,6 +108,19 @@ class NotifySettings:
 
 
 @dataclass
+class HostSpec:
+    """`[hosts.NAME]`: another machine's daemon, reached through a transport whose stdin/stdout
+    is `staff bridge` there (OpenSSH, or any argv: kubectl exec, docker exec). `agents` are the
+    `[agents.X]` tables with `host = NAME`, sent as written (minus `host`) for that host's daemon
+    to check and spawn: paths in them are the host's, not ours."""
+
+    name: str
+    argv: list[str]
+    transport: str  # "ssh USER@HOST" or the argv, for `staff status` and logs
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     """The whole team file, checked: every table `staff.toml` may hold has its typed field here."""
 
@@ -117,6 +132,7 @@ class Config:
     chief: ChiefSettings = field(default_factory=ChiefSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    hosts: dict[str, HostSpec] = field(default_factory=dict)
 
 
 def _line_of(text: str, name: str, key: str | None = None, section: str = "agents") -> int:
@@ -182,6 +198,7 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
             line = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith(f"[{section}")), 1)
             raise ConfigError(f"{source}:{line}: {exc}") from None
     specs = []
+    placed: list[tuple[str, dict[str, Any]]] = []
     for name, raw in (agents_raw or {}).items():
         where = f"{source}:{_line_of(text, name)}"
         if not NAME_RE.fullmatch(name) or name in RESERVED:
@@ -198,17 +215,21 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
                 f"{source}:{_line_of(text, name, k)}: agents.{name}: unknown key {k!r}; "
                 f"known: {', '.join(sorted(AGENT_KEYS))}"
             )
+        if "host" in raw:
+            placed.append((name, raw))
+            continue
         specs.append(_agent(name, raw, text, source, base))
+    hosts = _hosts(data.get("hosts", {}), placed, text, source, base)
     settings = data.get("staff", {})
     if not isinstance(settings, dict):
         raise ConfigError(f"{source}:1: [staff] must be a table")
     _check_settings(settings, text, source)
     roles = _roles(data.get("roles", {}), text, source, base)
-    return Config(specs, source, settings, roles=roles, **tables)
+    return Config(specs, source, settings, roles=roles, hosts=hosts, **tables)
 
 
 # [hook]: read by hook/settings.py
-KNOWN_SECTIONS = ("agents", "chief", "hook", "http", "notify", "roles", "staff")
+KNOWN_SECTIONS = ("agents", "chief", "hook", "hosts", "http", "notify", "roles", "staff")
 
 
 def _check_sections(data: dict[str, Any], text: str, source: str) -> None:
@@ -408,7 +429,7 @@ def _roles(raw_roles: Any, text: str, source: str, base: Path) -> dict[str, Role
     """`[roles.NAME]`: a template agent plus `min`, `max`, `idle_timeout` (see pool.py)."""
     if not isinstance(raw_roles, dict):
         raise ConfigError(f"{source}:1: [roles] must be a table of [roles.NAME] tables")
-    known = (AGENT_KEYS - {"role"}) | POOL_KEYS
+    known = (AGENT_KEYS - {"role", "host"}) | POOL_KEYS
     roles = {}
     for name, raw in raw_roles.items():
 
@@ -438,3 +459,98 @@ def _roles(raw_roles: Any, text: str, source: str, base: Path) -> dict[str, Role
         template.role = name
         roles[name] = RoleSpec(name, template, limits["min"], limits["max"], float(idle))
     return roles
+
+
+SERVER_ALIVE = 15
+"""Seconds between ssh's keepalives (ServerAliveInterval); two missed ones end the link."""
+
+
+def _hosts(
+    raw_hosts: Any, placed: list[tuple[str, dict[str, Any]]], text: str, source: str, base: Path
+) -> dict[str, HostSpec]:
+    """`[hosts.NAME]` (`ssh = "user@host"` or `transport = [argv…]`) and the agents placed there."""
+    if not isinstance(raw_hosts, dict):
+        raise ConfigError(f"{source}:1: [hosts] must be a table of [hosts.NAME] tables")
+    hosts: dict[str, HostSpec] = {}
+    for name, raw in raw_hosts.items():
+
+        def where(key: str | None, name: str = name) -> str:
+            return f"{source}:{_line_of(text, name, key, 'hosts')}: hosts.{name}"
+
+        if not NAME_RE.fullmatch(name) or name in RESERVED or not isinstance(raw, dict):
+            raise ConfigError(f"{where(None)}: a table, named with letters, digits, - and _")
+        unknown = sorted(set(raw) - HOST_KEYS)
+        if unknown:
+            k = unknown[0]
+            raise ConfigError(f"{where(k)}: unknown key {k!r}; known: {', '.join(sorted(HOST_KEYS))}")
+        if ("ssh" in raw) == ("transport" in raw):
+            raise ConfigError(
+                f'{where(None)}: needs one of ssh = "user@host" or transport = ["cmd", …] (not both)'
+            )
+        if "transport" in raw:
+            argv = raw["transport"]
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+                raise ConfigError(f"{where('transport')}.transport: a non-empty list of strings (an argv)")
+            hosts[name] = HostSpec(name, list(argv), shlex.join(argv))
+            continue
+        target, options, staff = raw["ssh"], raw.get("ssh_options", []), raw.get("staff", "staff")
+        if not isinstance(target, str) or not target.strip() or target.startswith("-") or any(
+            c.isspace() for c in target
+        ):
+            raise ConfigError(f'{where("ssh")}.ssh: a destination, "user@host" or "host"')
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ConfigError(f"{where('ssh_options')}.ssh_options: a list of strings (ssh's own options)")
+        if not isinstance(staff, str) or not staff.strip():
+            raise ConfigError(f"{where('staff')}.staff: the path of `staff` on that host")
+        alive = raw.get("alive_interval", SERVER_ALIVE)
+        if not isinstance(alive, int) or isinstance(alive, bool) or not 1 <= alive <= 3600:
+            raise ConfigError(f"{where('alive_interval')}.alive_interval: seconds, from 1 to 3600")
+        argv = [
+            "ssh", "-T", "-o", "BatchMode=yes", "-o", f"ServerAliveInterval={alive}",
+            "-o", "ServerAliveCountMax=2", *options, target, staff, "bridge",
+        ]
+        hosts[name] = HostSpec(name, argv, f"ssh {target}")
+    for name, raw in placed:
+        host = raw["host"]
+        if not isinstance(host, str) or host not in hosts:
+            known = ", ".join(hosts) or "none; add a [hosts.NAME] table"
+            raise ConfigError(
+                f"{source}:{_line_of(text, name, 'host')}: agents.{name}.host: unknown host {host!r} "
+                f"(hosts: {known})"
+            )
+        table = {k: v for k, v in raw.items() if k != "host"}
+        _agent(name, table, text, source, base)  # a mistake is this file's line, not the host's
+        hosts[host].agents[name] = table
+    return hosts
+
+
+def agent_from_table(name: str, raw: Any, source: str) -> AgentSpec:
+    """An agent placed here by a hub (the `place` request): its `[agents.NAME]` table checked
+    the way this file's own are; relative paths are this host's."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name in RESERVED:
+        raise ConfigError(f"{source}: bad agent name {name!r}")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: agents.{name} must be a table")
+    unknown = sorted(set(raw) - (AGENT_KEYS - {"host"}))
+    if unknown:
+        raise ConfigError(f"{source}: agents.{name}: unknown key {unknown[0]!r}")
+    return _agent(name, raw, "", source, Path.cwd())
+
+
+def locate(explicit: str | None) -> Path | None:
+    """The team file `find` would load (-c, $STAFF_CONFIG, ./staff.toml, the user's), or None."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("STAFF_CONFIG"):
+        return Path(os.environ["STAFF_CONFIG"])
+    if Path("staff.toml").is_file():
+        return Path("staff.toml").resolve()
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("agentstaff")) / "staff.toml"
+    return user if user.is_file() else None
+
+
+def empty_team() -> Config:
+    """No agents: a host's daemon started by `staff bridge` with no team file of its own."""
+    return Config([], "(empty team)", {}, "an empty team: agents are placed here by a hub")

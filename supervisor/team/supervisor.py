@@ -756,6 +756,18 @@ class Supervisor:
                 f"start it with `staff spawn {agent.name}`",
             )
 
+    def place(self, spec: AgentSpec) -> tuple[Agent, bool]:
+        """An agent a hub placed on this host (daemon/hosts.py): started once, and left as it
+        is when the hub places it again after a reconnect (its pty and its tasks are ours).
+        Returns the agent and whether it is new."""
+        if spec.name in self.agents:
+            return self.agents[spec.name], False
+        agent = self.add_agent(spec)
+        agent.start()
+        self.write_status(agent)
+        self.dispatch()
+        return agent, True
+
     def spawn(self, name: str) -> Agent:
         agent = self.agent(name)
         if agent.alive:

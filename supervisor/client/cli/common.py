@@ -131,14 +131,18 @@ def daemon_alive(home: Path) -> dict[str, Any] | None:
         return None
 
 
-def start_daemon(home: Path, config_path: str | None, *, quiet: bool = False) -> dict[str, Any]:
-    """Start a detached daemon and return once its socket answers (or fail clearly)."""
+def start_daemon(
+    home: Path, config_path: str | None, *, quiet: bool = False, empty: bool = False
+) -> dict[str, Any]:
+    """Start a detached daemon and return once its socket answers (or fail clearly);
+    `empty`: with no agents (`staff bridge` on a host with no team file of its own)."""
     running = daemon_alive(home)
     if running:
         return {**running, "already": True}
     if config_path:
         config_path = str(Path(config_path).resolve())
-    configmod.find(config_path)  # fail here, in the user's terminal, on a bad config
+    if not empty:
+        configmod.find(config_path)  # fail here, in the user's terminal, on a bad config
     try:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         check_home(home)  # before anything is written there (trust.py)
@@ -152,6 +156,8 @@ def start_daemon(home: Path, config_path: str | None, *, quiet: bool = False) ->
     argv = [sys.executable, "-m", "supervisor.daemon.main", "--home", str(home)]
     if config_path:
         argv += ["-c", config_path]
+    if empty:
+        argv.append("--empty")
     try:
         proc = subprocess.Popen(
             argv,

@@ -125,6 +125,7 @@ STATE_STYLE = {
     "starting": "blue",
     "exited": "dim",
     "crashed": "bold magenta",
+    "unreachable": "dim",  # an agent on a host whose link is down (daemon/hosts.py)
 }
 
 
@@ -136,30 +137,48 @@ def cmd_status(args: argparse.Namespace, home: Path) -> int:
         return 0
     if not sys.stdout.isatty():  # a pipe or a file: one line per agent, never wrapped
         _print_plain_status(st)
+        _print_hosts(st)
         return 0
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"staff — {st['config']}", title_justify="left")
-    for col in STATUS_COLUMNS:
+    for col in _columns(st):
         table.add_column(col)
     for a in st["agents"]:
         style = STATE_STYLE.get(a["status"], "")
-        name, state, *rest = _status_row(a)
+        name, state, *rest = _status_row(a, hosts="hosts" in st)
         table.add_row(escape(name), f"[{style}]{state}[/]", *(escape(c) for c in rest))
     Console().print(table)
+    _print_hosts(st)
     return 0
 
 
 STATUS_COLUMNS = ("agent", "state", "task", "queue", "pid", "usage", "context", "note")
 
 
-def _status_row(a: dict[str, Any]) -> list[str]:
+def _columns(st: dict[str, Any]) -> list[str]:
+    """The status columns; `host` only for a hub (a team with [hosts.NAME])."""
+    cols = list(STATUS_COLUMNS)
+    return [*cols[:2], "host", *cols[2:]] if "hosts" in st else cols
+
+
+def _print_hosts(st: dict[str, Any]) -> None:
+    """One line per host of a hub: connected, reconnecting since …, unreachable (and why)."""
+    for h in st.get("hosts") or []:
+        since = time.strftime("%H:%M:%S", time.localtime(h["since"]))
+        state = h["state"] if h["state"] == "connected" else f"{h['state']} since {since}"
+        why = f": {h['error']}" if h.get("error") and h["state"] != "connected" else ""
+        print(f"host {h['host']}: {state}, {h['agents']} agent(s), via {h['transport']}{why}")
+
+
+def _status_row(a: dict[str, Any], *, hosts: bool = False) -> list[str]:
     task = f"{a['current_task']} {a['current_task_title'] or ''}".strip() if a["current_task"] else ""
     return [
         a["agent_id"],
         state_text(a),
+        *([a.get("host") or "local"] if hosts else []),
         task,
         str(a["queue"]),
         str(a["pid"] or "-"),
@@ -171,8 +190,8 @@ def _status_row(a: dict[str, Any]) -> list[str]:
 
 def _print_plain_status(st: dict[str, Any]) -> None:
     """`staff status` into a pipe: aligned columns at their full width (rich wrapped them at 80)."""
-    rows = [list(STATUS_COLUMNS)]
-    rows += [[" ".join(c.split()) for c in _status_row(a)] for a in st["agents"]]
+    rows = [_columns(st)]
+    rows += [[" ".join(c.split()) for c in _status_row(a, hosts="hosts" in st)] for a in st["agents"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -471,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     from supervisor.client.mailbridge import add_commands as add_mail_commands
 
     add_mail_commands(add)  # mail-bridge
+    from supervisor.client.cli.bridge import add_commands as add_bridge_commands
+
+    add_bridge_commands(add)  # bridge (what a hub's transport runs on this host)
     from supervisor.client.cli.completion import add_commands as add_completion_commands
 
     add_completion_commands(add, ap)  # completion bash|zsh|fish; agent and task completers

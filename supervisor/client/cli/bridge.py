@@ -1,0 +1,87 @@
+"""`staff bridge`: this host's daemon on stdin/stdout, for a hub on another machine.
+
+A transport (`ssh host staff bridge`, `kubectl exec -i … staff bridge`) runs it on the far
+side; the hub then speaks the ordinary protocol (JSON lines) through it. The bridge starts
+the daemon if none runs (with this host's own team file, or an empty team that the hub
+places agents on) and copies bytes both ways; it ends when its stdin closes (the link
+dropped), and the daemon, in its own session, keeps the agents and their tasks.
+
+Who may use it is the transport's business (ssh keys, kube RBAC); the daemon's socket
+accepts only its own user, so the bridge cannot be a way in for anyone else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from supervisor.client.cli.common import AddFn, CliError, start_daemon
+from supervisor.protocol import ERR_NO_DAEMON, ProtocolError, encode, socket_path
+from supervisor.team import config as configmod
+
+DRAIN = 10.0
+"""Seconds the bridge lets the daemon finish its replies after stdin closed."""
+
+
+def cmd_bridge(args: argparse.Namespace, home: Path) -> int:
+    try:
+        team = configmod.locate(args.config)
+        start_daemon(home, str(team) if team else None, quiet=True, empty=team is None)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(socket_path(home)))
+    except (CliError, configmod.ConfigError, ProtocolError, OSError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        if isinstance(exc, OSError):
+            message = f"cannot reach the daemon at {socket_path(home)}: {exc.strerror or exc}"
+        # one line for the hub (a frame it shows as the host's error) and one for a person
+        with contextlib.suppress(OSError):
+            error = {"code": ERR_NO_DAEMON, "message": message}
+            os.write(1, encode({"id": None, "ok": False, "error": error}))
+        print(f"staff: bridge: {message}", file=sys.stderr)
+        return 2
+    return relay(sock, sys.stdin.fileno(), sys.stdout.fileno())
+
+
+def relay(sock: socket.socket, rfd: int, wfd: int) -> int:
+    """Copy stdin → daemon and daemon → stdout until stdin closes (then let the daemon's last
+    replies out, bounded) or the daemon or stdout goes away."""
+    ended = threading.Event()
+    daemon_gone = threading.Event()
+
+    def out() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(wfd, view):]
+        daemon_gone.set()
+        ended.set()
+
+    def inp() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(rfd, 65536):
+                sock.sendall(chunk)
+        ended.set()
+
+    pump = threading.Thread(target=out, daemon=True)
+    pump.start()
+    threading.Thread(target=inp, daemon=True).start()
+    ended.wait()
+    if daemon_gone.is_set():
+        print("staff: bridge: the daemon closed the connection (stopped or reloaded)", file=sys.stderr)
+        return 1
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)  # the daemon sees EOF, ends this client, closes
+    pump.join(DRAIN)
+    sock.close()
+    return 0
+
+
+def add_commands(add: AddFn) -> None:
+    p = add("bridge", cmd_bridge, "the daemon's protocol on stdin/stdout, for a hub on another host")
+    p.add_argument("-c", "--config", help="team file (default ./staff.toml, then the user's, else no agents)")

@@ -1,0 +1,466 @@
+"""The hub's links to other hosts' daemons: agents on many machines, one team.
+
+The host that runs an agent owns its pty (its own daemon, keeper and journal); this daemon,
+the hub, keeps one link per `[hosts.NAME]`: a child process running the transport (`ssh …
+staff bridge`, or any argv whose stdin/stdout is the bridge), speaking the ordinary protocol.
+Nothing listens on the network; authentication is the transport's.
+
+Over a link the hub places the host's agents (`place`: their `[agents.X]` tables), mirrors
+them as ``NAME/agent`` (status rows, relayed events) and forwards requests for them. A task
+on a host is ``NAME/T-…``: the host's own id behind the host's name, so the hub keeps no
+table that a restart could lose — the host's journal is the truth. A dropped link loses
+nothing: the agents keep running there, a `wait` in flight is asked again by task id once the
+link is back, and a `submit` in flight is sent again with its idempotency key (the host
+returns the task that key made instead of making a second one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from supervisor.protocol import (
+    ERR_BAD_REQUEST,
+    ERR_HOST_DOWN,
+    ERR_INTERNAL,
+    ERR_TIMEOUT,
+    ERR_UNKNOWN_AGENT,
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    encode,
+)
+from supervisor.team.config import HostSpec
+
+log = logging.getLogger("staff")
+
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""Seconds between reconnect attempts; the last one repeats (bounded, never a busy loop)."""
+UNREACHABLE_AFTER = 10.0
+"""A link down this long (or never up after its first attempts) is shown `unreachable`."""
+HELLO_TIMEOUT = 30.0
+"""How long the far side has to answer its first ping (ssh's handshake, a daemon's start)."""
+RESEND_WITHIN = 60.0
+"""A submit cut by a drop is sent again (same key) if the link is back within this long."""
+
+AGENT_CMDS = frozenset({"send", "answer", "screen", "explain", "logs", "spawn", "kill", "restart", "input"})
+TASK_CMDS = frozenset({"wait", "task", "cancel"})
+
+
+class LinkDown(Exception):
+    """The link dropped while a request was in flight (it may have been carried out)."""
+
+
+def split(name: str) -> tuple[str, str] | None:
+    """``host/rest`` → (host, rest); a plain name → None."""
+    host, sep, rest = name.partition("/")
+    return (host, rest) if sep and host and rest else None
+
+
+def task_out(host: str, task: dict[str, Any]) -> dict[str, Any]:
+    """A host's task record as the hub shows it: its id, target and agent behind the host name."""
+    t = dict(task)
+    for key in ("id", "to", "agent"):
+        if isinstance(t.get(key), str):
+            t[key] = f"{host}/{t[key]}"
+    t["host"] = host
+    return t
+
+
+def event_out(host: str, event: dict[str, Any]) -> dict[str, Any] | None:
+    """A host's event as the hub relays it, or None for one that is the host's own business."""
+    if event.get("type") in ("hello", "inbox"):
+        return None
+    ev = dict(event)
+    if isinstance(ev.get("agent"), str):
+        ev["agent"] = f"{host}/{ev['agent']}"
+    if isinstance(ev.get("task"), dict):
+        ev["task"] = task_out(host, ev["task"])
+    ev["host"] = host
+    return ev
+
+
+class Link:
+    """One host: the transport's child process, requests by id, reconnects with backoff."""
+
+    def __init__(self, spec: HostSpec, publish: Callable[[dict[str, Any]], None], cwd: Path) -> None:
+        self.spec = spec
+        self.cwd = cwd
+        self.publish = publish
+        self.state = "connecting"
+        self.since = time.time()
+        self.error = ""
+        self.version: Any = None
+        self.pid: int | None = None
+        self.connects = 0
+        self.agents: list[dict[str, Any]] = []  # the last status rows seen, for when it is down
+        self.up = asyncio.Event()
+        self._proc: asyncio.subprocess.Process | None = None
+        self._next = 0
+        self._replies: dict[int, asyncio.Future[Any]] = {}
+        self._streams: dict[int, Callable[[dict[str, Any]], None]] = {}
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._reaping: set[asyncio.Future[int]] = set()
+
+    def start(self) -> None:
+        self._runner = asyncio.ensure_future(self._run())
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._end_proc()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "host": self.spec.name,
+            "transport": self.spec.transport,
+            "state": self.state,
+            "since": self.since,
+            "error": self.error,
+            "pid": self.pid,
+            "version": self.version,
+            "agents": len(self.agents),
+            "connects": self.connects,
+        }
+
+    def _set(self, state: str, error: str = "") -> None:
+        if state != self.state:
+            self.state, self.since = state, time.time()
+            log.info("host %s: %s%s", self.spec.name, state, f" ({error})" if error else "")
+            self.publish({"type": "host", **self.info(), "error": error or self.error})
+        if error:
+            self.error = error
+
+    # -- the loop: connect, serve, drop, back off ------------------------------------------------
+    async def _run(self) -> None:
+        failures = 0
+        while not self._closed:
+            began = time.monotonic()
+            try:
+                await self._session()
+            except Exception as exc:  # never let one host's trouble end the loop
+                log.exception("host %s: link failed", self.spec.name)
+                self.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._drop()
+            if self._closed:
+                break
+            was_up = self.state == "connected"
+            failures = 0 if was_up and time.monotonic() - began > 5 else failures + 1
+            down_for = time.time() - self.since
+            if was_up:
+                self._set("reconnecting")
+            elif self.state != "unreachable" and (down_for >= UNREACHABLE_AFTER or failures >= 3):
+                self._set("unreachable")
+            delay = BACKOFF[min(failures, len(BACKOFF) - 1)] if failures else 0.0
+            if self.state == "reconnecting" and delay:
+                delay = min(delay, max(0.1, UNREACHABLE_AFTER - down_for))  # say unreachable on time
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            if self.state == "reconnecting" and time.time() - self.since >= UNREACHABLE_AFTER:
+                self._set("unreachable")
+
+    async def _session(self) -> None:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.spec.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # a Ctrl-C at the hub's terminal is not the link's
+                # not the hub's team file: a local transport (docker exec, env) must not find
+                # ./staff.toml or $STAFF_CONFIG and hand the far side the hub's own team
+                cwd=self.cwd,
+                env={k: v for k, v in os.environ.items() if k != "STAFF_CONFIG"},
+                limit=MAX_FRAME * 16,
+            )
+        except OSError as exc:
+            self.error = f"cannot run {self.spec.argv[0]}: {exc.strerror or exc}"
+            return
+        self._proc, self.pid = proc, proc.pid
+        reader = asyncio.ensure_future(self._read(proc))
+        errors = asyncio.ensure_future(self._stderr(proc))
+        try:
+            try:
+                hello = await asyncio.wait_for(self.call("ping"), HELLO_TIMEOUT)
+            except (LinkDown, TimeoutError, ProtocolError) as exc:
+                if isinstance(exc, ProtocolError):
+                    self.error = exc.message
+                elif isinstance(exc, TimeoutError):
+                    self.error = f"no answer from the bridge in {HELLO_TIMEOUT:.0f} s"
+                return
+            self.version = hello.get("version")
+            if self.version != PROTOCOL_VERSION:
+                side = "this hub" if (self.version or 0) > PROTOCOL_VERSION else f"host {self.spec.name}"
+                self.error = (
+                    f"protocol version {self.version} there, {PROTOCOL_VERSION} here: upgrade "
+                    f"agentstaff on {side}"
+                )
+                return
+            for name, table in self.spec.agents.items():
+                try:
+                    await self.call("place", agent=name, table=table)
+                except ProtocolError as exc:
+                    log.warning("host %s: cannot place %s: %s", self.spec.name, name, exc.message)
+            self._subscribe()
+            self.agents = (await self.call("status"))["agents"]
+            self.connects += 1
+            self.error = ""
+            self._set("connected")
+            self.up.set()
+            await reader
+        except LinkDown:
+            pass
+        finally:
+            self.up.clear()
+            reader.cancel()
+            await asyncio.gather(errors, return_exceptions=True)
+
+    def _subscribe(self) -> None:
+        name = self.spec.name
+
+        def relay(event: dict[str, Any]) -> None:
+            if event.get("type") == "state" and isinstance(event.get("agent"), str):
+                for row in self.agents:
+                    if row.get("agent_id") == event["agent"]:
+                        row["status"] = event.get("new", row.get("status"))
+            out = event_out(name, event)
+            if out is not None:
+                self.publish(out)
+
+        fut = self._request("subscribe", relay, {})
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _drop(self) -> None:
+        """The link is gone: every request in flight learns it (callers ask again)."""
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_exception(LinkDown(self.spec.name))
+        self._replies.clear()
+        self._streams.clear()
+        self._end_proc()
+        self.up.clear()
+
+    def _end_proc(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            self._reaping.add(asyncio.ensure_future(proc.wait()))  # reaped, never a zombie
+            for t in [t for t in self._reaping if t.done()]:
+                self._reaping.discard(t)
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError, ConnectionError):
+                break
+            if not line:
+                break
+            try:
+                frame = json.loads(line)
+            except ValueError:
+                continue  # a login banner or a shell's noise: not ours
+            if not isinstance(frame, dict):
+                continue
+            rid: Any = frame.get("id")
+            if "event" in frame:
+                cb = self._streams.get(rid)
+                if cb is not None and isinstance(frame["event"], dict):
+                    cb(frame["event"])
+                continue
+            fut = self._replies.pop(rid, None) if isinstance(rid, int) else None
+            self._streams.pop(rid, None)
+            if fut is None:
+                err = frame.get("error") or {}
+                if rid is None and isinstance(err, dict) and err.get("message"):
+                    self.error = str(err["message"])  # the bridge could not reach its daemon
+                continue
+            if fut.done():
+                continue
+            if frame.get("ok"):
+                fut.set_result(frame.get("result"))
+            else:
+                err = frame.get("error") or {}
+                fut.set_exception(
+                    ProtocolError(str(err.get("code", ERR_INTERNAL)), str(err.get("message", "error")))
+                )
+        self._drop()
+
+    async def _stderr(self, proc: asyncio.subprocess.Process) -> None:
+        """The transport's complaints (ssh: "Connection refused", "Permission denied"): the last
+        one is the host's error line in `staff status`."""
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                self.error = line.removeprefix("staff: ")[:300]
+                log.info("host %s: %s", self.spec.name, line)
+
+    def _request(
+        self, cmd: str, on_event: Callable[[dict[str, Any]], None] | None, fields: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            raise LinkDown(self.spec.name)
+        self._next += 1
+        rid = self._next
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._replies[rid] = fut
+        if on_event is not None:
+            self._streams[rid] = on_event
+        sent = {k: v for k, v in fields.items() if v is not None}
+        proc.stdin.write(encode({"id": rid, "cmd": cmd, **sent}))
+        return fut
+
+    async def call(self, cmd: str, **fields: Any) -> Any:
+        """One request over the link; LinkDown if it drops first, ProtocolError as the host said."""
+        return await self._request(cmd, None, fields)
+
+    async def connected(self, deadline: float | None) -> None:
+        """Wait for the link to be up, until `deadline` (loop time; None: for ever)."""
+        if self.up.is_set():
+            return
+        timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(self.up.wait(), timeout)
+        except TimeoutError:
+            raise ProtocolError(ERR_HOST_DOWN, self.down_line()) from None
+
+    def down_line(self) -> str:
+        since = time.strftime("%H:%M:%S", time.localtime(self.since))
+        why = f": {self.error}" if self.error else ""
+        return f"host {self.spec.name} is {self.state} (since {since}){why}"
+
+
+class Hosts:
+    """Every link of the hub, and the forwarding of requests for ``NAME/agent`` and ``NAME/T-…``."""
+
+    def __init__(
+        self, specs: dict[str, HostSpec], publish: Callable[[dict[str, Any]], None], home: Path
+    ) -> None:
+        self.links = {name: Link(spec, publish, home) for name, spec in specs.items()}
+
+    def start(self) -> None:
+        for link in self.links.values():
+            link.start()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(link.close() for link in self.links.values()))
+
+    def _link(self, host: str, what: str) -> Link:
+        link = self.links.get(host)
+        if link is None:
+            known = ", ".join(self.links) or "none"
+            raise ProtocolError(ERR_UNKNOWN_AGENT, f"unknown host {host!r} in {what!r} (hosts: {known})")
+        return link
+
+    def remote(self, req: dict[str, Any]) -> tuple[Link, str, str] | None:
+        """(link, field, name there) when `req` is for a host's agent or task, else None."""
+        cmd = req["cmd"]
+        field = "to" if cmd == "submit" else "agent" if cmd in AGENT_CMDS else ""
+        field = field or ("task" if cmd in TASK_CMDS else "")
+        if not field or not isinstance(req.get(field), str):
+            return None
+        parts = split(req[field])
+        if parts is None:
+            return None
+        return self._link(parts[0], req[field]), field, parts[1]
+
+    async def forward(self, req: dict[str, Any], link: Link, field: str, there: str) -> Any:
+        cmd = req["cmd"]
+        fields = {k: v for k, v in req.items() if k not in ("id", "cmd", "progress")}
+        fields[field] = there
+        host = link.spec.name
+        if cmd == "wait":
+            return task_out(host, await self._wait(link, there, req.get("timeout")))
+        if cmd == "submit":
+            return task_out(host, await self._submit(link, fields))
+        if not link.up.is_set():
+            raise ProtocolError(ERR_HOST_DOWN, link.down_line() + "; nothing was sent")
+        try:
+            result = await link.call(cmd, **fields)
+        except LinkDown:
+            raise ProtocolError(ERR_HOST_DOWN, f"the link to host {host} dropped during {cmd}") from None
+        if cmd in TASK_CMDS and isinstance(result, dict):
+            return task_out(host, result)
+        if isinstance(result, dict) and isinstance(result.get("agent"), str):
+            result = {**result, "agent": f"{host}/{result['agent']}"}
+        return result
+
+    async def _submit(self, link: Link, fields: dict[str, Any]) -> Any:
+        """Sent once: a drop mid-request is retried with the same idempotency key."""
+        if not link.up.is_set():
+            raise ProtocolError(ERR_HOST_DOWN, link.down_line() + "; the task was not sent")
+        fields.setdefault("key", "hub-" + uuid.uuid4().hex)
+        deadline = asyncio.get_running_loop().time() + RESEND_WITHIN
+        while True:
+            await link.connected(deadline)
+            try:
+                return await link.call("submit", **fields)
+            except LinkDown:
+                continue
+
+    async def _wait(self, link: Link, task: str, timeout: Any) -> Any:
+        """Ask the host; when the link drops, ask again (by the host's task id) once it is back,
+        within the client's timeout: the answer lives in the host's journal meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + float(timeout)
+        while True:
+            try:
+                await link.connected(deadline)
+            except ProtocolError:
+                if deadline is None:
+                    raise
+                raise ProtocolError(ERR_TIMEOUT, link.down_line()) from None
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                return await link.call("wait", task=task, timeout=left)
+            except LinkDown:
+                continue
+
+    async def status_rows(self) -> list[dict[str, Any]]:
+        """Every host's agents as status rows named ``NAME/agent``; a link that is down shows
+        its last known rows as `unreachable`."""
+
+        async def one(link: Link) -> list[dict[str, Any]]:
+            if link.up.is_set():
+                with contextlib.suppress(LinkDown, ProtocolError, TimeoutError):
+                    link.agents = (await asyncio.wait_for(link.call("status"), 5.0))["agents"]
+            rows = []
+            for row in link.agents:
+                r = {**row, "agent_id": f"{link.spec.name}/{row['agent_id']}", "host": link.spec.name}
+                if not link.up.is_set():
+                    r["status"] = "unreachable"
+                rows.append(r)
+            return rows
+
+        every = await asyncio.gather(*(one(link) for link in self.links.values()))
+        return [r for rows in every for r in rows]
+
+    def info(self) -> list[dict[str, Any]]:
+        return [link.info() for link in self.links.values()]
+
+
+def check_request(req: dict[str, Any]) -> None:
+    """Requests the hub cannot forward yet say so in one line."""
+    agent = req.get("agent")
+    if req["cmd"] in ("stream", "resize", "hold") and isinstance(agent, str) and split(agent):
+        raise ProtocolError(ERR_BAD_REQUEST, f"{req['cmd']}: agents on other hosts cannot be streamed yet")

@@ -1,0 +1,252 @@
+"""Agents on other hosts (daemon/hosts.py, `staff bridge`), over a real OpenSSH server.
+
+The sshd is started by the test on 127.0.0.1 with a port, a host key and an authorized key
+of its own; the "remote" host is this repo's `staff` with a state dir of its own (a second
+daemon on the same machine is a faithful far side: the transport is real ssh).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supervisor.protocol import Client, socket_path
+from tests.conftest import FAKE, REPO, STAFF, fake_team_toml, staff
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def bridge(remote: Path, *args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, STAFF_HOME=str(remote), PYTHONPATH=str(REPO))
+    env.pop("STAFF_CONFIG", None)
+    return subprocess.Popen(
+        [*STAFF, "bridge", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env, cwd=cwd,
+    )
+
+
+def frame(p: subprocess.Popen[bytes]) -> dict[str, object]:
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    assert line, "the bridge closed its stdout"
+    out: dict[str, object] = json.loads(line)
+    return out
+
+
+def request(p: subprocess.Popen[bytes], **req: object) -> None:
+    assert p.stdin is not None
+    p.stdin.write(json.dumps(req).encode() + b"\n")
+    p.stdin.flush()
+
+
+def remote_staff(remote: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, STAFF_HOME=str(remote), PYTHONPATH=str(REPO))
+    return subprocess.run([*STAFF, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture
+def remote(tmp_path: Path, home: Path) -> Iterator[Path]:
+    """The far side's state dir; its daemon (started by a bridge) is stopped after the test."""
+    r = tmp_path / "far"
+    yield r
+    remote_staff(r, "down")
+
+
+def test_bridge_relays_requests_and_a_subscription_and_ends_with_its_stdin(
+    tmp_path: Path, remote: Path
+) -> None:
+    team = tmp_path / "far-team.toml"
+    team.write_text(fake_team_toml(("solo",)))
+    p = bridge(remote, "-c", str(team), cwd=tmp_path)
+    try:
+        request(p, id=1, cmd="ping")
+        hello = frame(p)
+        assert hello["id"] == 1 and hello["ok"], hello
+        assert hello["result"]["agents"] == ["solo"]  # type: ignore[index]
+        request(p, id=2, cmd="subscribe")
+        assert frame(p)["event"]["type"] == "hello"  # type: ignore[index]
+        request(p, id=3, cmd="submit", to="solo", text="through the bridge")
+        states = []
+        for _ in range(200):  # bounded: the task's events, then the submit's reply, in any order
+            f = frame(p)
+            ev = f.get("event")
+            if isinstance(ev, dict) and ev.get("type") == "task":
+                states.append(ev["task"]["state"])
+                if ev["task"]["state"] == "done":
+                    answer = ev["task"]["answer"]
+                    assert "FAKE-REPLY" in answer and "through the bridge" in answer
+                    break
+        assert states[-1] == "done", states
+        assert p.stdin is not None
+        p.stdin.close()  # the link dropped: the bridge ends, the daemon and its agent stay
+        assert p.wait(timeout=20) == 0
+        st = json.loads(remote_staff(remote, "status", "--json").stdout)
+        assert [a["agent_id"] for a in st["agents"]] == ["solo"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            p.kill()
+        p.wait()
+
+
+def test_bridge_without_a_team_file_starts_an_empty_team(tmp_path: Path, remote: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    p = bridge(remote, cwd=tmp_path / "empty")
+    try:
+        request(p, id=7, cmd="ping")
+        hello = frame(p)
+        assert hello["ok"] and hello["result"]["agents"] == [], hello  # type: ignore[index]
+    finally:
+        assert p.stdin is not None
+        p.stdin.close()
+        p.wait(timeout=20)
+
+
+def test_bridge_with_a_bad_team_file_says_why_in_one_line(tmp_path: Path, remote: Path) -> None:
+    team = tmp_path / "bad.toml"
+    team.write_text("[agents.x]\ncommand = 3\n")
+    p = bridge(remote, "-c", str(team), cwd=tmp_path)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("staff: bridge: ") and "bad.toml:2" in lines[0], err
+    error = json.loads(out)["error"]  # the hub shows it as the host's error
+    assert error["code"] == "no_daemon" and "bad.toml:2" in error["message"]
+
+
+# -- a real sshd ----------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Path]:
+    """An OpenSSH server on 127.0.0.1 with its own port, host key and authorized key; yields
+    the ssh client config file (StrictHostKeyChecking=no) whose `Host staffbox` reaches it."""
+    if not Path(SSHD).exists():
+        pytest.skip("openssh-server is not installed (.ci/run installs it: apt-get install openssh-server)")
+    d = tmp_path / "ssh"
+    d.mkdir(mode=0o700)
+    for key in ("host_key", "id_ed25519"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
+    shutil.copy(d / "id_ed25519.pub", d / "authorized_keys")
+    port = _free_port()
+    user = pwd.getpwuid(os.getuid()).pw_name
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        f"PermitRootLogin prohibit-password\nAllowUsers {user}\nClientAliveInterval 5\n"
+    )
+    (d / "config").write_text(
+        f"Host staffbox\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+        f"  IdentityFile {d / 'id_ed25519'}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+        f"  UserKnownHostsFile {d / 'known_hosts'}\n  LogLevel ERROR\n"
+    )
+    if os.getuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for _ in range(50):  # bounded: sshd says when it listens
+        line = proc.stderr.readline()
+        if not line or "Server listening" in line:
+            break
+    if proc.poll() is not None:
+        pytest.fail(f"sshd did not start: {line}{proc.stderr.read()}")
+    try:
+        yield d / "config"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_nothing(
+    tmp_path: Path, home: Path, remote: Path, sshd: Path
+) -> None:
+    far_staff = tmp_path / "far-staff"  # `staff` as that host has it: its own state dir
+    far_cwd = tmp_path / "far-cwd"
+    far_cwd.mkdir()
+    far_staff.write_text(
+        f"#!/bin/sh\ncd {far_cwd}\nexport STAFF_HOME={remote} PYTHONPATH={REPO} "
+        f"XDG_CONFIG_HOME={far_cwd}\nunset STAFF_CONFIG\nexec {sys.executable} -m supervisor \"$@\"\n"
+    )
+    far_staff.chmod(0o755)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        fake_team_toml(("near",))
+        + f'\n[hosts.box]\nssh = "staffbox"\nssh_options = ["-F", "{sshd}"]\nstaff = "{far_staff}"\n'
+        + f'\n[agents.far]\nhost = "box"\ncommand = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
+        + 'profile = "fake"\n'
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        st = _hub_until(lambda s: _host(s)["state"] == "connected")
+        assert [a["agent_id"] for a in st["agents"]] == ["near", "box/far"]
+        ask = staff("ask", "box/far", "hello over ssh", check=True)
+        assert ask.stdout.startswith("FAKE-REPLY(far#1)") and "hello over ssh" in ask.stdout
+        plain = staff("status", check=True).stdout
+        assert "box/far" in plain and "host box: connected, 1 agent(s), via ssh staffbox" in plain
+        far_pid = _far_pid(remote)
+
+        # a task in flight, a client waiting on it, and the ssh client killed
+        task = staff("submit", "box/far", "a long one [delay=4]", check=True).stdout.strip()
+        assert task.startswith("box/T-")
+        waiter = subprocess.Popen(
+            [*STAFF, "wait", task, "--json"], stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        link_pid = _host(json.loads(staff("status", "--json", check=True).stdout))["pid"]
+        os.kill(link_pid, signal.SIGKILL)
+        down = _hub_until(lambda s: _host(s)["state"] != "connected")
+        assert _host(down)["state"] in ("reconnecting", "unreachable")
+        assert [a["status"] for a in down["agents"] if a["agent_id"] == "box/far"] == ["unreachable"]
+        out, _ = waiter.communicate(timeout=60)
+        done = json.loads(out)
+        assert done["id"] == task and done["state"] == "done" and "a long one" in done["answer"]
+        back = _hub_until(lambda s: _host(s)["state"] == "connected")
+        assert _host(back)["connects"] == 2 and _host(back)["pid"] != link_pid
+        assert _far_pid(remote) == far_pid  # the agent lived through the drop, untouched
+        again = json.loads(staff("wait", task, "--json", check=True).stdout)
+        assert again["answer"] == done["answer"]
+        far_tasks = json.loads(remote_staff(remote, "status", "--json").stdout)["agents"][0]
+        assert far_tasks["agent_id"] == "far"
+        assert far_tasks["context_summary"].startswith("2 tasks:"), far_tasks  # each ran once there
+    finally:
+        staff("down")
+
+
+def _host(st: dict[str, Any]) -> dict[str, Any]:
+    host: dict[str, Any] = st["hosts"][0]
+    return host
+
+
+def _far_pid(remote: Path) -> int:
+    pid: int = json.loads(remote_staff(remote, "status", "--json").stdout)["agents"][0]["pid"]
+    return pid
+
+
+def _hub_until(ok: Callable[[dict[str, Any]], bool], limit: float = 30.0) -> dict[str, Any]:
+    """The hub's status once `ok(status)` holds, looked at after each event the hub publishes
+    (a link's changes are `host` events); bounded by `limit` seconds without one."""
+    with Client(socket_path(), timeout=limit) as events, Client(socket_path(), timeout=limit) as c:
+        for _frame in events.stream("subscribe", read_timeout=limit):
+            st: dict[str, Any] = c.call("status")
+            if ok(st):
+                return st
+    raise AssertionError("the hub's events ended")
