@@ -129,6 +129,11 @@ class Agent:
         self.screen_state: AgentState = STARTING
         """What the screen shows (`state` is `user` instead while a person holds the agent)."""
         self.detection: Detection | None = None
+        self.rule_hits: dict[str, float] = {}
+        """Rule id → when it last decided this agent's state (`staff doctor`: a rule quiet
+        for an hour may mean a new release moved its line)."""
+        self.up_since: float | None = None
+        """When the program was last started (clock time)."""
         self.proc: ProcessLike | None = None
         self.term = Terminal(spec.cols, spec.rows)
         self.last_active = clock()
@@ -263,6 +268,7 @@ class Agent:
             return
         self.proc = proc
         self.starts += 1
+        self.up_since = self.clock()
         self.emit(Spawned(proc.pid))
 
     @property
@@ -404,6 +410,7 @@ class Agent:
 
     def _apply(self, det: Detection) -> None:
         self.detection = det
+        self.rule_hits[det.rule] = self.clock()
         if not self.alive or self.stopping:
             return
         old_screen, self.screen_state = self.screen_state, det.state

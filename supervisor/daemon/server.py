@@ -348,6 +348,8 @@ class Server:
             "fallback": agent.profile.fallback,
             "user_hold": agent.user_hold,
             "error": agent.error,
+            "rule_hits": dict(agent.rule_hits),
+            "up_since": agent.up_since,
         }
 
     async def cmd_logs(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:

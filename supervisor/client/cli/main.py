@@ -29,6 +29,7 @@ from supervisor.client.cli.common import (
     stop_daemon,
     stop_keeper,
 )
+from supervisor.client.cli.doctor import cmd_doctor
 from supervisor.client.statusline import state_text, usage_text
 from supervisor.protocol import ERR_INTERNAL, ERR_UNKNOWN_AGENT, Client, ProtocolError, state_home
 from supervisor.team import config as configmod
@@ -454,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("screen", cmd_screen, "print an agent's current screen")
     p.add_argument("agent")
     p.add_argument("--scrollback", action="store_true", help="include the scrollback")
+    add("doctor", cmd_doctor, "which agent programs are installed, their versions, whether the profiles "
+        "were made from them, and which rules of a running agent matched nothing in the last hour")
     p = add("explain", cmd_explain, "why an agent is in its state: the rule and the text it matched")
     p.add_argument("agent")
     p = add("logs", cmd_logs, "an agent's output as plain text (scrollback + screen)")
