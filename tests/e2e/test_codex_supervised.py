@@ -79,3 +79,26 @@ def test_real_codex_round_trip_pause_approval_and_long_task(
     task = json.loads(r.stdout)
     assert task["answer"] == f"MOCK-REPLY: {long}"
     assert [r["last_user_text"] for r in server.records if r.get("kind") == "responses"][-1] == long
+
+
+def test_workflow_review_by_codex_code_by_another_kind(home: Path, tmp_path: Path) -> None:
+    """examples/code-review.toml on a mixed team: the code step goes to role `coding` (here
+    the fake Claude, to keep it quick), the review to role `review`, the real Codex."""
+    import sys
+
+    from tests.conftest import FAKE, REPO
+
+    coder = (
+        "\n[agents.coder]\n"
+        f'command = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
+        'profile = "fake"\nrole = "coding"\n'
+    )
+    with codex_daemon(tmp_path, CODEX, 'role = "review"\n', coder):
+        r = staff("run", str(REPO / "examples" / "code-review.toml"), "--headless",
+                  "--input", "change=a dry-run flag", timeout=180)
+        assert r.returncode == 0, r.stdout + r.stderr
+        runs = sorted((home / "runs").glob("R-*.json"), key=lambda p: p.stat().st_mtime)
+        steps = json.loads(runs[-1].read_text())["steps"]
+        assert steps["code"]["agent"] == "coder" and steps["review"]["agent"] == "cx", steps
+        assert steps["review"]["answer"].startswith("MOCK-REPLY: Review this change (round 1)")
+        assert steps["code"]["answer"] in steps["review"]["answer"]

@@ -13,9 +13,12 @@ from tests.conftest import staff
 
 
 @contextmanager
-def codex_daemon(tmp_path: Path, codex: str, extra: str = "") -> Iterator[tuple[Path, MockServer]]:
+def codex_daemon(
+    tmp_path: Path, codex: str, extra: str = "", others: str = ""
+) -> Iterator[tuple[Path, MockServer]]:
     """The mock, a Codex home trusting the workdir and `staff up` with agent `cx`; yields the
-    workdir and the mock (its records are what Codex sent). `extra`: more TOML for the agent."""
+    workdir and the mock (its records are what Codex sent). `extra`: more TOML for the agent;
+    `others`: more agents."""
     server, port = start_mock(log_path=tmp_path / "mock.log")
     work = tmp_path / "work"
     work.mkdir()
@@ -28,7 +31,7 @@ def codex_daemon(tmp_path: Path, codex: str, extra: str = "") -> Iterator[tuple[
         f"command = {json.dumps([codex, *codex_env.ARGS])}\n"
         'profile = "codex"\n'
         f"cwd = {json.dumps(str(work))}\n" + extra +
-        "[agents.cx.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+        "[agents.cx.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items()) + others
     )
     staff("up", "-c", str(cfg), check=True)
     try:
