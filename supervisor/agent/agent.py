@@ -302,14 +302,21 @@ class Agent:
         for attempt in range(1, 4):
             if not self.alive:
                 raise AnswerError(f"{self.name} ended ({self.state})")
-            question = self.view().region("after_last_rule")
+            question = self._question()
             self.write(keys)
             if await self.until(partial(self._question_changed, question), ANSWER_CONFIRM):
                 return attempt
         raise AnswerError(f"{self.name} did not take {keys!r}: still the same question after 3 tries")
 
     def _question_changed(self, question: str | None) -> bool:
-        return self.state != BLOCKED or not self.alive or self.view().region("after_last_rule") != question
+        return self.state != BLOCKED or not self.alive or self._question() != question
+
+    def _question(self) -> str | None:
+        """The text of the question on screen: below the last rule (Claude), else the
+        bottom of the screen (Codex draws no rules): a new question differs from it."""
+        view = self.view()
+        below = view.region("after_last_rule")
+        return below if below is not None else view.region("bottom:12")
 
     def _moved_on(self, generation: int) -> bool:
         return self.term.generation != generation or not self.alive
