@@ -65,6 +65,14 @@ class SessionChanged:
 
 
 @dataclass(frozen=True)
+class BackgroundChanged:
+    """How much work the program still runs in the background after its turn (Claude's
+    footer: `· 1 shell ·`) changed; 0 when the last of it ended."""
+
+    count: int
+
+
+@dataclass(frozen=True)
 class LimitChanged:
     """The program hit a usage or rate limit: no task goes in before `until` (epoch
     seconds), when the hold lifts by itself; None when it lifted. `reason` is the

@@ -26,6 +26,7 @@ from supervisor.agent.watchers import DraftWatch, StallWatch
 from supervisor.detect import answers
 from supervisor.detect.rules import Detection, Profile, View
 from supervisor.events import (
+    BackgroundChanged,
     DetailChanged,
     DraftChanged,
     LimitChanged,
@@ -95,7 +96,7 @@ class AgentSpec:
 
 AgentEvent = (
     Spawned | StateChanged | TaskMoved[Task] | StallChanged | DraftChanged | SessionChanged | DetailChanged
-    | LimitChanged
+    | LimitChanged | BackgroundChanged
 )
 """What an agent tells its team (supervisor/events.py), with the task record filled in."""
 Listener = Callable[["Agent", AgentEvent], None]
@@ -162,6 +163,8 @@ class Agent:
         """A usage or rate limit holds the agent's tasks until then (epoch seconds)."""
         self.limit_reason: str | None = None
         self._limit_timer: asyncio.TimerHandle | None = None
+        self.background = 0
+        """Background work (shells, sub-agents) the program says still runs after its turn."""
         self.stalls = StallWatch(lambda: self.state == WORKING and self.alive, self._stall_changed)
         self.drafts = DraftWatch(self._draft_changed)
 
@@ -433,6 +436,7 @@ class Agent:
             new = USER
         self.change_state(new, det.rule)
         self._check_detail()
+        self._check_background()
         self._check_draft()
 
     def _check_detail(self) -> None:
@@ -448,6 +452,17 @@ class Agent:
         if detail != self.detail:
             self.detail = detail
             self.emit(DetailChanged(detail))
+
+    def _check_background(self) -> None:
+        """The count of background work the footer shows (0 when it shows none)."""
+        pattern = self.profile.settings.background_regex
+        if not pattern:
+            return
+        m = re.search(pattern, self.view().region("after_last_rule") or "", re.M)
+        count = int(m.group("n")) if m else 0
+        if count != self.background:
+            self.background = count
+            self.emit(BackgroundChanged(count))
 
     # -- a usage or rate limit ----------------------------------------------------------------
     def hold(self, until: float, reason: str) -> None:
@@ -636,6 +651,7 @@ class Agent:
                 if self.limited_until is not None else None
             ),
             "limit_reason": self.limit_reason,
+            "background": self.background,
             "rule": det.rule if det else None,
             "stalled": self.stalled,
             "draft": self.draft,

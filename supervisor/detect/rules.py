@@ -301,6 +301,9 @@ class Settings:
     """A screen line while the program retries a failed API call (groups `what`, `attempt`)."""
     context_window: float = 0
     """Tokens the model's context holds: the share used is shown per agent (0: not shown)."""
+    background_regex: str | None = None
+    """Below the last rule, the count of background work still running after a turn (a
+    background shell, a sub-agent): group `n`."""
 
     def __post_init__(self) -> None:
         if self.paste not in ("plain", "bracketed"):
@@ -311,7 +314,8 @@ class Settings:
             raise ValueError(f"session_registry must be 'claude' or '', not {self.session_registry!r}")
         if self.input_region.partition(":")[0] not in ("prompt_box", "paragraph"):
             raise ValueError(f"input_region must be 'prompt_box' or 'paragraph:N', not {self.input_region!r}")
-        optional = [r for r in (self.prompt_regex, self.retry_regex, self.input_regex) if r]
+        optional = [r for r in (self.prompt_regex, self.retry_regex, self.input_regex,
+                                self.background_regex) if r]
         for pattern in (*self.answer_drop, *self.api_error, *self.placeholder, *optional):
             try:
                 re.compile(pattern)

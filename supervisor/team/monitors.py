@@ -1,6 +1,7 @@
 """Monitors: the daemon watches an agent and tells the inbox when a condition comes true.
 
-``staff watch AGENT --until idle|blocked|working|exited|regex:PATTERN`` creates one. The
+``staff watch AGENT --until idle|blocked|working|exited|background-done|regex:PATTERN``
+creates one. The
 daemon runs it (it keeps watching with no client connected), woken by the agent's own
 state changes and screen output (`Agent.until`), never by a timer. When it fires:
 
@@ -14,8 +15,10 @@ state changes and screen output (`Agent.until`), never by a timer. When it fires
 Conditions look forward from the moment the watch is set: ``idle`` is the end of the agent's
 next piece of work (an agent already idle with nothing queued for it does not fire until it has
 worked; a monitor task is that work), ``regex:`` matches only text that came onto the screen
-after the watch (`NewText`); ``blocked``, ``working`` and ``exited`` are states, true at once
-if the agent is in them. The message carries the lines above the input box (`View.tail`).
+after the watch (`NewText`); ``background-done`` is the end of the agent's background work (a
+background shell Claude still runs after its turn): of what runs now, else of the next that
+starts; ``blocked``, ``working`` and ``exited`` are states, true at once if the agent is in them.
+The message carries the lines above the input box (`View.tail`).
 
 A monitor fires once, unless ``repeat`` (then it re-arms once the condition went false).
 Monitors are kept in ``monitors.json`` in the state dir and re-armed at daemon start.
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("staff")
 STATES = (IDLE, BLOCKED, WORKING, EXITED)  # `exited`: either way down (exited or crashed)
+BACKGROUND_DONE = "background-done"
+CONDITIONS = (*STATES, BACKGROUND_DONE)
 
 
 def check_condition(until: str) -> re.Pattern[str] | None:
@@ -56,10 +61,10 @@ def check_condition(until: str) -> re.Pattern[str] | None:
             return re.compile(until[6:], re.M)
         except re.error as exc:
             raise ProtocolError(ERR_BAD_REQUEST, f"bad regex in {until!r}: {exc}") from None
-    if until not in STATES:
-        raise ProtocolError(
-            ERR_BAD_REQUEST, f"unknown condition {until!r}; use one of {', '.join(STATES)} or regex:PATTERN"
-        )
+    if until not in CONDITIONS:
+        known = ", ".join(CONDITIONS)
+        raise ProtocolError(ERR_BAD_REQUEST,
+                            f"unknown condition {until!r}; use one of {known} or regex:PATTERN")
     return None
 
 
@@ -268,6 +273,8 @@ class Monitors:
             return lambda: agent.state == IDLE and agent.current_task is None
         if m.until == EXITED:
             return lambda: agent.state in DOWN
+        if m.until == BACKGROUND_DONE:
+            return lambda: agent.background == 0
         return lambda: agent.state == m.until
 
     async def _watch(self, m: Monitor) -> None:
@@ -278,6 +285,9 @@ class Monitors:
                 # the *next* idle: an agent idle with nothing on its way must get work first
                 # (a monitor task was submitted just before: it is that work, perhaps done already)
                 await agent.until(lambda: not cond() or self._busy(agent), None)
+            if m.until == BACKGROUND_DONE:
+                # the end of background work: what runs now, or else the next that starts
+                await agent.until(lambda: agent.background > 0, None)
             while m.active:
                 if (
                     m.until == IDLE
@@ -314,6 +324,8 @@ class Monitors:
             what = f"screen matched /{cond.pattern.pattern}/: {hit[:120]}"
         else:
             what = f"is {agent.state}" + (f" ({agent.error})" if agent.error and m.until == "exited" else "")
+            if m.until == BACKGROUND_DONE:
+                what = f"finished its background work ({agent.state})"
         title = f"{m.title + ': ' if m.title else ''}{agent.name} {what}"
         tail = agent.view().tail(TAIL_LINES)
         body = ""

@@ -22,6 +22,7 @@ from supervisor.agent.delivery import NotTaken
 from supervisor.agent.task import Task, typed_text
 from supervisor.detect.rules import Profile, load_profile
 from supervisor.events import (
+    BackgroundChanged,
     DetailChanged,
     DraftChanged,
     LimitChanged,
@@ -375,6 +376,9 @@ class Supervisor:
                 self._on_session(agent, event)
             case LimitChanged():
                 self._on_limit(agent, event)
+            case BackgroundChanged(count=count):
+                self.publish({"type": "background", "agent": agent.name, "count": count})
+                self.write_status(agent)
             case DetailChanged(detail=detail):
                 self.publish({"type": "detail", "agent": agent.name, "detail": detail})
                 self.write_status(agent)

@@ -220,3 +220,26 @@ def test_a_usage_limit_holds_the_queue_until_its_reset_and_resumes_by_itself(tea
     assert answered_at >= held["until"] - 0.01
     assert [r["last_user_text"] for r in typed if r.get("status") is None] == [limited, after]
     assert team.agent()["detail"] is None and team.agent()["limited_until"] is None
+
+
+def test_background_work_shows_on_an_idle_agent_and_a_monitor_waits_for_its_end(team: Team) -> None:
+    """The mock's `[bgbash=…]` is a Bash call with `run_in_background: true`: Claude's turn
+    ends while the shell runs (its footer: `· 1 shell ·`), and when the shell ends Claude
+    starts a turn of its own to report it."""
+    code, task, err = team.ask("start it [bgbash=sleep 8; echo bg-finished]")
+    assert code == 0, err
+    assert task["answer"].startswith("I will run it in the background.")
+    team.events.wait(lambda e: e.get("type") == "background" and e.get("count") == 1, 30)
+    agent = team.agent()
+    assert (agent["status"], agent["background"]) == ("idle", 1)
+    assert "idle · background: 1" in staff("status", check=True).stdout
+    home = Path(os.environ["STAFF_HOME"])
+    assert json.loads((home / "agents" / "cc.json").read_text())["background"] == 1
+    r = staff("watch", "cc", "--until", "background-done", "--wait", "--timeout", "60", "--json",
+              timeout=90)
+    assert r.returncode == 0, r.stderr
+    fired = json.loads(r.stdout)
+    assert fired["fired"] == 1 and "finished its background work" in fired["last_message"]
+    assert team.agent()["background"] == 0
+    code, task, err = team.ask("after the background")  # (after Claude's own turn about it)
+    assert code == 0 and task["answer"] == "MOCK-REPLY: after the background", err

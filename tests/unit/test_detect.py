@@ -162,3 +162,18 @@ def test_a_key_written_as_a_table_is_found_on_its_line(tmp_path: Path) -> None:
     (tmp_path / "mine.toml").write_text('[profile]\nextends = "claude"\n\n[profile.colours]\nred = 1\n')
     with pytest.raises(RuleError, match=r"mine\.toml:4: unknown key 'colours'"):
         load_profile("mine", (tmp_path,))
+
+
+@pytest.mark.parametrize(("footer", "count"), [
+    ("  ⏵⏵ auto mode on · 1 shell · ← for agents · ↓ to manage", 1),  # 2.1.330, a background Bash
+    ("  ⏵⏵ auto mode on · 2 shells · ↓ to manage", 2),
+    ("  ⏵⏵ auto mode on (shift+tab to cycle) · ← for agents", 0),
+    ("  ⏵⏵ auto mode on (shift+tab to cycle) · esc to interrupt · ← for agents", 0),
+])
+def test_claudes_footer_counts_its_background_work(footer: str, count: int) -> None:
+    import re
+
+    pattern = load_profile("claude").settings.background_regex
+    assert pattern is not None
+    m = re.search(pattern, footer, re.M)
+    assert (int(m.group("n")) if m else 0) == count

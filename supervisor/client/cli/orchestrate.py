@@ -287,7 +287,8 @@ def add_commands(add: Any) -> None:
     p = add("watch", cmd_watch, "watch an agent; when the condition holds, message the inbox")
     p.add_argument("agent")
     p.add_argument(
-        "--until", required=True, metavar="COND", help="idle | blocked | working | exited | regex:PATTERN"
+        "--until", required=True, metavar="COND",
+        help="idle | blocked | working | exited | background-done | regex:PATTERN",
     )
     p.add_argument("--then", metavar="TEXT", help="send this to the agent when it fires")
     p.add_argument("--notify", metavar="CMD", help="run CMD (argv, no shell) with $STAFF_MESSAGE set")
