@@ -9,8 +9,10 @@ package (`static/`, xterm.js vendored with its licence): no build step for a use
   `team` event whenever something changed (coalesced: a client that is slow to read gets the
   newest team, never a backlog), plus the discrete `state`/`task`/`inbox`/`monitor` events
   the page raises notifications from (bounded per client; the oldest go first).
-- The agent page streams the agent's terminal (`/web/agents/NAME/stream`): the same watch as
-  the console's (streams.py: a snapshot, then the raw output; a reader that falls behind gets a
+- The agent page streams the agent's terminal (`/web/agents/NAME/stream`, which also carries
+  the agent's state and question, and the events to notify of: one stream per page, since a
+  browser opens at most six connections to a host over HTTP/1.1): the same watch as the
+  console's (streams.py: a snapshot, then the raw output; a reader that falls behind gets a
   fresh snapshot instead of a backlog). Keys typed there hold the agent as the console's do.
   The browser shows the agent at the agent's own size: it never resizes the pty (a phone
   would squeeze every other viewer's screen to 40 columns); it scrolls instead.
@@ -474,14 +476,27 @@ class WebApp:
             self.terms.pop(term.id, None)
             return resp
         task = asyncio.ensure_future(self.hub.stream(agent, term, None))
+        feed = FeedClient()  # the agent's state and question, and the events to notify of
+        self.feeds.add(feed)
         try:
             while not task.done():
-                await asyncio.wait({task}, timeout=HEARTBEAT)
-                if not task.done():
-                    await term.send(b": ping\n\n")
+                woken = asyncio.ensure_future(feed.wake.wait())
+                await asyncio.wait({task, woken}, timeout=HEARTBEAT, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if task.done():
+                    break
+                out = [_sse(e.get("type", "event"), e) for e in feed.events]
+                feed.events.clear()
+                if feed.dirty:
+                    feed.dirty = False
+                    mine = [a for a in self.team_now()["agents"] if a["name"] == agent.name]
+                    out += [_sse("agent", a) for a in mine]
+                feed.wake.clear()
+                await term.send(b"".join(out) or b": ping\n\n")
         except ConnectionError:
             pass
         finally:
+            self.feeds.discard(feed)
             term.close()
             self.terms.pop(term.id, None)
             task.cancel()

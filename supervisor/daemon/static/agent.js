@@ -103,10 +103,12 @@ function renderAsk(team) {
   asks.replaceChildren(...(a.state === "blocked" ? [questionCard(a)] : []));
 }
 
-teamEvents({
-  team: renderAsk,
-  state: (ev) => { if (ev.agent === name) setState(ev.new); notifyFromEvent(ev); },
-  task: notifyFromEvent,
-  monitor: notifyFromEvent,
+// the same stream carries this agent's state and question, and the events to notify of
+es.addEventListener("agent", (m) => renderAsk({ agents: [JSON.parse(m.data)] }));
+es.addEventListener("state", (m) => {
+  const ev = JSON.parse(m.data);
+  if (ev.agent === name) setState(ev.new);
+  notifyFromEvent(ev);
 });
+for (const type of ["task", "monitor"]) es.addEventListener(type, (m) => notifyFromEvent(JSON.parse(m.data)));
 if (!readOnly && !phone) term.focus();
