@@ -46,6 +46,15 @@ def _task_view(task: dict[str, Any], *, answer: bool = True) -> dict[str, Any]:
     return out
 
 
+def _answered(task: dict[str, Any]) -> dict[str, Any]:
+    """The task's view; a task that failed or was cancelled is the tool's error (``isError``,
+    with the reason in one line), so the chief cannot take the failure for an answer."""
+    if task["state"] in ("failed", "cancelled"):
+        who = task.get("agent") or task.get("to")
+        raise ToolError(f"task {task['id']} {task['state']} on {who}: {task.get('error') or task['state']}")
+    return _task_view(task)
+
+
 def build(home: Path) -> MCPServer:
     server: MCPServer = MCPServer("agentstaff", instructions=INSTRUCTIONS)
     started: list[str] = []
@@ -95,7 +104,7 @@ def build(home: Path) -> MCPServer:
         t = await acall("submit", to=agent, text=task)
         if wait and t["state"] not in TASK_FINAL:
             t = await acall("wait", task=t["id"], timeout=timeout, sock_timeout=None)
-        return _task_view(t)
+        return _answered(t)
 
     @server.tool()
     async def task_status(id: str) -> dict[str, Any]:
@@ -104,10 +113,11 @@ def build(home: Path) -> MCPServer:
 
     @server.tool()
     async def task_result(id: str, wait: float = 0) -> dict[str, Any]:
-        """A task's answer; waits up to `wait` seconds for it to finish first."""
+        """A task's answer; waits up to `wait` seconds for it to finish first. A failed task is
+        an error with its reason."""
         if wait > 0:
-            return _task_view(await acall("wait", task=id, timeout=wait, sock_timeout=None))
-        return _task_view(await acall("task", task=id))
+            return _answered(await acall("wait", task=id, timeout=wait, sock_timeout=None))
+        return _answered(await acall("task", task=id))
 
     @server.tool()
     async def agent_screen(agent: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,12 @@ async def test_mcp_tools_and_delegate(fake_team: Path, home: Path) -> None:
 
         bad = await session.call_tool("delegate", {"agent": "nobody", "task": "x"})
         assert bad.is_error and "unknown agent 'nobody'" in bad.content[0].text
+
+        # a task the API failed (the fake imitates Claude's API error) is the tool's error
+        failed = await session.call_tool("delegate", {"agent": "testing", "task": "t [apierror=400]"})
+        assert failed.is_error, failed
+        text = failed.content[0].text
+        m = re.search(r"task (T-\w+) failed on testing: API Error: 400 fake API error for this prompt$", text)
+        assert m and "\n" not in text, text
+        again = await session.call_tool("task_result", {"id": m.group(1)})
+        assert again.is_error and m.group(0) in again.content[0].text
