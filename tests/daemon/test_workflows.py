@@ -59,6 +59,9 @@ prompt = "then {{ steps.a.answer }}"
         (GOOD.replace('name = "t"', 'name = "t'), 2, "TOML syntax error"),
         (GOOD + '[steps.b.loop]\nback_to = "q"\nwhen = { contains = "X" }\n', 16, "must be this step or one"),
         (GOOD + "retries = -1\n", 15, "retries must be an integer"),
+        (GOOD + 'on_failure = "zz"\n', 15, "on_failure: no step 'zz'"),
+        (GOOD + 'on_failure = "a"\n', 15, "'a' runs before this step"),
+        (GOOD + "on_failure = 3\n", 15, 'must be "fail", "continue" or a step name'),
         (GOOD + "when = { contains = 'x' }\n", 15, "name the step"),
         (GOOD + 'save = "../up.md"\n', 15, "inside the run's folder"),
         (GOOD + 'save = "/etc/x"\n', 15, "inside the run's folder"),
@@ -320,6 +323,69 @@ def test_timeout_retry_skip_and_failure(fake_team: Path, home: Path, tmp_path: P
     assert cases["b"].find("skipped") is not None
     failure = cases["slow"].find("failure")
     assert failure is not None and "timed out" in (failure.get("message") or "")
+
+
+ON_FAILURE = """\
+[steps.code]
+to = "coding"
+prompt = "code it [apierror=400]"
+on_failure = "report"
+
+[steps.test]
+to = "testing"
+needs = ["code"]
+prompt = "test {{ steps.code.answer }}"
+
+[steps.report]
+to = "planning"
+needs = ["code"]
+prompt = "code failed: {{ steps.code.error }}"
+
+[steps.lint]
+to = "testing"
+prompt = "lint [apierror=500]"
+on_failure = "continue"
+
+[steps.after_lint]
+to = "testing"
+needs = ["lint"]
+prompt = "never runs"
+
+[steps.fine]
+to = "coding"
+needs = ["code"]
+prompt = "fine"
+on_failure = "fix"
+
+[steps.fix]
+to = "coding"
+prompt = "never runs either"
+"""
+
+
+def test_an_api_error_fails_the_step_and_it_follows_its_on_failure(
+    fake_team: Path, home: Path, tmp_path: Path
+) -> None:
+    """The fake imitates Claude's API error ([apierror=CODE]): the task fails, the step fails,
+    and `on_failure` decides: a handler step runs (and reads the error), `continue` goes on;
+    what needs a failed step is skipped; a handler whose step did not fail is skipped."""
+    flow = tmp_path / "onfail.toml"
+    flow.write_text(ON_FAILURE)
+    r = staff("run", str(flow), "--headless")
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = record(home)["steps"]
+    error = "API Error: 400 fake API error for this prompt"
+    assert (steps["code"]["state"], steps["code"]["error"]) == ("failed", error)
+    assert steps["report"]["state"] == "done" and steps["report"]["answer"].endswith(f"code failed: {error}")
+    assert steps["test"]["state"] == "skipped" and "needs code, which failed" in steps["test"]["error"]
+    assert steps["fine"]["state"] == "skipped"  # it needs code too
+    assert steps["fix"]["state"] == "skipped" and "did not fail" in steps["fix"]["error"]
+    assert steps["lint"]["state"] == "failed" and steps["lint"]["error"].startswith("API Error: 500")
+    assert steps["after_lint"]["state"] == "skipped"
+    assert "| on_failure: report runs\n" in r.stdout and "| skipped: needs code, which failed\n" in r.stdout
+    flow.write_text('[steps.only]\nto = "coding"\nprompt = "x [apierror=400]"\n')  # the default: fail
+    r = staff("run", str(flow), "--headless")
+    assert r.returncode == 1 and "step 'only' failed: API Error: 400" in r.stdout, r.stdout
 
 
 RESUMABLE = """\

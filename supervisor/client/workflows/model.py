@@ -62,6 +62,7 @@ STEP_KEYS = {
     "fail_if",
     "stop_if",
     "loop",
+    "on_failure",
 }
 LOOP_KEYS = {"back_to", "when", "max", "after_max"}
 COND_KEYS = {"step", "contains", "not_contains", "regex"}
@@ -121,6 +122,10 @@ class Step:
     fail_if: Condition | None = None
     stop_if: Condition | None = None
     loop: Loop | None = None
+    on_failure: str = "fail"
+    """When the step fails for good: ``fail`` the run, ``continue`` it (what needs this step is
+    skipped), or the name of a step that runs only then (a handler: it reads
+    ``{{ steps.NAME.error }}``; skipped when this step does not fail)."""
     line: int = 1
 
 
@@ -155,6 +160,10 @@ class Workflow:
                 out.add(n)
                 stack.extend(self.steps[n].needs)
         return out
+
+    def failure_sources(self, name: str) -> set[str]:
+        """The steps whose `on_failure` names `name` (it handles their failure)."""
+        return {s.name for s in self.steps.values() if s.on_failure == name}
 
     def loop_body(self, name: str) -> list[str]:
         """The steps a loop on `name` runs again: back_to, what lies between, and `name`."""
@@ -333,6 +342,11 @@ def _step(sname: str, raw: Any, default_timeout: float, err: Err) -> Step:
         raise err((*at, "when"), f'{table}.when: name the step whose answer decides (`step = "…"`)')
     if "loop" in raw:
         step.loop = _loop(raw["loop"], (*at, "loop"), err)
+    if "on_failure" in raw:
+        value = raw["on_failure"]
+        if not isinstance(value, str) or not value:
+            raise err((*at, "on_failure"), f'{table}.on_failure must be "fail", "continue" or a step name')
+        step.on_failure = value
     return step
 
 
@@ -411,6 +425,18 @@ def _check_graph(wf: Workflow, err: Err) -> None:
     for s in wf.steps.values():
         table = f"steps.{s.name}"
         anc = wf.ancestors(s.name)
+        handler = s.on_failure
+        if handler not in ("fail", "continue"):
+            at = ("steps", s.name, "on_failure")
+            if handler not in wf.steps:
+                raise err(at, f'{table}.on_failure: no step {handler!r}; use "fail", "continue" or a '
+                                 f'step name (steps: {", ".join(wf.steps)})')
+            if handler == s.name or handler in anc:
+                raise err(at, f"{table}.on_failure: {handler!r} runs before this step; "
+                                 "name a step that runs after it")
+    for s in wf.steps.values():
+        table = f"steps.{s.name}"
+        anc = wf.ancestors(s.name) | wf.failure_sources(s.name)
         looped_by = {o.name for o in wf.steps.values() if o.loop and (o.loop.back_to in anc | {s.name})}
         for cond_key in ("when", "fail_if", "stop_if"):
             cond = getattr(s, cond_key)

@@ -18,7 +18,7 @@ from typing import Any
 
 from supervisor.client.connection import Connection
 from supervisor.client.workflows import templates
-from supervisor.client.workflows.model import Condition, Step, Workflow, WorkflowError, render
+from supervisor.client.workflows.model import STEP_FINAL, Condition, Step, Workflow, WorkflowError, render
 from supervisor.client.workflows.records import default_out, new_run_id, save_record
 from supervisor.protocol import ERR_NO_DAEMON, TASK_FINAL, ProtocolError
 
@@ -92,6 +92,7 @@ class Runner:
                 "agent": st.get("agent") or "",
                 "task": st.get("task") or "",
                 "round": str(st.get("round", 1)),
+                "error": st.get("error") or "" if st.get("state") == "failed" else "",
             }
             for name, st in self.rec["steps"].items()
         }
@@ -160,7 +161,15 @@ class Runner:
                     st = steps[name]
                     if st["state"] != "pending" or name in running:
                         continue
-                    if not all(steps[n]["state"] in ("done", "skipped") for n in self.wf.steps[name].needs):
+                    ready = self._ready(name)
+                    if ready is None:
+                        continue
+                    if ready:  # skipped: a need failed, or the failure it handles did not happen
+                        st["state"] = "skipped"
+                        st["error"] = f"skipped: {ready}"
+                        st["failed_need"] = ready.startswith("needs ")
+                        self.save()
+                        self.emit("step", name, state="skipped", message=ready)
                         continue
                     step = self.wf.steps[name]
                     if step.when is not None:
@@ -195,6 +204,29 @@ class Runner:
                     st["error"] = f"skipped: {self._stopped}"
                     self.emit("step", name, state="skipped", message=st["error"])
             self.save()
+
+    def _ready(self, name: str) -> str | None:
+        """'' when `name` can run now, None when it must wait, else why it is skipped.
+
+        A need that failed (a step with ``on_failure`` other than ``fail``), or was skipped for
+        such a failure, skips the step; a handler (some step's ``on_failure``) runs only once
+        one of the steps it handles failed, and is skipped when none did."""
+        steps = self.rec["steps"]
+        sources = self.wf.failure_sources(name)
+        if sources:
+            if any(steps[s]["state"] not in STEP_FINAL for s in sources):
+                return None
+            if not any(steps[s]["state"] == "failed" for s in sources):
+                return f"{', '.join(sorted(sources))} did not fail (on_failure)"
+        for need in self.wf.steps[name].needs:
+            ns = steps[need]
+            if need in sources and ns["state"] == "failed":
+                continue  # the failure this handler is for
+            if ns["state"] == "failed" or (ns["state"] == "skipped" and ns.get("failed_need")):
+                return f"needs {need}, which {'failed' if ns['state'] == 'failed' else 'was skipped'}"
+            if ns["state"] not in ("done", "skipped"):
+                return None
+        return ""
 
     async def _cancel_running(self, running: dict[str, asyncio.Task[None]]) -> None:
         assert self.client is not None
@@ -244,7 +276,10 @@ class Runner:
             st["finished"] = self.clock()
             self.save()
             self.emit("step", step.name, state=st["state"], message=error, agent=result.get("agent"))
-            if st["state"] == "failed" and not self._failed:
+            if st["state"] == "failed" and step.on_failure != "fail":
+                then = "the run goes on" if step.on_failure == "continue" else f"{step.on_failure} runs"
+                self.emit("step", step.name, state="on_failure", message=then)
+            elif st["state"] == "failed" and not self._failed:
                 self._failed = f"step {step.name!r} failed: {error}"
             return
 

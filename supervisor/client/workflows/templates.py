@@ -8,7 +8,8 @@ reach Python's internals; answers are values, never templates, so an agent canno
 string in a prompt that an agent then works on.
 
 The names a template sees: ``inputs.NAME``, ``steps.NAME.answer|agent|task|round``, ``round``,
-``run.id``, ``workflow.name``. A step's answer is ``""`` until the step has run, so
+``run.id``, ``workflow.name`` (``steps.NAME.error``: why a failed step failed, for its
+``on_failure`` handler). A step's answer is ``""`` until the step has run, so
 ``{% if steps.review.answer %}`` tells a first round from a later one.
 """
 
@@ -24,9 +25,9 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 TOP_NAMES = ("inputs", "steps", "round", "run", "workflow")
-STEP_FIELDS = ("answer", "agent", "task", "round")
+STEP_FIELDS = ("answer", "agent", "task", "round", "error")
 FIELDS = {"run": ("id",), "workflow": ("name",)}
-USAGE = "use inputs.NAME, steps.NAME.answer|agent|task|round, round, run.id, workflow.name"
+USAGE = "use inputs.NAME, steps.NAME.answer|agent|task|round|error, round, run.id, workflow.name"
 MAX_TEXT = 1 << 20
 """The longest string or list `*` may build (1 MiB): `{{ 'x' * 10**10 }}` is refused, not run."""
 

@@ -96,6 +96,8 @@ class LiveView:
                 row["note"] = first_line(ev["message"], 50)
             if state in ("loop", "loop_end", "stop", "reattached"):
                 state = "done" if state != "reattached" else "working"
+            if state == "on_failure":  # it failed; the run goes on as the step says
+                state, row["note"] = "failed", first_line(f"on_failure: {ev.get('message', '')}", 50)
             if state == "retry":
                 row["started"] = None
             row["state"] = state
