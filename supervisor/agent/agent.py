@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from supervisor.agent.delivery import Delivery
@@ -215,6 +216,13 @@ class Agent:
     def cwd(self) -> str:
         """Where the program runs (its transcript is filed under this directory)."""
         return self.spec.cwd or os.getcwd()  # the child inherits ours when none is set
+
+    def transcript(self) -> Path | None:
+        """The conversation's transcript, when the program keeps one (Claude Code, the fake)."""
+        if not self.profile.settings.session_flag:
+            return None
+        path = answers.transcript_path(self.env, self.cwd(), self.session_id)
+        return path if path.exists() else None
 
     def _has_transcript(self) -> bool:
         """Resume only a conversation that exists (Claude refuses an unknown --resume id)."""

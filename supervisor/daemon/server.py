@@ -20,6 +20,7 @@ from typing import Any
 from supervisor.agent.agent import AnswerError
 from supervisor.daemon import hosts as hostsmod
 from supervisor.daemon.streams import Hub
+from supervisor.detect import answers
 from supervisor.protocol import (
     ERR_AGENT_DOWN,
     ERR_BAD_REQUEST,
@@ -354,11 +355,17 @@ class Server:
 
     async def cmd_logs(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = self.sup.agent(req["agent"])
-        lines = [*agent.term.history_text(), *agent.term.lines()]
+        # A program on the alternate screen (Claude Code) keeps no scrollback there: what
+        # scrolled out of its view is in its transcript, read as the conversation instead.
+        transcript = agent.transcript() if agent.term.alternate or not agent.alive else None
+        if transcript is not None:
+            lines, source = answers.conversation_lines(transcript), "transcript"
+        else:
+            lines, source = [*agent.term.history_text(), *agent.term.lines()], "screen"
         while lines and not lines[-1].strip():
             lines.pop()
         n = req.get("lines")
-        return {"agent": agent.name, "lines": lines[-n:] if n else lines}
+        return {"agent": agent.name, "lines": lines[-n:] if n else lines, "source": source}
 
     async def cmd_spawn(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = self.sup.spawn(req["agent"])

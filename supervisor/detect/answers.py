@@ -259,6 +259,40 @@ def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None
     return TranscriptAnswer(join_text(parts), complete, True, error, status, usage, kind)
 
 
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [b["text"] for b in content
+                if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)]
+    return []
+
+
+def conversation_lines(path: Path) -> list[str]:
+    """A transcript as a person reads the conversation: each typed prompt as `❯ text`, each
+    text Claude wrote as `● text`, continuation lines indented, a blank line between.
+
+    Why: Claude Code draws on the alternate screen, which keeps no scrollback, so a long
+    reply's first lines are on no screen the daemon saw; the transcript has them all."""
+    entries, _end = read_entries(path)
+    out: list[str] = []
+    for entry in entries:
+        if _is_prompt(entry):
+            mark, texts = "❯", [_PASTE_TAGS.sub("", _user_text(entry) or "").strip("\n")]
+        elif entry.get("type") == "assistant":
+            mark, texts = "●", _texts((entry.get("message") or {}).get("content"))
+        else:
+            continue
+        for text in texts:
+            if not text.strip():
+                continue
+            first, *rest = text.split("\n")
+            out += [f"{mark} {first}", *(f"  {r}" if r else "" for r in rest), ""]
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
 class UsageMeter:
     """An agent's usage over its whole life: every response in every transcript it had
     (a ``/clear`` starts a new one), each read once, incrementally."""

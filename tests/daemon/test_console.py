@@ -252,3 +252,40 @@ def test_ctrl_c_twice_says_how_to_bring_the_agent_back(console: Term) -> None:
     assert after["pid"] != before["pid"] and after["session_id"] == before["session_id"]
     t.send(PREFIX + "d")
     assert t.wait_exit() == 0
+
+
+def test_a_200_line_reply_first_line_in_the_console_and_in_logs(console: Term) -> None:
+    """Issue 20 item 4 (must show): the fake, like Claude Code 2.1.330, draws on the alternate
+    screen, which has no scrollback: `C-b [`, PgUp and `staff logs` lost all but one screen.
+    Now PgUp and the wheel in the pane scroll the program's own view (as in tmux), and
+    `staff logs` / `C-b [` read the conversation from the transcript."""
+    t = console
+    first = "● FAKE-REPLY(planning#1): FIRST-OF-200"
+    t.wait(lambda: t.sidebar().get("planning") == "idle" and "❯" in t.main(), what="planning's prompt")
+    text = "\n".join(["FIRST-OF-200", *(f"reply line {i}" for i in range(2, 201))])
+    staff("ask", "planning", "-", input=text, check=True)
+    t.wait(lambda: "reply line 200" in t.main(), what="the reply's end in the pane")
+    assert first not in t.main()
+    # the wheel over the pane goes to the program, which scrolls its conversation
+    t.send("\x1b[<64;60;10M" * 3)
+    t.wait(lambda: "Jump to bottom (ctrl+End)" in t.main(), what="the program's own scrolled view")
+    for _ in range(20):  # PgUp in the pane: half a screen a time, bounded
+        if first in t.main():
+            break
+        top = t.lines()[2]
+        t.send("\x1b[5~")
+        t.wait(lambda top=top: t.lines()[2] != top, what="a page up")  # type: ignore[misc]
+    assert first in t.main()
+    # staff logs and the console's scrollback view read the whole conversation
+    logs = staff("logs", "planning", check=True).stdout.splitlines()
+    assert first in logs and "  reply line 200" in logs
+    t.send("\x1b[1;5F")  # Ctrl+End: back to the bottom
+    t.wait(lambda: first not in t.main(), what="the bottom again")
+    t.send(PREFIX + "[")
+    t.wait(lambda: "scrollback: planning" in t.text(), what="the scrollback view")
+    t.send("/")
+    t.send("FIRST-OF-200\r")
+    t.wait(lambda: "FIRST-OF-200" in t.main(), what="the first line found in the scrollback view")
+    t.send("q")
+    t.send(PREFIX + "d")
+    assert t.wait_exit() == 0

@@ -353,3 +353,29 @@ def test_missing_cursor_report_is_noted(spawn) -> None:
     t.wait(lambda: t.footer().startswith("  ⏸ manual mode on"), "prompt without CPR", 6)
     assert t.lines()[4] == "  (terminal did not answer ESC[6n)"
     assert t.lines()[-3] == "❯"
+
+
+def test_long_paste_folds_and_the_wheel_scrolls_back(spawn) -> None:  # type: ignore[no-untyped-def]
+    """As Claude Code 2.1.330 does (probed under the supervisor): a paste of 3+ lines shows as
+    `[Pasted text #1 +N lines]` in the box, the alternate screen has no scrollback, and the
+    mouse wheel (one line a notch) or PgUp (half a screen) scroll the conversation back, with
+    `Jump to bottom (ctrl+End) ↓` on the last row; Ctrl+End comes back down."""
+    t = spawn("-n", "amy").ready()
+    text = "\n".join(["FIRST-LINE", *(f"line {i}" for i in range(1, 200))])
+    t.send(f"\x1b[200~{text}\x1b[201~")
+    t.wait(lambda: t.lines()[-3] == "❯\xa0[Pasted text #1 +199 lines]", "the folded paste")
+    t.send("\r")
+    t.wait_text("✻ Worked for")
+    assert "FIRST-LINE" not in t.text() and "  line 199" in t.text()
+    t.send("\x1b[<64;10;10M" * 6)  # six notches up: past the done line, 3 of the reply
+    t.wait_text("Jump to bottom (ctrl+End) ↓")
+    t.wait(lambda: "  line 199" not in t.text() and "  line 196" in t.text(), "six lines back")
+    for _ in range(20):  # bounded: 200 lines at half a screen a page
+        if "● FAKE-REPLY(amy#1): FIRST-LINE" in t.text():
+            break
+        top = t.lines()[0]
+        t.send("\x1b[5~")
+        t.wait(lambda top=top: t.lines()[0] != top, "a page up")  # type: ignore[misc]
+    assert "● FAKE-REPLY(amy#1): FIRST-LINE" in t.text()
+    t.send("\x1b[1;5F")
+    t.wait(lambda: "  line 199" in t.text() and "Jump to bottom" not in t.text(), "back at the bottom")

@@ -202,9 +202,13 @@ class Pane:
         if ev.event_type == MouseEventType.MOUSE_UP:
             self.console.focus(self.name)
             return True
-        if ev.event_type == MouseEventType.SCROLL_UP:
+        if ev.event_type in (MouseEventType.SCROLL_UP, MouseEventType.SCROLL_DOWN):
             self.console.focus(self.name)
-            self.console.open_scrollback()
+            wheel = self.local.wheel(ev.event_type == MouseEventType.SCROLL_UP, ev.position.x, ev.position.y)
+            if wheel:  # the program reads the mouse (Claude Code): it scrolls its own view
+                self.keys(wheel)
+            elif ev.event_type == MouseEventType.SCROLL_UP:
+                self.console.open_scrollback()
             return True
         return False
 

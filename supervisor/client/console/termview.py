@@ -47,6 +47,8 @@ _COLOURS = {
 }
 DECCKM = 1 << 5  # application cursor keys (pyte keeps private modes shifted by 5)
 BRACKETED = 2004 << 5
+MOUSE_MODES = {1000 << 5, 1002 << 5, 1003 << 5}  # the program reads mouse buttons (and wheel)
+SGR_MOUSE = 1006 << 5
 # Keys that are not typed text: never forwarded to the agent.
 _NOT_TYPED = {
     Keys.CPRResponse,
@@ -186,6 +188,18 @@ class LocalScreen:
     @property
     def bracketed_paste(self) -> bool:
         return BRACKETED in self.screen.mode
+
+    def wheel(self, up: bool, x: int, y: int) -> str:
+        """The bytes a terminal sends for a turn of the wheel at (x, y), in the program's mouse
+        encoding; "" when the program does not read the mouse (then the wheel is the viewer's,
+        as in tmux). Claude Code reads it and scrolls its conversation: the alternate screen
+        it draws on has no scrollback of its own."""
+        if not MOUSE_MODES & self.screen.mode:
+            return ""
+        button = 64 if up else 65
+        if SGR_MOUSE in self.screen.mode:
+            return f"\x1b[<{button};{x + 1};{y + 1}M"
+        return "\x1b[M" + chr(32 + button) + chr(min(32 + x + 1, 255)) + chr(min(32 + y + 1, 255))
 
 
 def key_data(kp: KeyPress, local: LocalScreen) -> str:
