@@ -241,6 +241,7 @@ def test_ctrl_c_twice_says_how_to_bring_the_agent_back(console: Term) -> None:
     t.wait(lambda: "Enter starts it again" in t.pane_title(), what="the hint in the pane's title")
     assert "claude --resume" not in t.main()
     assert "planning exited: Enter restarts it" in t.lines()[-1]
+    t.wait(lambda: "inbox 1" in t.lines()[-1], what="the inbox item's count in the status bar")
     inbox = json.loads(staff("inbox", "--json", check=True).stdout)
     assert any("planning exited" in i["title"] and "staff spawn planning" in i["body"] for i in inbox)
     t.send("x")  # a key that is not Enter says how, and goes nowhere
