@@ -75,6 +75,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "web": {},  # the HTTP API (opened if need be) and a one-time login code for the web app
     # A hub places one of its agents on this host (daemon/hosts.py): its `[agents.NAME]` table.
     "place": {"agent": (str,), "table": (dict,)},
+    "hosts": {},  # the hub's links (hosts.py): state, round trip, agents, tasks held
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},

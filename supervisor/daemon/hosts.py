@@ -11,7 +11,9 @@ on a host is ``NAME/T-…``: the host's own id behind the host's name, so the hu
 table that a restart could lose — the host's journal is the truth. A dropped link loses
 nothing: the agents keep running there, a `wait` in flight is asked again by task id once the
 link is back, and a `submit` in flight is sent again with its idempotency key (the host
-returns the task that key made instead of making a second one).
+returns the task that key made instead of making a second one). A task submitted while the
+host is down is held by the hub (``NAME/Q-…``, in ``hosts/NAME.json`` in the state dir) and
+handed over once, in order, when the link is back.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from supervisor.protocol import (
     ERR_INTERNAL,
     ERR_TIMEOUT,
     ERR_UNKNOWN_AGENT,
+    ERR_UNKNOWN_TASK,
     MAX_FRAME,
     PROTOCOL_VERSION,
     ProtocolError,
     encode,
 )
 from supervisor.team.config import HostSpec
+from supervisor.util.atomic import write_json_atomic
 
 log = logging.getLogger("staff")
 
@@ -50,6 +54,9 @@ HELLO_TIMEOUT = 30.0
 """How long the far side has to answer its first ping (ssh's handshake, a daemon's start)."""
 RESEND_WITHIN = 60.0
 """A submit cut by a drop is sent again (same key) if the link is back within this long."""
+MAX_HELD = 10000
+"""Tasks the hub keeps for a host: those not handed over yet, then the newest handed ones
+(their id's mapping to the host's own); the oldest handed ones are forgotten first."""
 
 AGENT_CMDS = frozenset({"send", "answer", "screen", "explain", "logs", "spawn", "kill", "restart", "input"})
 TASK_CMDS = frozenset({"wait", "task", "cancel"})
@@ -88,12 +95,61 @@ def event_out(host: str, event: dict[str, Any]) -> dict[str, Any] | None:
     return ev
 
 
+class Held:
+    """Tasks for one host submitted while its link was down: kept in a file (0600, replaced
+    atomically) until each is handed over, once, by its idempotency key; then the entry maps
+    the hub's id (``Q-…``) to the host's (``T-…``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.handed = asyncio.Event()  # set (then cleared) whenever entries were handed over
+        with contextlib.suppress(FileNotFoundError, ValueError, TypeError):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            self.entries = {e["id"]: e for e in loaded if isinstance(e, dict) and "id" in e}
+
+    def save(self) -> None:
+        if len(self.entries) > MAX_HELD:
+            done = [k for k, e in self.entries.items() if e.get("remote") or e.get("cancelled")]
+            for k in done[: len(self.entries) - MAX_HELD]:
+                del self.entries[k]
+        write_json_atomic(self.path, list(self.entries.values()))
+
+    def add(self, agent: str, text: str, key: str, notify: bool) -> dict[str, Any]:
+        for e in self.entries.values():
+            if e["key"] == key:
+                return e  # the same key never makes two tasks, here either
+        entry: dict[str, Any] = {
+            "id": "Q-" + uuid.uuid4().hex[:8], "agent": agent, "text": text, "key": key,
+            "notify": notify, "created": time.time(), "remote": None, "cancelled": False,
+        }
+        self.entries[entry["id"]] = entry
+        self.save()
+        return entry
+
+    def waiting(self) -> list[dict[str, Any]]:
+        return [e for e in self.entries.values() if not e["remote"] and not e["cancelled"]]
+
+    @staticmethod
+    def task_json(host: str, e: dict[str, Any]) -> dict[str, Any]:
+        """A held task as a task record: queued at the hub (or cancelled there)."""
+        state = ("failed" if e.get("error") else "cancelled") if e["cancelled"] else "queued"
+        return {
+            "id": f"{host}/{e['id']}", "to": f"{host}/{e['agent']}", "text": e["text"], "state": state,
+            "agent": None, "created": e["created"], "delivered": None, "finished": None, "answer": None,
+            "error": (e.get("error") or "cancelled while held at the hub") if e["cancelled"] else None,
+            "key": e["key"],
+            "host": host, "held": True, "elapsed": round(time.time() - e["created"], 3),
+        }
+
+
 class Link:
     """One host: the transport's child process, requests by id, reconnects with backoff."""
 
     def __init__(self, spec: HostSpec, publish: Callable[[dict[str, Any]], None], cwd: Path) -> None:
         self.spec = spec
         self.cwd = cwd
+        self.held = Held(cwd / "hosts" / f"{spec.name}.json")
         self.publish = publish
         self.state = "connecting"
         self.since = time.time()
@@ -135,6 +191,7 @@ class Link:
             "version": self.version,
             "agents": len(self.agents),
             "connects": self.connects,
+            "held": len(self.held.waiting()),
         }
 
     def _set(self, state: str, error: str = "") -> None:
@@ -218,6 +275,7 @@ class Link:
                 except ProtocolError as exc:
                     log.warning("host %s: cannot place %s: %s", self.spec.name, name, exc.message)
             self._subscribe()
+            await self._hand_over()
             self.agents = (await self.call("status"))["agents"]
             self.connects += 1
             self.error = ""
@@ -230,6 +288,24 @@ class Link:
             self.up.clear()
             reader.cancel()
             await asyncio.gather(errors, return_exceptions=True)
+
+    async def _hand_over(self) -> None:
+        """The tasks held while the host was down, in order, each once (its key); a submit
+        arriving meanwhile is held too (the link is not up yet), so none overtakes them."""
+        while waiting := self.held.waiting():
+            e = waiting[0]
+            try:
+                task = await self.call(
+                    "submit", to=e["agent"], text=e["text"], key=e["key"], notify=e["notify"] or None
+                )
+            except ProtocolError as exc:  # the agent is gone there, the text refused: say so
+                e["cancelled"], e["error"] = True, exc.message  # the task's error, said once
+                log.warning("host %s: held task %s not taken: %s", self.spec.name, e["id"], exc.message)
+            else:
+                e["remote"] = task["id"]
+            self.held.save()
+            self.held.handed.set()
+            self.held.handed.clear()
 
     def _subscribe(self) -> None:
         name = self.spec.name
@@ -357,6 +433,7 @@ class Hosts:
         self, specs: dict[str, HostSpec], publish: Callable[[dict[str, Any]], None], home: Path
     ) -> None:
         self.links = {name: Link(spec, publish, home) for name, spec in specs.items()}
+        self.publish = publish
 
     def start(self) -> None:
         for link in self.links.values():
@@ -389,10 +466,12 @@ class Hosts:
         fields = {k: v for k, v in req.items() if k not in ("id", "cmd", "progress")}
         fields[field] = there
         host = link.spec.name
+        if field == "task" and there.startswith("Q-"):
+            return await self._held(req, link, there)
         if cmd == "wait":
             return task_out(host, await self._wait(link, there, req.get("timeout")))
         if cmd == "submit":
-            return task_out(host, await self._submit(link, fields))
+            return await self._submit(link, fields)
         if not link.up.is_set():
             raise ProtocolError(ERR_HOST_DOWN, link.down_line() + "; nothing was sent")
         try:
@@ -406,17 +485,53 @@ class Hosts:
         return result
 
     async def _submit(self, link: Link, fields: dict[str, Any]) -> Any:
-        """Sent once: a drop mid-request is retried with the same idempotency key."""
-        if not link.up.is_set():
-            raise ProtocolError(ERR_HOST_DOWN, link.down_line() + "; the task was not sent")
+        """Sent once: a drop mid-request is retried with the same idempotency key; a host that
+        is down gets the task later, from the hub's held tasks (`Held`)."""
+        host = link.spec.name
         fields.setdefault("key", "hub-" + uuid.uuid4().hex)
+        if not link.up.is_set():
+            if not fields["text"].strip():
+                raise ProtocolError(ERR_BAD_REQUEST, "the task text is empty")
+            entry = link.held.add(fields["to"], fields["text"], fields["key"], bool(fields.get("notify")))
+            held = Held.task_json(host, entry)
+            self.publish({"type": "task", "task": held, "host": host})
+            return held
         deadline = asyncio.get_running_loop().time() + RESEND_WITHIN
         while True:
             await link.connected(deadline)
             try:
-                return await link.call("submit", **fields)
+                return task_out(host, await link.call("submit", **fields))
             except LinkDown:
                 continue
+
+    async def _held(self, req: dict[str, Any], link: Link, qid: str) -> Any:
+        """wait/task/cancel on a task the hub held: answered here until it is handed over,
+        then by the host, under the same id."""
+        host, cmd = link.spec.name, req["cmd"]
+        e = link.held.entries.get(qid)
+        if e is None:
+            raise ProtocolError(ERR_UNKNOWN_TASK, f"unknown task {host}/{qid!r}")
+        loop = asyncio.get_running_loop()
+        timeout = req.get("timeout") if cmd == "wait" else 0
+        deadline = None if timeout is None else loop.time() + float(timeout)
+        if cmd == "cancel" and not e["remote"] and not e["cancelled"]:
+            e["cancelled"] = True
+            link.held.save()
+            self.publish({"type": "task", "task": Held.task_json(host, e), "host": host})
+        while not e["remote"] and not e["cancelled"]:
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(link.held.handed.wait(), left)
+        if not e["remote"]:
+            return Held.task_json(host, e)
+        left = None if deadline is None else max(0.0, deadline - loop.time())
+        there = {**req, "task": f"{host}/{e['remote']}"}
+        if cmd == "wait":
+            there["timeout"] = left
+        result = await self.forward(there, link, "task", e["remote"])
+        return {**result, "id": f"{host}/{qid}", "host_task": result["id"]}
 
     async def _wait(self, link: Link, task: str, timeout: Any) -> Any:
         """Ask the host; when the link drops, ask again (by the host's task id) once it is back,
@@ -457,6 +572,20 @@ class Hosts:
 
     def info(self) -> list[dict[str, Any]]:
         return [link.info() for link in self.links.values()]
+
+    async def measure(self) -> list[dict[str, Any]]:
+        """`info` with each connected link's round trip now (a ping through the transport)."""
+
+        async def one(link: Link) -> dict[str, Any]:
+            rtt = None
+            if link.up.is_set():
+                began = time.monotonic()
+                with contextlib.suppress(LinkDown, ProtocolError, TimeoutError):
+                    await asyncio.wait_for(link.call("ping"), 5.0)
+                    rtt = round((time.monotonic() - began) * 1000, 2)
+            return {**link.info(), "rtt_ms": rtt}
+
+        return list(await asyncio.gather(*(one(link) for link in self.links.values())))
 
 
 def check_request(req: dict[str, Any]) -> None:

@@ -493,6 +493,9 @@ class Server:
         agent.write(req["keys"])
         return held
 
+    async def cmd_hosts(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        return {"hosts": await self.hosts.measure() if self.hosts is not None else []}
+
     async def cmd_place(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         try:
             spec = configmod.agent_from_table(req["agent"], req["table"], "placed by a hub")

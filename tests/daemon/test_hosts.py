@@ -133,52 +133,70 @@ def _free_port() -> int:
         return port
 
 
+class Sshd:
+    """An OpenSSH server on 127.0.0.1 with its own port, host key and authorized key, that a
+    test can stop and start again on the same port; `config` is the ssh client config file
+    (StrictHostKeyChecking=no) whose `Host staffbox` reaches it."""
+
+    def __init__(self, d: Path) -> None:
+        d.mkdir(mode=0o700)
+        for key in ("host_key", "id_ed25519"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
+        shutil.copy(d / "id_ed25519.pub", d / "authorized_keys")
+        port = _free_port()
+        user = pwd.getpwuid(os.getuid()).pw_name
+        self.sshd_config = d / "sshd_config"
+        self.sshd_config.write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            f"PermitRootLogin prohibit-password\nAllowUsers {user}\nClientAliveInterval 5\n"
+        )
+        self.config = d / "config"
+        self.config.write_text(
+            f"Host staffbox\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+            f"  IdentityFile {d / 'id_ed25519'}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+            f"  UserKnownHostsFile {d / 'known_hosts'}\n  LogLevel ERROR\n"
+        )
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        if os.getuid() == 0:
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.sshd_config)], stderr=subprocess.PIPE, text=True
+        )
+        assert self.proc.stderr is not None
+        line = ""
+        for _ in range(50):  # bounded: sshd says when it listens
+            line = self.proc.stderr.readline()
+            if not line or "Server listening" in line:
+                break
+        if self.proc.poll() is not None:
+            pytest.fail(f"sshd did not start: {line}{self.proc.stderr.read()}")
+
+    def stop(self) -> None:
+        """The listener ends; connections already made live on in their own sshd processes."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
 @pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Path]:
-    """An OpenSSH server on 127.0.0.1 with its own port, host key and authorized key; yields
-    the ssh client config file (StrictHostKeyChecking=no) whose `Host staffbox` reaches it."""
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
     if not Path(SSHD).exists():
         pytest.skip("openssh-server is not installed (.ci/run installs it: apt-get install openssh-server)")
-    d = tmp_path / "ssh"
-    d.mkdir(mode=0o700)
-    for key in ("host_key", "id_ed25519"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
-    shutil.copy(d / "id_ed25519.pub", d / "authorized_keys")
-    port = _free_port()
-    user = pwd.getpwuid(os.getuid()).pw_name
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-        f"PermitRootLogin prohibit-password\nAllowUsers {user}\nClientAliveInterval 5\n"
-    )
-    (d / "config").write_text(
-        f"Host staffbox\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
-        f"  IdentityFile {d / 'id_ed25519'}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
-        f"  UserKnownHostsFile {d / 'known_hosts'}\n  LogLevel ERROR\n"
-    )
-    if os.getuid() == 0:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-    proc = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
-    for _ in range(50):  # bounded: sshd says when it listens
-        line = proc.stderr.readline()
-        if not line or "Server listening" in line:
-            break
-    if proc.poll() is not None:
-        pytest.fail(f"sshd did not start: {line}{proc.stderr.read()}")
+    server = Sshd(tmp_path / "ssh")
+    server.start()
     try:
-        yield d / "config"
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
-def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_nothing(
-    tmp_path: Path, home: Path, remote: Path, sshd: Path
-) -> None:
+def _hub_team(tmp_path: Path, remote: Path, sshd: Sshd) -> Path:
+    """A hub's team: `near` here, `far` placed on host `box`, reached by real ssh."""
     far_staff = tmp_path / "far-staff"  # `staff` as that host has it: its own state dir
     far_cwd = tmp_path / "far-cwd"
     far_cwd.mkdir()
@@ -190,10 +208,17 @@ def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_no
     cfg = tmp_path / "staff.toml"
     cfg.write_text(
         fake_team_toml(("near",))
-        + f'\n[hosts.box]\nssh = "staffbox"\nssh_options = ["-F", "{sshd}"]\nstaff = "{far_staff}"\n'
+        + f'\n[hosts.box]\nssh = "staffbox"\nssh_options = ["-F", "{sshd.config}"]\nstaff = "{far_staff}"\n'
         + f'\n[agents.far]\nhost = "box"\ncommand = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
         + 'profile = "fake"\n'
     )
+    return cfg
+
+
+def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_nothing(
+    tmp_path: Path, home: Path, remote: Path, sshd: Sshd
+) -> None:
+    cfg = _hub_team(tmp_path, remote, sshd)
     staff("up", "-c", str(cfg), check=True)
     try:
         st = _hub_until(lambda s: _host(s)["state"] == "connected")
@@ -227,6 +252,43 @@ def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_no
         far_tasks = json.loads(remote_staff(remote, "status", "--json").stdout)["agents"][0]
         assert far_tasks["agent_id"] == "far"
         assert far_tasks["context_summary"].startswith("2 tasks:"), far_tasks  # each ran once there
+    finally:
+        staff("down")
+
+
+HELD = 30
+
+
+def test_tasks_for_a_host_that_is_down_are_held_and_each_answered_once_when_it_is_back(
+    tmp_path: Path, home: Path, remote: Path, sshd: Sshd
+) -> None:
+    staff("up", "-c", str(_hub_team(tmp_path, remote, sshd)), check=True)
+    try:
+        up = _hub_until(lambda s: _host(s)["state"] == "connected")
+        sshd.stop()
+        os.kill(_host(up)["pid"], signal.SIGKILL)  # the host is gone: no link, no new ones
+        down = _hub_until(lambda s: _host(s)["state"] != "connected" and bool(_host(s)["error"]))
+        assert "refused" in _host(down)["error"], down  # ssh's own line: why the host is down
+        with Client(socket_path(), timeout=30) as c:
+            ids = [c.call("submit", to="box/far", text=f"held {i}")["id"] for i in range(HELD)]
+            assert all(i.startswith("box/Q-") for i in ids) and len(set(ids)) == HELD
+            assert c.call("task", task=ids[0])["state"] == "queued"
+            assert _host(c.call("status"))["held"] == HELD
+        table = staff("hosts", check=True).stdout.splitlines()
+        assert table[0].split() == ["host", "link", "rtt", "agents", "held", "protocol", "transport"]
+        assert table[1].split()[:2] == ["box", _host(json.loads(staff("status", "--json").stdout))["state"]]
+        assert f" {HELD} " in table[1] and table[2].startswith("host box: ")  # and why it is down
+        sshd.start()  # back: the next reconnect hands the 30 over, in order, once each
+        with Client(socket_path(), timeout=120) as c:
+            done = [c.call("wait", task=i, timeout=90) for i in ids]
+        assert [t["state"] for t in done] == ["done"] * HELD
+        assert [t["id"] for t in done] == ids
+        for i, t in enumerate(done):
+            assert f"held {i}" in t["answer"], t
+        far = json.loads(remote_staff(remote, "status", "--json").stdout)["agents"][0]
+        assert far["context_summary"].startswith(f"{HELD} tasks:"), far  # each ran once there
+        hosts = json.loads(staff("hosts", "--json", check=True).stdout)
+        assert hosts[0]["held"] == 0 and hosts[0]["rtt_ms"] > 0 and hosts[0]["version"] == 1
     finally:
         staff("down")
 

@@ -1,4 +1,5 @@
-"""`staff bridge`: this host's daemon on stdin/stdout, for a hub on another machine.
+"""`staff bridge`: this host's daemon on stdin/stdout, for a hub on another machine; and
+`staff hosts`, the hub's view of its links.
 
 A transport (`ssh host staff bridge`, `kubectl exec -i … staff bridge`) runs it on the far
 side; the hub then speaks the ordinary protocol (JSON lines) through it. The bridge starts
@@ -14,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
-from supervisor.client.cli.common import AddFn, CliError, start_daemon
+from supervisor.client.cli.common import AddFn, CliError, client, start_daemon
 from supervisor.protocol import ERR_NO_DAEMON, ProtocolError, encode, socket_path
 from supervisor.team import config as configmod
 
@@ -82,6 +85,33 @@ def relay(sock: socket.socket, rfd: int, wfd: int) -> int:
     return 0
 
 
+def cmd_hosts(args: argparse.Namespace, home: Path) -> int:
+    """Each host of the hub: its link, round trip, agents, tasks held for it, why it is down."""
+    with client(home, timeout=30) as c:
+        hosts = c.call("hosts")["hosts"]
+    if args.json:
+        print(json.dumps(hosts, indent=1, ensure_ascii=False))
+        return 0
+    if not hosts:
+        print("staff: no hosts in the team file (add a [hosts.NAME] table: see the README)")
+        return 0
+    rows = [["host", "link", "rtt", "agents", "held", "protocol", "transport"]]
+    for h in hosts:
+        since = time.strftime("%H:%M:%S", time.localtime(h["since"]))
+        link = h["state"] if h["state"] == "connected" else f"{h['state']} since {since}"
+        rtt = f"{h['rtt_ms']:.0f} ms" if h.get("rtt_ms") is not None else "-"
+        version = str(h["version"]) if h.get("version") is not None else "-"
+        rows.append([h["host"], link, rtt, str(h["agents"]), str(h["held"]), version, h["transport"]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for h in hosts:
+        if h["state"] != "connected" and h.get("error"):
+            print(f"host {h['host']}: {h['error']}")
+    return 0
+
+
 def add_commands(add: AddFn) -> None:
     p = add("bridge", cmd_bridge, "the daemon's protocol on stdin/stdout, for a hub on another host")
     p.add_argument("-c", "--config", help="team file (default ./staff.toml, then the user's, else no agents)")
+    add("hosts", cmd_hosts, "the hub's hosts: link, round trip, agents, tasks held for a host that is down")
