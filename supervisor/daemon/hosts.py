@@ -58,7 +58,10 @@ MAX_HELD = 10000
 """Tasks the hub keeps for a host: those not handed over yet, then the newest handed ones
 (their id's mapping to the host's own); the oldest handed ones are forgotten first."""
 
-AGENT_CMDS = frozenset({"send", "answer", "screen", "explain", "logs", "spawn", "kill", "restart", "input"})
+AGENT_CMDS = frozenset({"send", "answer", "screen", "explain", "logs", "spawn", "kill", "restart"})
+VIEW_CMDS = frozenset({"stream", "resize", "hold", "input"})
+"""A person's view of a pane: the far daemon ties sizes and holds to the connection they come
+on, and ends a stream when it closes, so each hub client gets its own link (a viewer) for them."""
 TASK_CMDS = frozenset({"wait", "task", "cancel"})
 
 
@@ -146,9 +149,13 @@ class Held:
 class Link:
     """One host: the transport's child process, requests by id, reconnects with backoff."""
 
-    def __init__(self, spec: HostSpec, publish: Callable[[dict[str, Any]], None], cwd: Path) -> None:
+    def __init__(
+        self, spec: HostSpec, publish: Callable[[dict[str, Any]], None], cwd: Path, *, viewer: bool = False
+    ) -> None:
         self.spec = spec
         self.cwd = cwd
+        self.viewer = viewer
+        """One client's view of panes (VIEW_CMDS): one session, no placing, no events, no retry."""
         self.held = Held(cwd / "hosts" / f"{spec.name}.json")
         self.publish = publish
         self.state = "connecting"
@@ -214,7 +221,8 @@ class Link:
                 self.error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._drop()
-            if self._closed:
+            if self._closed or self.viewer:
+                self._closed = True
                 break
             was_up = self.state == "connected"
             failures = 0 if was_up and time.monotonic() - began > 5 else failures + 1
@@ -268,6 +276,11 @@ class Link:
                     f"protocol version {self.version} there, {PROTOCOL_VERSION} here: upgrade "
                     f"agentstaff on {side}"
                 )
+                return
+            if self.viewer:
+                self.state = "connected"
+                self.up.set()
+                await reader
                 return
             for name, table in self.spec.agents.items():
                 try:
@@ -406,9 +419,12 @@ class Link:
         proc.stdin.write(encode({"id": rid, "cmd": cmd, **sent}))
         return fut
 
-    async def call(self, cmd: str, **fields: Any) -> Any:
-        """One request over the link; LinkDown if it drops first, ProtocolError as the host said."""
-        return await self._request(cmd, None, fields)
+    async def call(
+        self, cmd: str, on_event: Callable[[dict[str, Any]], None] | None = None, **fields: Any
+    ) -> Any:
+        """One request over the link (its event frames to `on_event`); LinkDown if it drops
+        first, ProtocolError as the host said."""
+        return await self._request(cmd, on_event, fields)
 
     async def connected(self, deadline: float | None) -> None:
         """Wait for the link to be up, until `deadline` (loop time; None: for ever)."""
@@ -452,7 +468,7 @@ class Hosts:
     def remote(self, req: dict[str, Any]) -> tuple[Link, str, str] | None:
         """(link, field, name there) when `req` is for a host's agent or task, else None."""
         cmd = req["cmd"]
-        field = "to" if cmd == "submit" else "agent" if cmd in AGENT_CMDS else ""
+        field = "to" if cmd == "submit" else "agent" if cmd in AGENT_CMDS | VIEW_CMDS else ""
         field = field or ("task" if cmd in TASK_CMDS else "")
         if not field or not isinstance(req.get(field), str):
             return None
@@ -573,6 +589,40 @@ class Hosts:
     def info(self) -> list[dict[str, Any]]:
         return [link.info() for link in self.links.values()]
 
+    async def view(
+        self, req: dict[str, Any], link: Link, there: str, viewers: dict[str, Link],
+        emit: Callable[[dict[str, Any]], None],
+    ) -> Any:
+        """stream/resize/hold/input for a host's pane, on this client's own viewer link to that
+        host (opened on first use, closed with the client: `close_viewers`)."""
+        host = link.spec.name
+        if not link.up.is_set():
+            raise ProtocolError(ERR_HOST_DOWN, link.down_line() + "; nothing was sent")
+        viewer = viewers.get(host)
+        if viewer is None or viewer._closed:
+            viewer = viewers[host] = Link(link.spec, lambda e: None, link.cwd, viewer=True)
+            viewer.start()
+        await viewer.connected(asyncio.get_running_loop().time() + HELLO_TIMEOUT)
+        fields = {k: v for k, v in req.items() if k not in ("id", "cmd")}
+        fields["agent"] = there
+
+        def relay(event: dict[str, Any]) -> None:
+            if isinstance(event.get("agent"), str):
+                event = {**event, "agent": f"{host}/{event['agent']}"}
+            emit(event)
+
+        try:
+            result = await viewer.call(req["cmd"], relay, **fields)
+        except LinkDown:
+            raise ProtocolError(ERR_HOST_DOWN, f"the link to host {host} dropped ({req['cmd']})") from None
+        if isinstance(result, dict) and isinstance(result.get("agent"), str):
+            result = {**result, "agent": f"{host}/{result['agent']}"}
+        return result
+
+    @staticmethod
+    async def close_viewers(viewers: dict[str, Link]) -> None:
+        await asyncio.gather(*(v.close() for v in viewers.values()))
+
     async def measure(self) -> list[dict[str, Any]]:
         """`info` with each connected link's round trip now (a ping through the transport)."""
 
@@ -587,9 +637,3 @@ class Hosts:
 
         return list(await asyncio.gather(*(one(link) for link in self.links.values())))
 
-
-def check_request(req: dict[str, Any]) -> None:
-    """Requests the hub cannot forward yet say so in one line."""
-    agent = req.get("agent")
-    if req["cmd"] in ("stream", "resize", "hold") and isinstance(agent, str) and split(agent):
-        raise ProtocolError(ERR_BAD_REQUEST, f"{req['cmd']}: agents on other hosts cannot be streamed yet")

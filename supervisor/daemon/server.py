@@ -75,6 +75,8 @@ class Server:
         self.http: Any = None  # the HTTP API when one listens (httpapi.py)
         self.notifier: Any = None  # pushes to [notify] url (notify.py)
         self.hosts: hostsmod.Hosts | None = None  # links to other hosts' daemons (hosts.py)
+        self._viewers: dict[asyncio.StreamWriter, dict[str, hostsmod.Link]] = {}
+        """Per client: its own link to each host whose panes it views (hosts.VIEW_CMDS)."""
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -126,6 +128,9 @@ class Server:
             for t in pending:
                 t.cancel()
             writer.close()
+            viewers = self._viewers.pop(writer, None)
+            if viewers:
+                await hostsmod.Hosts.close_viewers(viewers)
 
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: set[asyncio.Task[None]]
@@ -179,7 +184,6 @@ class Server:
             if remote is not None:
                 result = await self._forward(req, writer, rid, *remote)
             else:
-                hostsmod.check_request(req)
                 result = await getattr(self, "cmd_" + req["cmd"])(req, writer, rid)
             await self._send(writer, {"id": rid, "ok": True, "result": result})
         except ProtocolError as exc:
@@ -230,6 +234,11 @@ class Server:
         assert self.hosts is not None
         link: hostsmod.Link = route[0]
         there: str = route[2]
+        if req["cmd"] in hostsmod.VIEW_CMDS:
+            viewers = self._viewers.setdefault(w, {})
+            return await self.hosts.view(
+                req, link, there, viewers, lambda e: w.write(encode({"id": rid, "event": e}))
+            )
         if req["cmd"] != "wait" or not req.get("progress"):
             return await self.hosts.forward(req, *route)
         host = link.spec.name

@@ -7,6 +7,7 @@ daemon on the same machine is a faithful far side: the transport is real ssh).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from supervisor.client.connection import Connection
 from supervisor.protocol import Client, socket_path
 from tests.conftest import FAKE, REPO, STAFF, fake_team_toml, staff
 
@@ -227,6 +229,7 @@ def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_no
         assert ask.stdout.startswith("FAKE-REPLY(far#1)") and "hello over ssh" in ask.stdout
         plain = staff("status", check=True).stdout
         assert "box/far" in plain and "host box: connected, 1 agent(s), via ssh staffbox" in plain
+        assert asyncio.run(_view_and_type("box/far")).startswith("FAKE-REPLY(far#2): typed in the pane")
         far_pid = _far_pid(remote)
 
         # a task in flight, a client waiting on it, and the ssh client killed
@@ -291,6 +294,32 @@ def test_tasks_for_a_host_that_is_down_are_held_and_each_answered_once_when_it_i
         assert hosts[0]["held"] == 0 and hosts[0]["rtt_ms"] > 0 and hosts[0]["version"] == 1
     finally:
         staff("down")
+
+
+async def _view_and_type(agent: str) -> str:
+    """What the console does with a pane: stream it (a snapshot, then output), size it, type
+    into it; returns the answer line the typed prompt got, as the stream showed it."""
+    seen: list[str] = []
+    got = asyncio.Event()
+
+    def on_event(ev: dict[str, Any]) -> None:
+        seen.append(ev.get("data") or "")
+        if "FAKE-REPLY(far#2)" in "".join(seen):
+            got.set()
+
+    conn = await Connection.open(socket_path())
+    try:
+        stream = conn.stream("stream", on_event, agent=agent)
+        size = await conn.call("resize", agent=agent, rows=30, cols=100, viewer="test")
+        assert (size["agent"], size["rows"], size["cols"]) == (agent, 30, 100)
+        await conn.call("input", agent=agent, keys="typed in the pane")
+        await conn.call("input", agent=agent, keys="\r")
+        await asyncio.wait_for(got.wait(), 30)
+        assert not stream.done()
+        text = "".join(seen)
+        return text[text.index("FAKE-REPLY(far#2)"):].split("\r")[0].split("\x1b")[0]
+    finally:
+        await conn.close()
 
 
 def _host(st: dict[str, Any]) -> dict[str, Any]:
