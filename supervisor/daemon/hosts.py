@@ -589,6 +589,21 @@ class Hosts:
     def info(self) -> list[dict[str, Any]]:
         return [link.info() for link in self.links.values()]
 
+    def for_role(self, role: str) -> tuple[Link, str, str] | None:
+        """`submit` to ``role:NAME`` that no agent here has: the host with that role's most idle
+        agents (their last known states; connected hosts first), whose daemon routes it among
+        them. None when no host has the role."""
+        best: tuple[tuple[bool, int, int], Link] | None = None
+        for link in self.links.values():
+            rows = [r for r in link.agents if r.get("role") == role]
+            if not rows:
+                continue
+            idle = sum(1 for r in rows if r.get("status") == "idle")
+            rank = (link.up.is_set(), idle, -sum(int(r.get("queue") or 0) for r in rows))
+            if best is None or rank > best[0]:
+                best = (rank, link)
+        return None if best is None else (best[1], "to", f"role:{role}")
+
     async def view(
         self, req: dict[str, Any], link: Link, there: str, viewers: dict[str, Link],
         emit: Callable[[dict[str, Any]], None],

@@ -180,7 +180,7 @@ class Server:
             problem = validate(req)
             if problem:
                 raise ProtocolError(ERR_BAD_REQUEST, problem)
-            remote = self.hosts.remote(req) if self.hosts is not None else None
+            remote = self._route(req) if self.hosts is not None else None
             if remote is not None:
                 result = await self._forward(req, writer, rid, *remote)
             else:
@@ -226,6 +226,21 @@ class Server:
             st["agents"] += await self.hosts.status_rows()
             st["hosts"] = self.hosts.info()
         return st
+
+    def _route(self, req: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Where a request goes when it is for another host (hosts.py): ``NAME/agent``,
+        ``NAME/T-…``, or ``role:X`` that only agents on other hosts have."""
+        assert self.hosts is not None
+        route = self.hosts.remote(req)
+        to = req.get("to")
+        if route is None and req["cmd"] == "submit" and isinstance(to, str) and to.startswith("role:"):
+            role = to[5:]
+            here = {a.spec.role for a in self.sup.agents.values()} | {
+                r for ext in self.sup.extensions for r in ext.roles()
+            }
+            if role not in here:
+                return self.hosts.for_role(role)
+        return route
 
     async def _forward(
         self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any, *route: Any) -> Any:

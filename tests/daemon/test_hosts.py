@@ -212,7 +212,7 @@ def _hub_team(tmp_path: Path, remote: Path, sshd: Sshd) -> Path:
         fake_team_toml(("near",))
         + f'\n[hosts.box]\nssh = "staffbox"\nssh_options = ["-F", "{sshd.config}"]\nstaff = "{far_staff}"\n'
         + f'\n[agents.far]\nhost = "box"\ncommand = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
-        + 'profile = "fake"\n'
+        + 'profile = "fake"\nrole = "builder"\n'
     )
     return cfg
 
@@ -292,6 +292,12 @@ def test_tasks_for_a_host_that_is_down_are_held_and_each_answered_once_when_it_i
         assert far["context_summary"].startswith(f"{HELD} tasks:"), far  # each ran once there
         hosts = json.loads(staff("hosts", "--json", check=True).stdout)
         assert hosts[0]["held"] == 0 and hosts[0]["rtt_ms"] > 0 and hosts[0]["version"] == 1
+        # a role only a host's agents have is routed there (and that host's daemon picks the agent)
+        routed = json.loads(staff("ask", "role:builder", "which of you", "--json", check=True).stdout)
+        assert routed["id"].startswith("box/T-") and routed["agent"] == "box/far", routed
+        assert "which of you" in routed["answer"]
+        near = json.loads(staff("ask", "role:near", "local still", "--json", check=True).stdout)
+        assert near["agent"] == "near" and "/" not in near["id"]
     finally:
         staff("down")
 
