@@ -148,6 +148,7 @@ class _OncePerInterval:
 async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foreground: bool = False) -> int:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_OncePerInterval())
+    configmod.add_placed(cfg, home / configmod.PLACED)  # agents a hub placed here (server.cmd_place)
     sup = Supervisor(cfg, home)
     sup.open_journal()  # a damaged journal stops the start here, before a keeper or an agent runs
     kept = connect_keeper(home, loop) if use_keeper() else None

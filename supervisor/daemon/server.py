@@ -526,6 +526,8 @@ class Server:
         except configmod.ConfigError as exc:
             raise ProtocolError(ERR_BAD_REQUEST, str(exc)) from None
         agent, new = self.sup.place(spec)
+        if new:  # this host's team now: a restart (`staff reload`) adopts it from the keeper
+            configmod.save_placed(self.sup.home / configmod.PLACED, req["agent"], req["table"])
         return {**agent.status(), "placed": new}
 
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
+import logging
 import os
 import re
 import shlex
@@ -20,6 +22,7 @@ from typing import Any
 
 from supervisor.agent.agent import AgentSpec
 from supervisor.util import tomlpos
+from supervisor.util.atomic import write_json_atomic
 from supervisor.util.trust import config_problem
 
 RESTART_POLICIES = ("always", "on-failure", "never")
@@ -554,3 +557,39 @@ def locate(explicit: str | None) -> Path | None:
 def empty_team() -> Config:
     """No agents: a host's daemon started by `staff bridge` with no team file of its own."""
     return Config([], "(empty team)", {}, "an empty team: agents are placed here by a hub")
+
+
+def add_placed(cfg: Config, path: Path) -> None:
+    """Add the agents hubs placed on this host (`save_placed`) to its team, after its own: a
+    restarted daemon adopts them from the keeper instead of ending them as strangers. One that
+    no longer checks is left out, with a warning in the daemon's log."""
+    try:
+        placed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(placed, dict):
+        return
+    have = {a.name for a in cfg.agents}
+    for name, table in placed.items():
+        if name in have:
+            continue
+        try:
+            cfg.agents.append(agent_from_table(name, table, f"{path} (placed by a hub)"))
+        except ConfigError as exc:
+            logging.getLogger("staff").warning("%s", exc)
+
+
+def save_placed(path: Path, name: str, table: dict[str, Any]) -> None:
+    """Remember an agent a hub placed here (0600, replaced atomically)."""
+    try:
+        placed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        placed = {}
+    if not isinstance(placed, dict):
+        placed = {}
+    placed[name] = table
+    write_json_atomic(path, placed)
+
+
+PLACED = "placed.json"
+"""In a host's state dir: the `[agents.X]` tables hubs placed there (part of its team across restarts)."""

@@ -255,6 +255,13 @@ def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_no
         far_tasks = json.loads(remote_staff(remote, "status", "--json").stdout)["agents"][0]
         assert far_tasks["agent_id"] == "far"
         assert far_tasks["context_summary"].startswith("2 tasks:"), far_tasks  # each ran once there
+
+        # the host's daemon reloaded (an upgrade there): the placed agent is adopted, not ended
+        reload = remote_staff(remote, "reload")
+        assert reload.returncode == 0, reload.stderr
+        assert _far_pid(remote) == far_pid
+        _hub_until(lambda s: _host(s)["state"] == "connected" and _host(s)["connects"] == 3)
+        assert "after the reload" in staff("ask", "box/far", "after the reload", check=True).stdout
     finally:
         staff("down")
 

@@ -113,7 +113,9 @@ def cmd_reload(args: argparse.Namespace, home: Path) -> int:
         fail("no daemon is running (start one with `staff up`)")
     source = str(info.get("config") or "")
     config_path = args.config or (source if source and Path(source).is_file() else None)
-    new = start_daemon(home, config_path)
+    # a host's daemon a bridge started with no team file stays without one (not the default team)
+    empty = not args.config and source == configmod.empty_team().source
+    new = start_daemon(home, config_path, empty=empty)
     print(f"staff: daemon reloaded (pid {info['pid']} → {new['pid']}); agents kept their processes")
     return 0
 
