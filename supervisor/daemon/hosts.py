@@ -46,7 +46,7 @@ from supervisor.util.atomic import write_json_atomic
 
 log = logging.getLogger("staff")
 
-BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 5.0)
 """Seconds between reconnect attempts; the last one repeats (bounded, never a busy loop)."""
 UNREACHABLE_AFTER = 10.0
 """A link down this long (or never up after its first attempts) is shown `unreachable`."""

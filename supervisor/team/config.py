@@ -510,7 +510,7 @@ def _hosts(
             raise ConfigError(f"{where('alive_interval')}.alive_interval: seconds, from 1 to 3600")
         argv = [
             "ssh", "-T", "-o", "BatchMode=yes", "-o", f"ServerAliveInterval={alive}",
-            "-o", "ServerAliveCountMax=2", *options, target, staff, "bridge",
+            "-o", "ServerAliveCountMax=2", "-o", "ConnectTimeout=10", *options, target, staff, "bridge",
         ]
         hosts[name] = HostSpec(name, argv, f"ssh {target}")
     for name, raw in placed:

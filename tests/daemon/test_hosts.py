@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -140,23 +141,24 @@ class Sshd:
     test can stop and start again on the same port; `config` is the ssh client config file
     (StrictHostKeyChecking=no) whose `Host staffbox` reaches it."""
 
-    def __init__(self, d: Path) -> None:
+    def __init__(self, d: Path, *, address: str = "127.0.0.1", netns: str | None = None) -> None:
+        self.netns = ["ip", "netns", "exec", netns] if netns else []
         d.mkdir(mode=0o700)
         for key in ("host_key", "id_ed25519"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
         shutil.copy(d / "id_ed25519.pub", d / "authorized_keys")
-        port = _free_port()
+        port = _free_port() if netns is None else 2222
         user = pwd.getpwuid(os.getuid()).pw_name
         self.sshd_config = d / "sshd_config"
         self.sshd_config.write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+            f"Port {port}\nListenAddress {address}\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
             f"PermitRootLogin prohibit-password\nAllowUsers {user}\nClientAliveInterval 5\n"
         )
         self.config = d / "config"
         self.config.write_text(
-            f"Host staffbox\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+            f"Host staffbox\n  HostName {address}\n  Port {port}\n  User {user}\n"
             f"  IdentityFile {d / 'id_ed25519'}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
             f"  UserKnownHostsFile {d / 'known_hosts'}\n  LogLevel ERROR\n"
         )
@@ -166,7 +168,7 @@ class Sshd:
         if os.getuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         self.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(self.sshd_config)], stderr=subprocess.PIPE, text=True
+            [*self.netns, SSHD, "-D", "-e", "-f", str(self.sshd_config)], stderr=subprocess.PIPE, text=True
         )
         assert self.proc.stderr is not None
         line = ""
@@ -197,7 +199,7 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         server.stop()
 
 
-def _hub_team(tmp_path: Path, remote: Path, sshd: Sshd) -> Path:
+def _hub_team(tmp_path: Path, remote: Path, sshd: Sshd, host_extra: str = "") -> Path:
     """A hub's team: `near` here, `far` placed on host `box`, reached by real ssh."""
     far_staff = tmp_path / "far-staff"  # `staff` as that host has it: its own state dir
     far_cwd = tmp_path / "far-cwd"
@@ -210,7 +212,8 @@ def _hub_team(tmp_path: Path, remote: Path, sshd: Sshd) -> Path:
     cfg = tmp_path / "staff.toml"
     cfg.write_text(
         fake_team_toml(("near",))
-        + f'\n[hosts.box]\nssh = "staffbox"\nssh_options = ["-F", "{sshd.config}"]\nstaff = "{far_staff}"\n'
+        + f'\n[hosts.box]\nssh = "staffbox"\nssh_options = ["-F", "{sshd.config}"]\n'
+        + f'staff = "{far_staff}"\n{host_extra}'
         + f'\n[agents.far]\nhost = "box"\ncommand = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
         + 'profile = "fake"\nrole = "builder"\n'
     )
@@ -264,6 +267,92 @@ def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_no
         assert "after the reload" in staff("ask", "box/far", "after the reload", check=True).stdout
     finally:
         staff("down")
+
+
+@pytest.fixture
+def netns_pair() -> Iterator[tuple[str, str, str]]:
+    """Two network namespaces the test makes, joined by a veth pair with 10.217.N.1 (hub side)
+    and 10.217.N.2 (host side): (hub ns, host ns, the hub side's link, which a test cuts)."""
+    if os.getuid() != 0 or not shutil.which("ip"):
+        pytest.skip("network namespaces need root and iproute2")
+    n = os.getpid() % 250 + 1
+    a, b, va, vb = f"s17h{n}", f"s17r{n}", f"s17a{n}", f"s17b{n}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+    try:
+        ip("netns", "add", a)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot make a network namespace here: {exc.stderr.decode().strip()}")
+    try:
+        ip("netns", "add", b)
+        ip("link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
+        for ns, dev, addr in ((a, va, f"10.217.{n}.1/30"), (b, vb, f"10.217.{n}.2/30")):
+            ip("-n", ns, "addr", "add", addr, "dev", dev)
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        yield a, b, va
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_a_cut_network_link_loses_nothing(
+    tmp_path: Path, home: Path, remote: Path, netns_pair: tuple[str, str, str]
+) -> None:
+    """The hub and the host in namespaces of their own; the veth between them set down while a
+    task runs there: the host keeps its agent and finishes the task, the hub says the host is
+    down, and once the link is up again the waiting client gets the answer, once."""
+    if not Path(SSHD).exists():
+        pytest.skip("openssh-server is not installed (.ci/run installs it: apt-get install openssh-server)")
+    hub_ns, host_ns, hub_dev = netns_pair
+    n = hub_dev.removeprefix("s17a")
+    sshd = Sshd(tmp_path / "ssh", address=f"10.217.{n}.2", netns=host_ns)
+    sshd.start()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    try:
+        cfg = _hub_team(tmp_path, remote, sshd, host_extra="alive_interval = 1\n")
+        up = subprocess.run(
+            ["ip", "netns", "exec", hub_ns, *STAFF, "up", "-c", str(cfg)], env=env, capture_output=True,
+            text=True, timeout=60,
+        )
+        assert up.returncode == 0, up.stderr
+        _hub_until(lambda s: _host(s)["state"] == "connected")
+        far_pid = _far_pid(remote)
+        task = staff("submit", "box/far", "across the cut [delay=6]", check=True).stdout.strip()
+        waiter = subprocess.Popen(
+            [*STAFF, "wait", task, "--json"], stdout=subprocess.PIPE, text=True, env=env
+        )
+        _far_until(remote, lambda a: a["current_task"] is not None)
+        cut = time.monotonic()
+        subprocess.run(["ip", "-n", hub_ns, "link", "set", hub_dev, "down"], check=True, timeout=10)
+        _hub_until(lambda s: _host(s)["state"] != "connected")
+        print(f"\nhub saw the cut after {time.monotonic() - cut:.1f} s")
+        _far_until(remote, lambda a: a["current_task"] is None)  # finished there, link still down
+        assert waiter.poll() is None  # the client still waits
+        back = time.monotonic()
+        subprocess.run(["ip", "-n", hub_ns, "link", "set", hub_dev, "up"], check=True, timeout=10)
+        out, _ = waiter.communicate(timeout=60)
+        print(f"answer {time.monotonic() - back:.1f} s after the link came back")
+        done = json.loads(out)
+        assert done["id"] == task and done["state"] == "done" and "across the cut" in done["answer"]
+        assert _far_pid(remote) == far_pid
+        far = json.loads(remote_staff(remote, "status", "--json").stdout)["agents"][0]
+        assert far["context_summary"].startswith("1 task:"), far  # ran once
+    finally:
+        staff("down")
+        sshd.stop()
+
+
+def _far_until(remote: Path, ok: Callable[[dict[str, Any]], bool], limit: float = 30.0) -> None:
+    """The far agent's status once `ok` holds, after each event of the host's daemon (bounded)."""
+    path = socket_path(remote)
+    with Client(path, timeout=limit) as events, Client(path, timeout=limit) as c:
+        for _frame in events.stream("subscribe", read_timeout=limit):
+            if ok(c.call("status")["agents"][0]):
+                return
+    raise AssertionError("the host's events ended")
 
 
 HELD = 30

@@ -19,7 +19,7 @@ def test_ssh_host_runs_the_bridge_with_keepalives_and_batch_mode() -> None:
     host = cfg.hosts["build1"]
     assert host.argv == [
         "ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=7", "-o",
-        "ServerAliveCountMax=2", "me@build1", "staff", "bridge",
+        "ServerAliveCountMax=2", "-o", "ConnectTimeout=10", "me@build1", "staff", "bridge",
     ]
     assert [a.name for a in cfg.agents] == ["a"]  # `far` is the host's, not spawned here
     assert host.agents == {"far": {"command": ["claude"], "cwd": "~/src"}}  # its paths, unresolved
