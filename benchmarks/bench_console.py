@@ -10,7 +10,9 @@ latency through console → daemon → agent → console beside the same echo th
   until the console has drawn it in the agent's input box is measured (the output read
   through pyte, as a person's terminal would show it); then a Backspace, the same. The
   baseline: the same fake agent in a tmux session, the key typed into a `tmux attach`
-  client's pty, measured the same way.
+  client's pty, measured the same way. Twice: a team of one, and a team of 16 whose 15
+  other agents stream an answer meanwhile (in tmux: 15 more windows streaming). Target:
+  within 2× tmux at p50.
 
 Runs under the harness (`python -m benchmarks --only console`) or alone
 (`python -m benchmarks.bench_console [--quick]`).
@@ -152,12 +154,28 @@ def _cpu(ctx: Context, d: Any, names: list[str], layout: str, window: float) -> 
 
 
 def bench_echo(ctx: Context) -> list[dict[str, Any]]:
-    n = ctx.n(200, 40)
-    agents = {"e": {"command": fake_command(), "profile": "fake"}}
     rows: list[dict[str, Any]] = []
+    for team in (1, 16):
+        rows += _echo(ctx, team)
+    return rows
+
+
+def _echo(ctx: Context, team: int) -> list[dict[str, Any]]:
+    """Echo in the focused agent `e` (idle) while the team's other `team - 1` agents stream an
+    answer each; tmux: the same fakes in windows of one session, the others streaming too."""
+    n = ctx.n(200, 40)
+    stream = f"bench [stream={ctx.scale(120, 40):.0f}]"
+    others = [f"s{i:02d}" for i in range(team - 1)]
+    agents = {name: {"command": fake_command(), "profile": "fake"} for name in ("e", *others)}
+    what = "1 agent" if team == 1 else f"{team} agents, {team - 1} streaming"
     ours: list[float] = []
-    with ctx.daemon(agents, "console-echo") as d:
+    with ctx.daemon(agents, f"console-echo-{team}") as d:
         d.wait_state("idle", 60)
+        ids = []
+        if others:
+            with d.client() as c:
+                ids = [c.call("submit", to=name, text=stream)["id"] for name in others]
+            d.wait_state("working", 30, names=others)
         con = _console(d, "e")
         try:
             con.wait(lambda: "manual mode on" in "\n".join(con.screen.text_lines()), 30)
@@ -165,18 +183,32 @@ def bench_echo(ctx: Context) -> list[dict[str, Any]]:
         finally:
             con.proc.write(b"\x02d")
             con.close()
-    ctx.log(f"console echo: {pcts(ours)}")
+            with d.client() as c:
+                for tid in ids:
+                    c.call("cancel", task=tid)
+    ctx.log(f"console echo, {what}: {pcts(ours)}")
     base: list[float] = []
     note = ""
     if shutil.which("tmux"):
-        sock = str(Path(ctx.tmp) / "tmux-console.sock")
+        sock = str(Path(ctx.tmp) / f"tmux-console-{team}.sock")
         env = dict(os.environ, TERM="xterm-256color", HOME=str(ctx.tmp))
         cmd = " ".join(fake_command())
         tm = ["tmux", "-S", sock, "-f", "/dev/null"]
         subprocess.run([*tm, "new-session", "-d", "-s", "b", "-x", str(COLS), "-y", str(ROWS), cmd],
                        check=True, env=env)
         try:
-            att = PtyReader([*tm, "attach", "-t", "b"], env, Path(ctx.tmp))
+            for i, _name in enumerate(others, 1):
+                subprocess.run([*tm, "new-window", "-d", "-t", f"b:{i}", cmd], check=True, env=env)
+            for i, _name in enumerate(others, 1):  # typed once each fake shows its prompt
+                for _ in range(100):
+                    shown = subprocess.run([*tm, "capture-pane", "-p", "-t", f"b:{i}"], env=env,
+                                           capture_output=True, text=True).stdout
+                    if "manual mode on" in shown:
+                        break
+                    time.sleep(0.1)  # polling tmux: it has no event to wait on
+                subprocess.run([*tm, "send-keys", "-t", f"b:{i}", "-l", stream], check=True, env=env)
+                subprocess.run([*tm, "send-keys", "-t", f"b:{i}", "Enter"], check=True, env=env)
+            att = PtyReader([*tm, "attach", "-t", "b:0"], env, Path(ctx.tmp))
             try:
                 att.wait(lambda: "manual mode on" in "\n".join(att.screen.text_lines()), 30)
                 base = echo_latency(att, n)
@@ -184,15 +216,18 @@ def bench_echo(ctx: Context) -> list[dict[str, Any]]:
                 att.close()
         finally:
             subprocess.run([*tm, "kill-server"], env=env, check=False)
-        ctx.log(f"tmux attach echo: {pcts(base)}")
+        ctx.log(f"tmux attach echo, {what}: {pcts(base)}")
     else:
         note = "tmux is not installed: no baseline"
     bp = pcts(base) if base else {}
+    rows = []
     for m, v in pcts(ours).items():
-        rows.append(row("console: keystroke → echo", m, v, "ms", baseline="tmux attach",
-                        baseline_value=bp.get(m), target="≤ 20 ms" if m == "p50" else "",
-                        ok=(v <= 20) if m == "p50" else None,
-                        note=note or "a 160x50 console redrawn by prompt_toolkit, vs tmux's C renderer"))
+        b = bp.get(m)
+        target = "≤ 2× tmux" if m == "p50" else ""
+        rows.append(row(f"console: keystroke → echo, {what}", m, v, "ms", baseline="tmux attach",
+                        baseline_value=b, target=target,
+                        ok=(b is not None and v <= 2 * b) if m == "p50" else None,
+                        note=note or "160x50, the focused agent idle"))
     return rows
 
 

@@ -290,3 +290,25 @@ def test_a_200_line_reply_first_line_in_the_console_and_in_logs(console: Term) -
     t.send("q")
     t.send(PREFIX + "d")
     assert t.wait_exit() == 0
+
+
+def test_echo_drawn_straight_then_a_frame_repaints_those_rows(console: Term) -> None:
+    """The echo of a keystroke is drawn straight to the terminal (issue 20 item 5: latency),
+    outside prompt_toolkit's frames; the cells it wrote must not be taken as unchanged by the
+    next frame. A key typed in the console, then a Backspace sent from outside (drawn by a
+    frame, not the echo path): the pane shows the box empty again."""
+    t = console
+    t.wait(lambda: t.sidebar().get("planning") == "idle" and "❯" in t.main(), what="planning's prompt")
+
+    def box() -> str:
+        return next((" ".join(ln.split()) for ln in t.main().splitlines() if ln.strip().startswith("❯")), "")
+
+    t.send("q")
+    t.wait(lambda: box() == "❯ q", what="the echo")
+    staff("send", "planning", "BSpace", check=True)
+    t.wait(lambda: box() == "❯", what="the box empty again in the pane")
+    t.send("z")
+    t.wait(lambda: box() == "❯ z", what="the next echo")
+    assert "\ufffd" not in t.text()  # no character cut in two by the direct writes
+    t.send(PREFIX + "d")
+    assert t.wait_exit() == 0

@@ -29,6 +29,7 @@ from typing import Any
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.data_structures import Point
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.layout import (
@@ -44,8 +45,10 @@ from prompt_toolkit.layout import (
 from prompt_toolkit.layout.containers import AnyContainer
 from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.layout.processors import BeforeInput
+from prompt_toolkit.layout.screen import Char
 from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 from prompt_toolkit.styles import Style
+from prompt_toolkit.utils import get_cwidth
 from prompt_toolkit.widgets import Frame, TextArea
 
 from supervisor.client.attach import describe_key
@@ -58,6 +61,12 @@ from supervisor.protocol import ProtocolError, socket_path
 SIDEBAR_WIDTH = 26
 DAEMON_GONE = "the daemon went away"
 DEFAULT_FPS = 30.0
+UNKNOWN = Char(" ", "class:echo-drawn")
+"""A cell of prompt_toolkit's last frame that the echo path overwrote: equal to no real
+cell, so the next frame writes it again."""
+SHOWN_AS = str.maketrans(Char.display_mappings)
+"""Characters prompt_toolkit draws otherwise (a no-break space as a space, C0 as ^X): the echo
+path draws them the same way."""
 DEAD = ("exited", "crashed")
 """States in which an agent's pane takes no keys but Enter, which starts it again."""
 
@@ -616,6 +625,8 @@ class Console:
         at a person's pace, so this adds at most one frame per key)."""
         if self._echo_due:  # the echo of a keystroke: drawn at once, whatever the cap
             self._echo_due = False
+            if self._draw_echo():
+                return
             if self._frame_timer is not None:
                 self._frame_timer.cancel()
             self._frame()
@@ -628,6 +639,59 @@ class Console:
             self._frame()
         else:
             self._frame_timer = loop.call_later(wait, self._frame)
+
+    def _draw_echo(self) -> bool:
+        """Draw the focused pane's changed rows straight to the terminal, not through a
+        prompt_toolkit frame (which lays out and compares the whole console: ~5 ms at 160x50,
+        most of a keystroke's echo). Only in the plain view, with the pane drawn at its
+        agent's size; the cells written are marked unknown in prompt_toolkit's last frame,
+        so its next frame writes them again whatever they then hold. False: not possible,
+        draw a frame instead."""
+        name = self.model.focus
+        pane = self.panes.get(name) if name else None
+        r = self.app.renderer
+        last, attrs = r._last_screen, r._attrs_for_style
+        if pane is None or last is None or attrs is None or self.help_visible or self.command_visible:
+            return False
+        info = pane.window.render_info
+        local = pane.local
+        if (
+            self.scrollback_visible
+            or info is None
+            or info.vertical_scroll
+            or local.size != (info.window_height, info.window_width)
+            or self.app.layout.current_window is not pane.window
+        ):
+            return False
+        x0, y0 = info._x_offset, info._y_offset
+        rows, cols = local.size
+        out, depth = self.app.output, self.app.color_depth
+        out.hide_cursor()
+        for y in sorted(local.fresh):
+            if y >= rows:
+                continue
+            out.cursor_goto(y0 + y + 1, x0 + 1)
+            used = 0
+            for frag in local.row(y):
+                style, text = frag[0], frag[1]
+                out.set_attributes(attrs[style], depth)
+                out.write(text.translate(SHOWN_AS))
+                used += get_cwidth(text)
+            out.reset_attributes()
+            if used < cols:
+                out.write(" " * (cols - used))
+            line = last.data_buffer[y0 + y]
+            for x in range(x0, x0 + cols):
+                line[x] = UNKNOWN
+        local.fresh.clear()
+        x, y = local.cursor
+        r._cursor_pos = Point(x=x0 + x, y=y0 + min(y, rows - 1))
+        r._last_style = None
+        out.cursor_goto(r._cursor_pos.y + 1, r._cursor_pos.x + 1)
+        if not local.cursor_hidden:
+            out.show_cursor()
+        out.flush()
+        return True
 
     def _frame(self) -> None:
         self._frame_timer = None

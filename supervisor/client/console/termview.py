@@ -103,6 +103,10 @@ class LocalScreen:
     def __init__(self, rows: int = 24, cols: int = 80) -> None:
         self.screen = Screen(cols, rows, scrollback=0)
         self._rows: dict[int, StyleAndTextTuples] = {}
+        self._sigs: dict[int, tuple[Any, ...]] = {}
+        self.fresh: set[int] = set()
+        """Rows whose cells changed since they were last drawn (the console's echo path
+        draws just these; a full frame clears them)."""
         self._styles: dict[tuple[Any, ...], str] = {}
         self.changed = Event(self)
         self.snapshots = 0
@@ -116,6 +120,8 @@ class LocalScreen:
         """Start over from the daemon's snapshot (at the agent's current size)."""
         self.screen = Screen(cols, rows, scrollback=0)
         self._rows.clear()
+        self._sigs.clear()
+        self.fresh = set(range(rows))
         self.snapshots += 1
         self.feed(data)
 
@@ -124,11 +130,17 @@ class LocalScreen:
         self.fed += len(data)
         dirty = self.screen.dirty
         if dirty:
-            if len(dirty) >= len(self._rows):
-                self._rows.clear()
-            else:
-                for y in dirty:
+            # A program that repaints every row per key (Claude Code, the fake) marks them all
+            # dirty: only the rows whose cells really changed are rebuilt and redrawn.
+            buf, lines = self.screen.buffer, self.screen.lines
+            for y in dirty:
+                if y >= lines:
+                    continue
+                sig = tuple(buf[y].values())
+                if self._sigs.get(y) != sig:
+                    self._sigs[y] = sig
                     self._rows.pop(y, None)
+                    self.fresh.add(y)
             dirty.clear()
         self.changed.fire()
 
@@ -256,6 +268,7 @@ class TerminalControl(UIControl):
         self.on_size(height, width)
         self.drawn += 1
         local = self.local
+        local.fresh.clear()  # this frame draws every row
         rows, _cols = local.size
         x, y = local.cursor
 
