@@ -464,5 +464,9 @@ async def start(
     """Open the listener on the running loop (the daemon keeps it in `sup.http`)."""
     host, port = parse_listen(listen)
     api = HttpApi(sup, host, port, allow_remote=allow_remote, hub=hub)
-    await api.start()
+    try:
+        await api.start()
+    except BaseException:
+        await api.close()  # the port was taken: nothing of it stays subscribed
+        raise
     return api

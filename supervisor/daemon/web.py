@@ -442,13 +442,13 @@ class WebApp:
         question on the screen is no longer the one the person saw."""
         agent = self.sup.agent(request.match_info["name"])
         body = await _json_body(request)
-        key, seen = body.get("key"), body.get("question")
+        key, seen = body.get("key"), body.get("question")  # the question's id as the page showed it
         if not isinstance(key, str) or not re.fullmatch(r"[1-9]", key):
             raise ProtocolError(ERR_BAD_REQUEST, "'key' must be a choice's number, 1 to 9")
         q = question_of(agent)
         if q is None:
             raise ProtocolError(ERR_NOT_ANSWERED, f"{agent.name} is {agent.state}, not asking anything")
-        if isinstance(seen, str) and seen != q.text:
+        if isinstance(seen, str) and seen != q.id:
             raise ProtocolError(ERR_NOT_ANSWERED, f"{agent.name} now asks something else: {q.text}")
         if q.choices and key not in {k for k, _ in q.choices}:
             raise ProtocolError(ERR_BAD_REQUEST, f"{key} is not one of the choices")

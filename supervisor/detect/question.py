@@ -9,6 +9,7 @@ the last lines as the question, so the person still sees what is asked.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,15 @@ class Question:
     context: tuple[str, ...] = ()
     choices: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
+    @property
+    def id(self) -> str:
+        """Names this question as shown (context, text, choices): an answer given to one
+        question is refused when the screen has moved on to another, even one worded alike."""
+        return hashlib.sha256(self.summary().encode()).hexdigest()[:16]
+
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "text": self.text,
             "context": list(self.context),
             "choices": [{"key": k, "label": label} for k, label in self.choices],

@@ -100,6 +100,11 @@ async def check_team_flow(page: Page, info: dict[str, Any], home: Path, shots: P
     assert labels[0] == "1. Yes" and labels[-1] == "4. No", labels
     assert await page.js("document.querySelector('.ask .question').textContent") == "Do you want to proceed?"
     await page.screenshot(shots / f"team-{tag}.png")
+    stale = await page.js(
+        "call('POST', '/web/agents/testing/answer', {key: '1', question: 'an-older-one'})"
+        ".catch(e => e.message)"
+    )
+    assert "now asks something else" in stale  # a tap on a question that has gone is refused
     await page.click(".ask[data-agent=testing] button.choice[data-key='1']")
     done = call(home, "wait", task=task["id"], timeout=30)
     assert done["state"] == "done", done

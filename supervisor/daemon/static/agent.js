@@ -97,7 +97,7 @@ function renderAsk(team) {
   if (!a) return;
   setState(a.state);
   const asks = document.getElementById("asks");
-  const q = a.state === "blocked" && a.question ? a.question.text : "";
+  const q = a.state === "blocked" && a.question ? a.question.id : "";
   if (asks.dataset.q === q) return;
   asks.dataset.q = q;
   asks.replaceChildren(...(a.state === "blocked" ? [questionCard(a)] : []));

@@ -61,7 +61,7 @@ function questionCard(agent, onDone) {
         status.textContent = `answering ${c.key}…`;
         try {
           const r = await call("POST", `/web/agents/${encodeURIComponent(agent.name)}/answer`,
-            { key: c.key, question: q.text });
+            { key: c.key, question: q.id });
           status.textContent = `answered ${c.key}. ${c.label}: ${agent.name} is ${r.state}`;
           if (onDone) onDone(r);
         } catch (e) {

@@ -9,12 +9,12 @@ function renderTeam(team) {
   const asks = document.getElementById("asks");
   const blocked = team.agents.filter((a) => a.state === "blocked");
   const shown = new Set([...asks.querySelectorAll(".ask")].map((n) => n.dataset.agent + "\u0000" + n.dataset.q));
-  const want = new Set(blocked.map((a) => a.name + "\u0000" + (a.question ? a.question.text : "")));
+  const want = new Set(blocked.map((a) => a.name + "\u0000" + (a.question ? a.question.id : "")));
   // a card being answered stays as it is until its question goes (no flicker under a thumb)
   if ([...shown].join("|") !== [...want].join("|")) {
     asks.replaceChildren(...blocked.map((a) => {
       const card = questionCard(a);
-      card.dataset.q = a.question ? a.question.text : "";
+      card.dataset.q = a.question ? a.question.id : "";
       return card;
     }));
   }
