@@ -157,8 +157,16 @@ async def test_the_team_in_a_desktop_browser(web: dict[str, Any], home: Path, tm
 async def test_the_team_on_a_phone(web: dict[str, Any], home: Path, tmp_path: Path) -> None:
     shots = shot_dir(tmp_path)
     async with Chromium() as browser:
+        grant = {"origin": web["url"], "permissions": ["notifications"]}
+        await browser.send("Browser.grantPermissions", grant)
         page = await browser.page(390, 844, mobile=True)
         await check_team_flow(page, web, home, shots, "phone")
+        # shown through the service worker, the only way a phone's browser shows them
+        shown = await page.js(
+            "navigator.serviceWorker.getRegistration('/static/')"
+            ".then(r => r.getNotifications()).then(ns => ns.map(n => n.title))"
+        )
+        assert any(t.startswith("testing asks") for t in shown), shown
         # one column: nothing wider than the screen on the team page
         assert await page.js("document.documentElement.scrollWidth") <= 390
         await check_terminal(page, web, shots, "phone")

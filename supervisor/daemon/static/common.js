@@ -80,13 +80,21 @@ function questionCard(agent, onDone) {
 
 // Browser notifications: an agent blocks, a task finishes, a monitor fires. Every one is also
 // kept in staff.notified (the tests read it), shown or not.
-function notify(title, body, url) {
+// Shown through the service worker's registration when there is one (the only way on a
+// phone), else with `new Notification()`.
+const worker = "serviceWorker" in navigator && window.isSecureContext
+  ? navigator.serviceWorker.register("/static/sw.js").catch(() => null) : Promise.resolve(null);
+
+async function notify(title, body, url) {
   staff.notified.push({ title, body, url, time: Date.now() });
   if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const options = { body, tag: title + body, icon: "/static/icon.svg", data: { url } };
   try {
-    const n = new Notification(title, { body, tag: title + body, icon: "/static/icon.svg" });
+    const reg = await worker;
+    if (reg) return await reg.showNotification(title, options);
+    const n = new Notification(title, options);
     if (url) n.onclick = () => { window.focus(); location.href = url; };
-  } catch (e) { /* a phone browser may allow them only from a service worker */ }
+  } catch (e) { /* notifications refused by this browser */ }
 }
 
 function notifyFromEvent(ev) {
