@@ -76,6 +76,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     # A hub places one of its agents on this host (daemon/hosts.py): its `[agents.NAME]` table.
     "place": {"agent": (str,), "table": (dict,)},
     "hosts": {},  # the hub's links (hosts.py): state, round trip, agents, tasks held
+    "new": {"like": (str,)},  # a new agent made like another (the console's C-b c), kept across restarts
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
@@ -94,6 +95,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "chief": {"args": (list,), "continue": (bool,)},
     "http_serve": {"allow_remote": (bool,)},
     "web": {"listen": (str,), "allow_remote": (bool,)},
+    "new": {"agent": (str,)},
 }
 
 # Error codes, and the exit code the CLI maps each to.

@@ -530,6 +530,34 @@ class Server:
             configmod.save_placed(self.sup.home / configmod.PLACED, req["agent"], req["table"])
         return {**agent.status(), "placed": new}
 
+    async def cmd_new(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        """A new agent made like `like` (its command, profile, role, cwd, env), named `agent` or
+        `like-2`, `like-3`…; started now and kept in the state dir's placed.json, so it is part
+        of this team across restarts, as a hub's placed agents are."""
+        like = self.sup.agent(req["like"]).spec
+        name = req.get("agent")
+        if name is None:
+            n = 2
+            while f"{like.name}-{n}" in self.sup.agents:
+                n += 1
+            name = f"{like.name}-{n}"
+        elif name in self.sup.agents:
+            raise ProtocolError(ERR_BAD_REQUEST, f"there is already an agent {name!r}")
+        table: dict[str, Any] = {"command": list(like.command), "profile": like.profile,
+                                 "restart": like.restart, "env": dict(like.env)}
+        for key in ("role", "role_text", "cwd"):
+            if getattr(like, key):
+                table[key] = getattr(like, key)
+        if like.worktree:
+            table["worktree"] = True
+        try:
+            spec = configmod.agent_from_table(name, table, "new")
+        except configmod.ConfigError as exc:
+            raise ProtocolError(ERR_BAD_REQUEST, str(exc)) from None
+        agent, _ = self.sup.place(spec)
+        configmod.save_placed(self.sup.home / configmod.PLACED, name, table)
+        return agent.status()
+
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         self.reload = bool(req.get("reload"))
         running = [

@@ -312,7 +312,12 @@ STAFF_SETTINGS: dict[str, tuple[type, ...]] = {
     "max_attempts": (int,),  # deliveries of a task interrupted by a daemon restart
     "hold_grace": (int, float),  # seconds without a keystroke before a person's hold lapses
     "recording_max_bytes": (int,),  # size of one asciicast file before it is rotated
+    "console_keys": (dict,),  # the console's keys after its prefix: { split = "|", kill = ["x", "X"] }
 }
+CONSOLE_ACTIONS = ("next", "prev", "pane", "split", "unsplit", "zoom", "detach", "help", "command",
+                   "scrollback", "new", "kill")
+"""What `console_keys` may bind (the console's bindings.py has their default keys)."""
+_KEY = re.compile(r"[^\s]|[Cc]-[A-Za-z\]\\^_@?]|\^[A-Za-z]")
 
 
 def _check_settings(settings: dict[str, Any], text: str, source: str) -> None:
@@ -325,6 +330,14 @@ def _check_settings(settings: dict[str, Any], text: str, source: str) -> None:
             continue  # other engineers' sections ([staff] is shared); unknown keys are kept
         if not isinstance(value, types) or isinstance(value, bool):
             raise ConfigError(f"{source}:{line_of(key)}: staff.{key} must be {types[0].__name__}")
+    for action, spec in (settings.get("console_keys") or {}).items():
+        where = f"{source}:{line_of('console_keys')}: staff.console_keys.{action}"
+        if action not in CONSOLE_ACTIONS:
+            raise ConfigError(f"{where}: no such action (one of {', '.join(CONSOLE_ACTIONS)})")
+        keys = [spec] if isinstance(spec, str) else spec
+        if not (isinstance(keys, list) and keys
+                and all(isinstance(k, str) and _KEY.fullmatch(k) for k in keys)):
+            raise ConfigError(f'{where}: a key ("s", "C-x", "^X") or a list of them')
     if settings.get("stall_policy", "report") not in ("report", "interrupt", "restart"):
         raise ConfigError(
             f"{source}:{line_of('stall_policy')}: staff.stall_policy must be report, interrupt or restart"

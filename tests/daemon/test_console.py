@@ -312,3 +312,42 @@ def test_echo_drawn_straight_then_a_frame_repaints_those_rows(console: Term) -> 
     assert "\ufffd" not in t.text()  # no character cut in two by the direct writes
     t.send(PREFIX + "d")
     assert t.wait_exit() == 0
+
+
+def test_new_agent_kill_layout_kept_and_keys_from_the_team_file(fake_team: Path) -> None:
+    """Issue 20: add an agent from the console (C-b c), kill a pane's agent (C-b x, Enter
+    confirms), the layout kept across re-attach, the keys after the prefix set in staff.toml."""
+    with fake_team.open("a") as f:
+        f.write('\n[staff]\nconsole_keys = { split = "|" }\n')
+    t = Term(["console"])
+    try:
+        t.wait(lambda: t.sidebar().get("planning") == "idle" and "❯" in t.main(), what="planning's prompt")
+        t.send(PREFIX + "c")  # a new agent like the focused one, focused at once
+        t.wait(lambda: t.sidebar().get("planning-2") == "idle", what="planning-2 in the sidebar")
+        t.wait(lambda: t.pane_title().startswith("planning-2") and "❯" in t.main(), what="planning-2 shown")
+        assert status("planning-2")["command"] == status("planning")["command"]
+        t.send(PREFIX + "s")  # not a split any more: the team file gave split to |
+        t.wait(lambda: "no such key" in t.lines()[-1], what="s unbound")
+        t.send(PREFIX + "|")
+        t.wait(lambda: t.main().count("❯") == 2, what="a split by the team file's key")
+        t.send(PREFIX + "d")
+        assert t.wait_exit() == 0
+    finally:
+        t.close()
+    t = Term(["console"])  # re-attach: the split and the focus are back
+    try:
+        t.wait(lambda: t.main().count("❯") == 2 and len(t.sidebar()) == 4, what="the split kept")
+        first = t.lines()[0]
+        assert "planning-2" in first and "planning " in first, first
+        t.send(PREFIX + "x")  # kill the focused pane's agent: the command is shown, Enter runs it
+        t.wait(lambda: ":kill planning-2" in t.text(), what="the kill on the command line")
+        t.send("\r")
+        t.wait(lambda: t.sidebar().get("planning-2") == "exited", what="planning-2 killed")
+        assert status("planning")["status"] in ("idle", "user")
+        t.send(PREFIX + "d")
+        assert t.wait_exit() == 0
+    finally:
+        t.close()
+    staff("down", check=True)
+    staff("up", "-c", str(fake_team), check=True)  # an agent added in the console stays in the team
+    assert status("planning-2")["status"] in ("starting", "idle")

@@ -42,7 +42,7 @@ def cmd_console(args: argparse.Namespace, home: Path) -> int:
     start_daemon(home, args.config)
     from supervisor.client.console.app import run_console
 
-    return run_console(home, prefix=prefix, focus=args.agent, note=note)
+    return run_console(home, prefix=prefix, focus=args.agent, note=note, keys=_config_keys(args.config))
 
 
 TMUX_DEFAULT = "\x02"
@@ -110,6 +110,17 @@ def _config_prefix(config: str | None) -> str | None:
     except configmod.ConfigError:
         return None  # `staff up` reports a bad team file, with its line
     return value if isinstance(value, str) else None
+
+
+def _config_keys(config: str | None) -> dict[str, str | list[str]] | None:
+    """`console_keys` from the [staff] table of the team file (checked when it is loaded)."""
+    from supervisor.team import config as configmod
+
+    try:
+        value = configmod.find(config).settings.get("console_keys")
+    except configmod.ConfigError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _client(home: Path) -> Any:

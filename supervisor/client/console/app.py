@@ -53,14 +53,17 @@ from prompt_toolkit.widgets import Frame, TextArea
 
 from supervisor.client.attach import describe_key
 from supervisor.client.connection import Connection
-from supervisor.client.console.bindings import bindings
+from supervisor.client.console.bindings import bindings, key_map
 from supervisor.client.console.model import Arrangement
 from supervisor.client.console.termview import LocalScreen, TerminalControl
 from supervisor.protocol import ProtocolError, socket_path
+from supervisor.util.atomic import write_json_atomic
 
 SIDEBAR_WIDTH = 26
 DAEMON_GONE = "the daemon went away"
 DEFAULT_FPS = 30.0
+LAYOUT_FILE = "console-layout.json"
+"""In the state dir: the panes shown, the focus and the zoom of the last console."""
 UNKNOWN = Char(" ", "class:echo-drawn")
 """A cell of prompt_toolkit's last frame that the echo path overwrote: equal to no real
 cell, so the next frame writes it again."""
@@ -109,10 +112,11 @@ Prefix: {prefix}, then
   u            unsplit                      z     zoom the focused pane
   [            scrollback of the focused agent (q leaves; v select, y copy)
   :            command line: ask AGENT TEXT · answer [AGENT] N · send AGENT TEXT
-               spawn/kill/restart AGENT · split · unsplit · detach
+               new [NAME [AGENT]] · spawn/kill/restart AGENT · split · unsplit · detach
+  c            a new agent like this one    x     kill this agent (Enter confirms)
   d            detach (every agent keeps running)
   ?            this help                    {prefix} {prefix}  send {prefix} to the agent
-Mouse: click an agent or a pane to focus it; the wheel over a pane opens its scrollback.
+Mouse: click an agent or a pane to focus it; the wheel scrolls a pane (Claude: its own view).
 Typing into an agent holds it (state `user`): its queued tasks wait until you switch away
 or stop typing for a while. Any key closes this help."""
 
@@ -238,9 +242,12 @@ class Console:
         focus: str | None = None,
         fps: float | None = None,
         note: str = "",
+        keys: dict[str, str | list[str]] | None = None,
         **app_kwargs: Any,
     ) -> None:
         self.home = home
+        self.keys = key_map(keys)
+        """What each key after the prefix does (bindings.py; `console_keys` in staff.toml)."""
         self.sock = socket_path(home)
         self.prefix = prefix
         self.first_focus = focus
@@ -266,6 +273,7 @@ class Console:
         self._last_frame = 0.0
         self._echo_due = False
         self.frames = 0
+        self._saved_layout: dict[str, Any] | None = None
         self.command = Buffer(multiline=False, accept_handler=self._accept_command)
         self.scrollback = TextArea(read_only=True, scrollbar=True, focus_on_click=True)
         self.app: ConsoleApplication = ConsoleApplication(
@@ -425,8 +433,28 @@ class Console:
             self.release(before)  # the person left that agent: its tasks may go now
         self._refocus()
 
+    def _load_layout(self) -> dict[str, Any]:
+        import json
+
+        try:
+            saved = json.loads((self.home / LAYOUT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
+    def _keep_layout(self) -> None:
+        """Write the layout for the next console (as tmux keeps a session's windows and
+        panes across detach); only when it changed, so a switch costs one small write."""
+        layout = self.model.layout()
+        if self._saved_layout is None or layout == self._saved_layout:
+            return
+        self._saved_layout = layout
+        with contextlib.suppress(OSError):
+            write_json_atomic(self.home / LAYOUT_FILE, layout, durable=False)
+
     def _refocus(self) -> None:
         """Open the panes now shown, close the others, and focus the right window."""
+        self._keep_layout()
         visible = set(self.model.visible()) if not self.scrollback_visible else {self.model.focus}
         for name in list(self.panes):
             if name not in visible:
@@ -470,6 +498,20 @@ class Console:
             return
         self.exit_reason = reason
         self.app.exit(result=reason)
+
+    def open_command(self, text: str) -> None:
+        """The command line, with `text` typed in it (Enter runs it, Esc cancels)."""
+        self.command_visible = True
+        self.command.reset()
+        self.command.text = text
+        self.command.cursor_position = len(text)
+        self.app.layout.focus(self.command)
+
+    def new_agent(self) -> None:
+        """A new agent in the team made like the focused one (`NAME-2`…), shown and focused,
+        as tmux's C-b c opens a window; `:new NAME [AGENT]` chooses the name."""
+        if self.model.focus is not None:
+            self._spawn(self.run_command(f"new --like {shlex.quote(self.model.focus)}"))
 
     # -- the scrollback view ----------------------------------------------------------------------
     def open_scrollback(self) -> None:
@@ -519,6 +561,16 @@ class Console:
             elif cmd in ("spawn", "kill", "restart") and len(args) <= 1 and (args or focus):
                 st = await self.ctl.call(cmd, agent=args[0] if args else focus)
                 self.message = f"{st['agent_id']}: {st['status']}"
+            elif cmd == "new" and len(args) <= 2 and (len(args) == 2 or focus):
+                # new · new NAME · new NAME AGENT · new --like AGENT (C-b c): made like AGENT
+                like = args[1] if len(args) == 2 else str(focus)
+                if args and args[0] != "--like":
+                    st = await self.ctl.call("new", like=like, agent=args[0])
+                else:
+                    st = await self.ctl.call("new", like=like)
+                self.model.set_team((await self.ctl.call("status"))["agents"])
+                self.focus(st["agent_id"])
+                self.message = f"{st['agent_id']}: new, like {like}"
             elif cmd == "answer" and args:
                 agent, choice = (args[0], args[1]) if len(args) > 1 else (focus, args[0])
                 got = await self.ctl.call("answer", agent=agent, keys=choice, timeout=0)
@@ -539,7 +591,7 @@ class Console:
             else:
                 self.message = (
                     f"unknown command {line!r}: ask AGENT TEXT · answer [AGENT] N · send AGENT TEXT · "
-                    "spawn|kill|restart AGENT · split · unsplit · detach"
+                    "new [NAME [AGENT]] · spawn|kill|restart AGENT · split · unsplit · detach"
                 )
         except ProtocolError as exc:
             self.message = exc.message
@@ -562,6 +614,9 @@ class Console:
         kind = ev.get("type")
         if kind == "hello":
             self.model.set_team(ev["agents"])
+            if self._saved_layout is None:  # the first hello: the last console's layout
+                self._saved_layout = self._load_layout()
+                self.model.restore(self._saved_layout)
             if self.first_focus in self.model.agents:
                 self.model.select(self.first_focus)
                 self.first_focus = None
@@ -753,8 +808,15 @@ class Console:
                 await conn.close()
 
 
-def run_console(home: Path, *, prefix: str = "\x02", focus: str | None = None, note: str = "") -> int:
-    console = Console(home, prefix=prefix, focus=focus, note=note)
+def run_console(
+    home: Path,
+    *,
+    prefix: str = "\x02",
+    focus: str | None = None,
+    note: str = "",
+    keys: dict[str, str | list[str]] | None = None,
+) -> int:
+    console = Console(home, prefix=prefix, focus=focus, note=note, keys=keys)
     why = asyncio.run(console.run())
     if why != DAEMON_GONE:
         print(f"staff: {why}; every agent keeps running (`staff console` comes back, `staff status` too)")

@@ -7,6 +7,7 @@ line or the scrollback view is open, their own keys apply instead.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
-from supervisor.client.attach import describe_key
+from supervisor.client.attach import describe_key, parse_key
 
 if TYPE_CHECKING:
     from supervisor.client.console.app import Console
@@ -30,84 +31,112 @@ def pt_key(key: str) -> str:
     return key
 
 
+DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
+    "next": ("n",), "prev": ("p",), "pane": ("o",), "split": ("s", "%", '"'), "unsplit": ("u", "!"),
+    "zoom": ("z",), "detach": ("d",), "help": ("?",), "command": (":",), "scrollback": ("[",),
+    "new": ("c",), "kill": ("x",),
+}
+"""What each key after the prefix does (tmux's keys where tmux has one); `[staff]
+console_keys = { split = "|", kill = "X" }` in staff.toml replaces an action's keys."""
+
+
+def key_map(custom: dict[str, str | list[str]] | None) -> dict[str, tuple[str, ...]]:
+    """The actions' keys with the team file's `console_keys` applied (checked by config.py)."""
+    keys = dict(DEFAULT_KEYS)
+    for action, spec in (custom or {}).items():
+        keys[action] = tuple(parse_key(k) for k in ([spec] if isinstance(spec, str) else spec))
+    return keys
+
+
 def bindings(console: Console) -> KeyBindings:
     """The console's keys: prefix commands in the normal view, and the keys of the help,
     the command line and the scrollback view while they are open."""
     kb = KeyBindings()
     P = pt_key(console.prefix)
+    keys = console.keys
     normal = Condition(
         lambda: not (console.command_visible or console.help_visible or console.scrollback_visible)
     )
 
-    def act(*keys: str) -> Callable[[Handler], Handler]:
-        return kb.add(P, *keys, filter=normal)
+    def act(action: str) -> Callable[[Handler], Handler]:
+        def add(handler: Handler) -> Handler:
+            for key in keys[action]:
+                kb.add(P, pt_key(key), filter=normal)(handler)
+            return handler
 
-    @act("n")
+        return add
+
+    @act("next")
     def _(e: KeyPressEvent) -> None:
         console._step(1)
 
-    @act("p")
+    @act("prev")
     def _(e: KeyPressEvent) -> None:
         console._step(-1)
 
     for d in "123456789":
 
-        @act(d)
+        @kb.add(P, d, filter=normal)
         def _(e: KeyPressEvent, d: str = d) -> None:
             names = console.model.names
             if int(d) <= len(names):
                 console.focus(names[int(d) - 1])
 
-    @act("o")
+    @act("pane")
     def _(e: KeyPressEvent) -> None:
         before = console.model.focus
         console.model.next_pane()
         console._after_focus(before)
 
-    @act("s")
-    @act("%")
-    @act('"')
+    @act("split")
     def _(e: KeyPressEvent) -> None:
         if console.model.split_add() is None:
             console.message = "no more room: a split shows at most 4 agents"
         console._refocus()
 
-    @act("u")
-    @act("!")
+    @act("unsplit")
     def _(e: KeyPressEvent) -> None:
         console.model.unsplit()
         console._refocus()
 
-    @act("z")
+    @act("zoom")
     def _(e: KeyPressEvent) -> None:
         console.model.toggle_zoom()
         console._refocus()
 
-    @act("d")
+    @act("detach")
     def _(e: KeyPressEvent) -> None:
         console.detach("detached")
 
-    @act("?")
+    @act("help")
     def _(e: KeyPressEvent) -> None:
         console.help_visible = True
         console.app.layout.focus(console.help_window)
 
-    @act(":")
+    @act("command")
     def _(e: KeyPressEvent) -> None:
-        console.command_visible = True
-        console.command.reset()
-        console.app.layout.focus(console.command)
+        console.open_command("")
 
-    @act("[")
+    @act("scrollback")
     def _(e: KeyPressEvent) -> None:
         console.open_scrollback()
 
-    @act(P)
+    @act("new")
+    def _(e: KeyPressEvent) -> None:
+        console.new_agent()
+
+    @act("kill")
+    def _(e: KeyPressEvent) -> None:
+        name = console.model.focus
+        if name is not None:  # prefilled, not run: Enter confirms, Esc cancels
+            console.open_command(f"kill {shlex.quote(name)}")
+
+    @kb.add(P, P, filter=normal)
     def _(e: KeyPressEvent) -> None:
         if console.model.focus:
             console.type_into(console.model.focus, console.prefix)
 
-    @act(Keys.Any)
+    @kb.add(P, Keys.Any, filter=normal)
     def _(e: KeyPressEvent) -> None:
         p = describe_key(console.prefix)
         console.message = f"{p} {e.data!r}: no such key ({p} ? helps)"
@@ -156,9 +185,6 @@ def bindings(console: Console) -> KeyBindings:
 
     @kb.add("/", filter=sb_on)
     def _(e: KeyPressEvent) -> None:
-        console.command_visible = True
-        console.command.text = "find "
-        console.command.cursor_position = len(console.command.text)
-        console.app.layout.focus(console.command)
+        console.open_command("find ")
 
     return kb

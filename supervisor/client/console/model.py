@@ -148,3 +148,21 @@ class Arrangement:
 
     def toggle_zoom(self) -> None:
         self.zoom = not self.zoom and self.split
+
+    # -- kept across re-attach --------------------------------------------------------------------
+    def layout(self) -> dict[str, Any]:
+        """What is shown where, to be put back by the next console (`restore`)."""
+        return {"panes": list(self.panes), "focus": self.focus, "zoom": self.zoom}
+
+    def restore(self, saved: Any) -> None:
+        """Put back a `layout()`, leaving out agents no longer in the team."""
+        if not isinstance(saved, dict):
+            return
+        panes = [p for p in saved.get("panes") or [] if isinstance(p, str) and p in self.agents]
+        panes = list(dict.fromkeys(panes))[:MAX_PANES]
+        focus = saved.get("focus")
+        if not panes:
+            return
+        self.panes = panes
+        self.focus = focus if focus in panes else panes[0]
+        self.zoom = bool(saved.get("zoom")) and len(panes) > 1
