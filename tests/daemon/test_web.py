@@ -309,3 +309,40 @@ def test_notify_table_is_checked(home: Path, tmp_path: Path) -> None:
     out = staff("up", "-c", str(cfg))
     assert out.returncode != 0 and "notify.url must be an http(s) URL" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_stalled_terminal_page_is_resynced_not_buffered(web: dict[str, Any], home: Path) -> None:
+    """A browser that stops reading its terminal stream while the agent floods 4 MB: the task
+    still finishes, the daemon's memory stays bounded, and the stream, read again, goes on
+    from a fresh snapshot rather than the backlog."""
+    import socket
+    import urllib.parse
+
+    _, headers, _ = http(web["login"])
+    cookie = headers["Set-Cookie"].split(";")[0]
+    host, port = urllib.parse.urlsplit(web["url"]).netloc.split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.settimeout(30)
+    head = f"GET /web/agents/planning/stream HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n\r\n"
+    sock.sendall(head.encode())
+    got = b""
+    while b'"snapshot"' not in got:
+        got += sock.recv(65536)
+    pid = int(call(home, "ping")["pid"])
+
+    def rss() -> int:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        return int(next(ln for ln in status if ln.startswith("VmRSS")).split()[1]) * 1024
+
+    before = rss()
+    task = call(home, "submit", to="planning", text="a flood [flood=4096]")
+    assert call(home, "wait", task=task["id"], timeout=90)["state"] == "done"  # not held back
+    assert rss() - before < 32 << 20  # 4 MB of output did not queue up for the stalled reader
+    tail = b""
+    while tail.count(b'"snapshot"') < 1:  # read again: a fresh snapshot, not 4 MB of backlog
+        chunk = sock.recv(1 << 20)
+        assert chunk
+        tail += chunk
+    sock.close()
