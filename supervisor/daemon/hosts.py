@@ -38,6 +38,7 @@ from supervisor.protocol import (
     ERR_UNKNOWN_TASK,
     MAX_FRAME,
     PROTOCOL_VERSION,
+    TASK_FINAL,
     ProtocolError,
     encode,
 )
@@ -165,6 +166,7 @@ class Link:
         self.pid: int | None = None
         self.connects = 0
         self.agents: list[dict[str, Any]] = []  # the last status rows seen, for when it is down
+        self.routed: set[str] = set()  # tasks sent here by role and not finished (for_role)
         self.up = asyncio.Event()
         self._proc: asyncio.subprocess.Process | None = None
         self._next = 0
@@ -324,6 +326,9 @@ class Link:
         name = self.spec.name
 
         def relay(event: dict[str, Any]) -> None:
+            task = event.get("task")
+            if self.routed and isinstance(task, dict) and task.get("state") in TASK_FINAL:
+                self.routed.discard(str(task.get("id")))
             if event.get("type") == "state" and isinstance(event.get("agent"), str):
                 for row in self.agents:
                     if row.get("agent_id") == event["agent"]:
@@ -516,9 +521,12 @@ class Hosts:
         while True:
             await link.connected(deadline)
             try:
-                return task_out(host, await link.call("submit", **fields))
+                task = await link.call("submit", **fields)
             except LinkDown:
                 continue
+            if str(fields["to"]).startswith("role:") and task.get("state") not in TASK_FINAL:
+                link.routed.add(task["id"])  # until its final event: what for_role weighs
+            return task_out(host, task)
 
     async def _held(self, req: dict[str, Any], link: Link, qid: str) -> Any:
         """wait/task/cancel on a task the hub held: answered here until it is handed over,
@@ -599,7 +607,7 @@ class Hosts:
             if not rows:
                 continue
             idle = sum(1 for r in rows if r.get("status") == "idle")
-            rank = (link.up.is_set(), idle, -sum(int(r.get("queue") or 0) for r in rows))
+            rank = (link.up.is_set(), idle - len(link.routed), -sum(int(r.get("queue") or 0) for r in rows))
             if best is None or rank > best[0]:
                 best = (rank, link)
         return None if best is None else (best[1], "to", f"role:{role}")

@@ -11,10 +11,8 @@ import asyncio
 import contextlib
 import json
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,11 +22,10 @@ from typing import Any
 
 import pytest
 
+from fixtures.sshd import SSHD, Sshd, far_side
 from supervisor.client.connection import Connection
 from supervisor.protocol import Client, socket_path
 from tests.conftest import FAKE, REPO, STAFF, fake_team_toml, staff
-
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
 def bridge(remote: Path, *args: str, cwd: Path) -> subprocess.Popen[bytes]:
@@ -129,64 +126,6 @@ def test_bridge_with_a_bad_team_file_says_why_in_one_line(tmp_path: Path, remote
 
 
 # -- a real sshd ----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Sshd:
-    """An OpenSSH server on 127.0.0.1 with its own port, host key and authorized key, that a
-    test can stop and start again on the same port; `config` is the ssh client config file
-    (StrictHostKeyChecking=no) whose `Host staffbox` reaches it."""
-
-    def __init__(self, d: Path, *, address: str = "127.0.0.1", netns: str | None = None) -> None:
-        self.netns = ["ip", "netns", "exec", netns] if netns else []
-        d.mkdir(mode=0o700)
-        for key in ("host_key", "id_ed25519"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
-        shutil.copy(d / "id_ed25519.pub", d / "authorized_keys")
-        port = _free_port() if netns is None else 2222
-        user = pwd.getpwuid(os.getuid()).pw_name
-        self.sshd_config = d / "sshd_config"
-        self.sshd_config.write_text(
-            f"Port {port}\nListenAddress {address}\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-            f"PermitRootLogin prohibit-password\nAllowUsers {user}\nClientAliveInterval 5\n"
-        )
-        self.config = d / "config"
-        self.config.write_text(
-            f"Host staffbox\n  HostName {address}\n  Port {port}\n  User {user}\n"
-            f"  IdentityFile {d / 'id_ed25519'}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
-            f"  UserKnownHostsFile {d / 'known_hosts'}\n  LogLevel ERROR\n"
-        )
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        if os.getuid() == 0:
-            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-        self.proc = subprocess.Popen(
-            [*self.netns, SSHD, "-D", "-e", "-f", str(self.sshd_config)], stderr=subprocess.PIPE, text=True
-        )
-        assert self.proc.stderr is not None
-        line = ""
-        for _ in range(50):  # bounded: sshd says when it listens
-            line = self.proc.stderr.readline()
-            if not line or "Server listening" in line:
-                break
-        if self.proc.poll() is not None:
-            pytest.fail(f"sshd did not start: {line}{self.proc.stderr.read()}")
-
-    def stop(self) -> None:
-        """The listener ends; connections already made live on in their own sshd processes."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[Sshd]:
     if not Path(SSHD).exists():
@@ -201,14 +140,7 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
 
 def _hub_team(tmp_path: Path, remote: Path, sshd: Sshd, host_extra: str = "") -> Path:
     """A hub's team: `near` here, `far` placed on host `box`, reached by real ssh."""
-    far_staff = tmp_path / "far-staff"  # `staff` as that host has it: its own state dir
-    far_cwd = tmp_path / "far-cwd"
-    far_cwd.mkdir()
-    far_staff.write_text(
-        f"#!/bin/sh\ncd {far_cwd}\nexport STAFF_HOME={remote} PYTHONPATH={REPO} "
-        f"XDG_CONFIG_HOME={far_cwd}\nunset STAFF_CONFIG\nexec {sys.executable} -m supervisor \"$@\"\n"
-    )
-    far_staff.chmod(0o755)
+    far_staff = far_side(tmp_path / "far-side", remote)
     cfg = tmp_path / "staff.toml"
     cfg.write_text(
         fake_team_toml(("near",))
