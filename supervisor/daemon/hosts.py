@@ -660,3 +660,26 @@ class Hosts:
 
         return list(await asyncio.gather(*(one(link) for link in self.links.values())))
 
+
+def forgotten(home: Path, hosts: dict[str, HostSpec]) -> list[str]:
+    """Hosts the last start had that the team file no longer names, each said once (the hub
+    leaves their agents running there: it is that host's team now), with any tasks still held
+    for them. Remembers this start's hosts in ``hosts/known.json``."""
+    known_file = home / "hosts" / "known.json"
+    try:
+        known = json.loads(known_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = []
+    lines = []
+    for name in known if isinstance(known, list) else []:
+        if not isinstance(name, str) or name in hosts:
+            continue
+        held = Held(home / "hosts" / f"{name}.json").waiting()
+        left = f"; {len(held)} task(s) held for it were not handed over (hosts/{name}.json)" if held else ""
+        lines.append(
+            f"host {name} is no longer in the team file: its agents keep running there "
+            f"(`staff down` on it stops them){left}"
+        )
+    if sorted(hosts) != known:
+        write_json_atomic(known_file, sorted(hosts))
+    return lines

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from supervisor.daemon.hosts import forgotten
 from supervisor.daemon.server import Server
 from supervisor.detect.rules import RuleError
 from supervisor.protocol import ProtocolError, socket_path, socket_path_problem, state_home, unusable_home
@@ -150,6 +151,7 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
     loop.set_exception_handler(_OncePerInterval())
     configmod.add_placed(cfg, home / configmod.PLACED)  # agents a hub placed here (server.cmd_place)
     sup = Supervisor(cfg, home)
+    sup.warnings += forgotten(home, cfg.hosts)  # printed once by the `staff up` that starts us
     sup.open_journal()  # a damaged journal stops the start here, before a keeper or an agent runs
     kept = connect_keeper(home, loop) if use_keeper() else None
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from supervisor.daemon.hosts import event_out, split, task_out
+from supervisor.daemon.hosts import Held, event_out, forgotten, split, task_out
 from supervisor.team.config import ConfigError, parse
 
 AGENT = '[agents.a]\ncommand = ["x"]\n'
@@ -56,3 +58,14 @@ def test_the_hub_names_a_hosts_agents_and_tasks_behind_the_host() -> None:
     ev = event_out("box", {"type": "state", "agent": "far", "old": "idle", "new": "working"})
     assert ev is not None and ev["agent"] == "box/far"
     assert event_out("box", {"type": "hello", "agents": []}) is None  # the host's own business
+
+
+def test_a_host_removed_from_the_file_is_said_once_with_the_tasks_held_for_it(tmp_path: Path) -> None:
+    two = parse(AGENT + '[hosts.a]\nssh = "a"\n[hosts.b]\nssh = "b"\n', "staff.toml").hosts
+    assert forgotten(tmp_path, two) == []
+    Held(tmp_path / "hosts" / "b.json").add("far", "still held", "k1", False)
+    one = {"a": two["a"]}
+    said = forgotten(tmp_path, one)
+    assert len(said) == 1 and said[0].startswith("host b is no longer in the team file: its agents keep")
+    assert "1 task(s) held for it were not handed over (hosts/b.json)" in said[0]
+    assert forgotten(tmp_path, one) == []  # once
