@@ -339,7 +339,10 @@ def test_sigwinch_repaints_at_new_size(spawn) -> None:
     t.child.setwinsize(30, 100)
     t.screen.resize(30, 100)
     t.screen.erase_in_display(2)  # whatever shows up now was repainted
-    t.wait(lambda: t.lines()[-1].startswith("  ⏸"), "repaint at the new size")
+    # A frame drawn at the old size may still be in the pipe (its rows clamped to the new
+    # last row): wait for the repaint at the new size, not just any footer.
+    t.wait(lambda: t.lines()[-1].startswith("  ⏸") and t.lines()[-2] == RULE * 100,
+           "repaint at the new size")
     lines = t.lines()
     assert len(lines) == 30
     assert lines[-2] == RULE * 100 and lines[-4] == RULE * 100 and lines[-3] == "❯"
