@@ -445,7 +445,7 @@ class Agent:
         self.change_state(new, det.rule)
         self._check_detail()
         self._check_background()
-        self._check_draft()
+        self.check_draft()
 
     def _check_detail(self) -> None:
         """While working: the program's own retry of a failed API call, as a detail; else
@@ -508,7 +508,7 @@ class Agent:
             return ""  # the hint an empty box shows
         return text
 
-    def _check_draft(self) -> None:
+    def check_draft(self) -> None:
         """Keep `draft` current (between tasks: during one, the box holds the task's text)."""
         if self.current_task is not None:
             return

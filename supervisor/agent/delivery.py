@@ -203,8 +203,9 @@ class Delivery:
         box, and the next task would be appended to it: clear our own text first. The
         clear key only goes to a box that holds text (Ctrl-C on an empty one arms exit)."""
         agent = self.agent
-        if self._last_text is None or not agent.box_text() or not self.text_in_box(self._last_text):
-            return
+        box = agent.box_text()
+        if self._last_text is None or not box or " ".join(box.split()) != " ".join(self._last_text.split()):
+            return  # empty, or not (only) our text: a person's words are never cleared away
         agent.write(agent.profile.settings.clear_input)
         await agent.until(lambda: not agent.box_text() or not agent.alive, 1.0)
 
@@ -462,5 +463,8 @@ class Delivery:
         self.submitted = False
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+        # What a person typed while the task was on (its answer still being read) is a draft
+        # now: known before the team hears the task ended and hands out the next one.
+        agent.check_draft()
         agent.emit(TaskMoved(task))
         agent.wake()

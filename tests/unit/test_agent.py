@@ -162,3 +162,20 @@ async def test_a_stopped_program_is_waited_for_never_answered_from_an_old_screen
     p.cont()
     await run
     assert (task.state, task.answer) == ("done", "SIM: beta")
+
+
+async def test_what_a_person_typed_during_a_task_is_a_draft_when_it_ends(agent: Agent) -> None:
+    """A person types into the box while the task's answer is still being read: when the task
+    ends, that text is already a draft, so no task is typed onto it (and it is never cleared)."""
+    p = sim(agent)
+    SimProcess.auto = False
+    task = Task(to="a", text="delegated work")
+    run = asyncio.ensure_future(agent.run_task(task))
+    assert await agent.until(lambda: p.working, 5)
+    agent.note_person_input()
+    p.working = False  # the person's Esc: the turn ends and they type a prompt of their own
+    p.box = "my own prompt"
+    p.draw()
+    await run
+    assert agent.draft == "my own prompt"
+    assert b"\x03" not in keys(p)  # their words were not cleared away
