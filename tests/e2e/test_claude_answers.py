@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.claude_env import claude_env, prepare_home
 from fixtures.mock_anthropic import MockServer, markdown_reply, start_mock, stop
 from supervisor.client.statusline import usage_text
 from tests.conftest import staff
-from tests.helpers.claude_team import require_claude
+from tests.helpers.claude_team import require_claude, write_claude_team
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.claude
@@ -73,19 +72,7 @@ def claude_team(tmp_path: Path, args: tuple[str, ...] = ()) -> Iterator[Team]:
     """The mock, a trusted Claude home, and `staff up` with the one agent `cc`."""
     assert CLAUDE is not None
     server, port = start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
-    work.mkdir()
-    chome = tmp_path / "claude-home"
-    prepare_home(chome, work)
-    env = claude_env(chome, port)
-    cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.cc]\n"
-        f"command = {json.dumps([CLAUDE, *args])}\n"
-        'profile = "claude"\n'
-        f"cwd = {json.dumps(str(work))}\n"
-        "[agents.cc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
-    )
+    work, cfg = write_claude_team(tmp_path, CLAUDE, port, args)
     staff("up", "-c", str(cfg), check=True)
     events: Events | None = None
     try:

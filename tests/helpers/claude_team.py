@@ -26,10 +26,9 @@ def require_claude() -> str:
     return claude
 
 
-@contextmanager
-def claude_daemon(tmp_path: Path, claude: str, args: Sequence[str] = ()) -> Iterator[Path]:
-    """Start the mock, a trusted Claude home and `staff up` with agent `cc`; yields its workdir."""
-    server, port = start_mock(log_path=tmp_path / "mock.log")
+def write_claude_team(tmp_path: Path, claude: str, port: int, args: Sequence[str] = ()) -> tuple[Path, Path]:
+    """A trusted Claude home and a team file with the one agent `cc` against the mock on
+    `port`; returns (its workdir, the team file)."""
     work = tmp_path / "work"
     work.mkdir()
     chome = tmp_path / "claude-home"
@@ -43,6 +42,14 @@ def claude_daemon(tmp_path: Path, claude: str, args: Sequence[str] = ()) -> Iter
         f"cwd = {json.dumps(str(work))}\n"
         "[agents.cc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
     )
+    return work, cfg
+
+
+@contextmanager
+def claude_daemon(tmp_path: Path, claude: str, args: Sequence[str] = ()) -> Iterator[Path]:
+    """Start the mock, a trusted Claude home and `staff up` with agent `cc`; yields its workdir."""
+    server, port = start_mock(log_path=tmp_path / "mock.log")
+    work, cfg = write_claude_team(tmp_path, claude, port, args)
     staff("up", "-c", str(cfg), check=True)
     try:
         yield work
