@@ -142,7 +142,9 @@ class Agent:
         self.error: str | None = None
         self.exit_status: ExitStatus | None = None
         self.done_titles: list[str] = []
-        self.session_id = str(uuid.uuid4())
+        self.session_id = str(uuid.uuid4()) if self.profile.settings.session_flag else ""
+        """Ours when the profile passes a session flag; else the program's own, once read
+        from its session files ("" until then)."""
         self.starts = 0
         self.user_hold = False
         self.stopping = False
@@ -206,6 +208,10 @@ class Agent:
                 argv += [p.resume_flag, self.session_id]
             else:
                 argv += [p.session_flag, self.session_id]
+        elif p.resume_argv and self.starts > 0:
+            uses_id = any("{session}" in a for a in p.resume_argv)
+            if self.session_id or not uses_id:
+                argv += [a.replace("{session}", self.session_id) for a in p.resume_argv]
         if self.spec.role_text and p.role_flag:
             role = self.spec.role_text
             # a JSON string is a TOML basic string (but for DEL, which TOML wants escaped)

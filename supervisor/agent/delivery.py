@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from supervisor.agent.task import Task, typed_text
-from supervisor.detect import answers
+from supervisor.detect import answers, sessionfiles
 from supervisor.detect.rules import View
 from supervisor.events import TaskMoved
 from supervisor.states import BUSY, DOWN, IDLE, STARTING, USER, AgentState
@@ -301,8 +301,9 @@ class Delivery:
         recorded is read from the screen, a rendering: markdown marks dropped, lines wrapped.
         """
         got = await self._transcript_answer(task) if self._transcript is not None else None
-        if self.agent.profile.settings.transcript == "codex":
-            got = await self._codex_answer(task)
+        reader = sessionfiles.READERS.get(self.agent.profile.settings.transcript)
+        if reader is not None:
+            got = await self._session_file_answer(task, reader)
         if got is not None and got.complete:
             return got.text or "", "transcript", got
         if got is not None and got.text is not None:
@@ -339,9 +340,13 @@ class Delivery:
                 return got
             await events.changed(path, left)
 
-    async def _codex_answer(self, task: Task) -> answers.TranscriptAnswer:
-        """The turn as Codex recorded it in its rollout: wait (bounded) for its
-        ``task_complete``, which Codex writes about when its screen shows the box again."""
+    async def _session_file_answer(
+        self, task: Task, reader: sessionfiles.SessionFiles
+    ) -> answers.TranscriptAnswer:
+        """The turn as the program recorded it in its own session files (Codex's rollout):
+        wait (bounded) for the record of its end, which such a program writes about when its
+        screen shows the box again. The file that holds the turn names the session, which
+        the agent adopts: a restart resumes it."""
         agent = self.agent
         since = task.delivered or task.created
         events = file_events()
@@ -349,19 +354,21 @@ class Delivery:
         got = answers.TranscriptAnswer(None, False, False)
         while True:
             path = None
-            for candidate in answers.codex_rollouts(agent.env, since):
+            for candidate in reader.files(agent.env, agent.cwd(), since):
                 events.armed(candidate)  # before the read: a write in between still wakes us
-                got = answers.from_codex_rollout(candidate, self.typed(task.text), agent.cwd())
+                got = reader.read(candidate, self.typed(task.text), agent.cwd())
                 if got.seen_prompt:
                     path = candidate
                     break
+            if path is not None:
+                agent.session.adopt(reader.session_id(path))
             if got.complete:
                 return got
             left = deadline - time.monotonic()
             if left <= 0:
                 return got
             if path is None:
-                await asyncio.sleep(min(left, 0.05))  # no rollout holds the turn yet
+                await asyncio.sleep(min(left, 0.05))  # no file holds the turn yet
             else:
                 await events.changed(path, left)
 

@@ -64,6 +64,15 @@ class Session:
         agent.emit(SessionChanged(old, live))
         return True
 
+    def adopt(self, session_id: str | None) -> None:
+        """The program named its own session (found in its session files): that id is
+        the agent's from now on, and what a restart resumes."""
+        agent = self.agent
+        if session_id is None or session_id == agent.session_id:
+            return
+        old, agent.session_id = agent.session_id, session_id
+        agent.emit(SessionChanged(old, session_id))
+
     def registered(self) -> bool:
         """The program keeps a session registry (so it writes a transcript too)."""
         pid = self.agent.pid

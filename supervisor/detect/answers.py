@@ -30,7 +30,7 @@ def transcript_path(env: dict[str, str], cwd: str, session_id: str) -> Path:
 _PASTE_TAGS = re.compile(r"</?pasted_content[^>]*>")
 
 
-def _flat(text: str) -> str:
+def flat(text: str) -> str:
     """Whitespace-normalised, without the tags Claude wraps a multi-line paste in."""
     return " ".join(_PASTE_TAGS.sub(" ", text).split())
 
@@ -208,12 +208,12 @@ def from_transcript(path: Path, offset: int, prompt: str, *, after: float | None
     With `after` (epoch seconds), prompts recorded before then are not ours.
     """
     entries, _end = read_entries(path, offset)
-    want = _flat(prompt)[-200:]
+    want = flat(prompt)[-200:]
     start = None
     for i, entry in enumerate(entries):
         if entry.get("type") == "user":
             text = _user_text(entry)
-            if text is not None and want in _flat(text):
+            if text is not None and want in flat(text):
                 when = _epoch(entry.get("timestamp")) if after is not None else None
                 if after is None or when is None or when >= after - 1.0:
                     start = i
@@ -503,59 +503,3 @@ def from_screen(
         out.append(s.rstrip())
     text = "\n".join(out).strip("\n")
     return text or None
-
-
-# -- Codex CLI: its rollout files -------------------------------------------------------------
-def codex_home(env: dict[str, str]) -> Path:
-    if env.get("CODEX_HOME"):
-        return Path(env["CODEX_HOME"])
-    return Path(env.get("HOME") or os.path.expanduser("~")) / ".codex"
-
-
-def codex_rollouts(env: dict[str, str], since: float) -> list[Path]:
-    """Codex's session files (``sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``) written to
-    since `since` (epoch seconds), newest first: a turn is recorded in one of them."""
-    found: list[tuple[float, Path]] = []
-    for path in (codex_home(env) / "sessions").glob("*/*/*/rollout-*.jsonl"):
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            continue
-        if mtime >= since - 1.0:
-            found.append((mtime, path))
-    return [p for _m, p in sorted(found, reverse=True)]
-
-
-def from_codex_rollout(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:
-    """The turn Codex recorded for the prompt we typed, in the rollout at `path`.
-
-    Codex records the prompt as a user ``response_item`` and ends the turn with an
-    ``event_msg`` of type ``task_complete`` whose ``last_agent_message`` is the answer
-    exactly as the model sent it (``turn_aborted`` when it was interrupted: no answer). A
-    rollout of another directory is not ours."""
-    entries, _end = read_entries(path, 0)
-    want = _flat(prompt)[-200:]
-    start = None
-    for i, entry in enumerate(entries):
-        payload = entry.get("payload") or {}
-        if entry.get("type") == "session_meta" and payload.get("cwd") not in (None, cwd):
-            return TranscriptAnswer(None, False, False)
-        item = entry.get("type") == "response_item" and payload.get("type") == "message"
-        if item and payload.get("role") == "user":
-            content = payload.get("content")
-            text = "".join(
-                str(c.get("text", "")) for c in content if isinstance(c, dict)
-            ) if isinstance(content, list) else ""
-            if want and want in _flat(text):
-                start = i
-    if start is None:
-        return TranscriptAnswer(None, False, False)
-    for entry in entries[start + 1 :]:
-        payload = entry.get("payload") or {}
-        kind = payload.get("type") if entry.get("type") == "event_msg" else None
-        if kind == "task_complete":
-            message = payload.get("last_agent_message")
-            return TranscriptAnswer(message if isinstance(message, str) else "", True, True)
-        if kind == "turn_aborted":
-            return TranscriptAnswer(None, False, True)
-    return TranscriptAnswer(None, False, True)

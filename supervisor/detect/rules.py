@@ -32,6 +32,10 @@ class RuleError(Exception):
 _RULE_LINE = re.compile(r"[─━═]{8,}")
 
 
+TRANSCRIPTS = ("codex", "gemini", "opencode", "aider")
+"""Programs whose own session files `detect/sessionfiles` reads (a name there is one here)."""
+
+
 @dataclass
 class View:
     """The screen as detection sees it; regions are computed on demand and cached."""
@@ -269,10 +273,15 @@ class Settings:
     prompt_regex: str | None = None
     """A prompt line in the history, for programs with no prompt mark (a shell)."""
     transcript: str = ""
-    """"claude": answers come from Claude Code's session transcript; "codex": from Codex's
-    rollout files (``$CODEX_HOME/sessions/…/rollout-*.jsonl``)."""
+    """Where answers are read: "claude", Claude Code's session transcript; a name in
+    TRANSCRIPTS, that program's own session files (`detect/sessionfiles/`, e.g. Codex's
+    ``$CODEX_HOME/sessions/…/rollout-*.jsonl``); "", the screen only."""
     session_flag: str = ""
     resume_flag: str = ""
+    resume_argv: tuple[str, ...] = ()
+    """Appended on a restart to resume the conversation, for a program that picks its own
+    session id: {session} is the id read from its session files (Codex: ["resume",
+    "{session}"]); without {session}, appended whenever it ran before."""
     role_flag: str = ""
     """Command-line flags: a new session's id, resuming one, the role's system prompt."""
     role_value: str = "{role}"
@@ -308,8 +317,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.paste not in ("plain", "bracketed"):
             raise ValueError(f"paste must be 'plain' or 'bracketed', not {self.paste!r}")
-        if self.transcript not in ("", "claude", "codex"):
-            raise ValueError(f"transcript must be 'claude', 'codex' or '', not {self.transcript!r}")
+        if self.transcript not in ("", "claude", *TRANSCRIPTS):
+            known = ", ".join(repr(t) for t in ("claude", *TRANSCRIPTS))
+            raise ValueError(f"transcript must be one of {known} or '', not {self.transcript!r}")
         if self.session_registry not in ("", "claude"):
             raise ValueError(f"session_registry must be 'claude' or '', not {self.session_registry!r}")
         if self.input_region.partition(":")[0] not in ("prompt_box", "paragraph"):

@@ -1,0 +1,39 @@
+"""Programs that record each turn in session files of their own (Codex's rollouts, …):
+where a program keeps them, how to read one turn out of one, and which session a file
+holds (so a restart can resume it).
+
+Claude Code's transcript is read apart (`answers.from_transcript`): we choose its session id
+and so know its file in advance. The programs here choose their own ids; we find the file
+that holds our prompt among those written since the task was typed. A profile names its
+reader with `transcript = "<name>"`; `READERS` maps that name to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from supervisor.detect.answers import TranscriptAnswer
+from supervisor.detect.sessionfiles import codex
+
+
+def _no_session(_path: Path) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class SessionFiles:
+    """One program's session files."""
+
+    files: Callable[[dict[str, str], str, float], list[Path]]
+    """(env, cwd, since epoch seconds) → the files written to since then, newest first."""
+    read: Callable[[Path, str, str], TranscriptAnswer]
+    """(file, the prompt as typed, cwd) → the turn that prompt began, as far as recorded."""
+    session_id: Callable[[Path], str | None] = _no_session
+    """The program's own id of the session a file holds (None: it cannot be resumed by id)."""
+
+
+READERS: dict[str, SessionFiles] = {
+    "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id),
+}
