@@ -11,6 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # name  registry  package  version  binary (relative to the prefix)  what --version prints
 AGENTS=(
     "codex npm @openai/codex 0.171.0 node_modules/.bin/codex codex-cli 0.171.0"
+    "aider pypi aider-chat 0.86.2 venv/bin/aider aider 0.86.2"
 )
 
 install_one() {
@@ -32,6 +33,23 @@ install_one() {
                     "$package@$version" >"$log" 2>&1; then
                 cat "$log" >&2; rm -f "$log"
                 echo "install-agents.sh: npm install $package@$version failed" >&2
+                return 1
+            fi
+            ;;
+        pypi)
+            # A venv of its own: a PyPI agent pins dozens of packages that must never meet
+            # the project's .venv. Python 3.10+ (the interpreter that runs this script's make).
+            local py="${AGENTS_PYTHON:-python3}"
+            if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+                echo "install-agents.sh: $py (3.10+) not found to install $package==$version" >&2
+                return 1
+            fi
+            rm -rf "$prefix/venv"; mkdir -p "$prefix"
+            if ! { "$py" -m venv "$prefix/venv" \
+                    && "$prefix/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+                        "$package==$version"; } >"$log" 2>&1; then
+                cat "$log" >&2; rm -f "$log"
+                echo "install-agents.sh: pip install $package==$version failed" >&2
                 return 1
             fi
             ;;
