@@ -146,6 +146,8 @@ class Agent:
         """Ours when the profile passes a session flag; else the program's own, once read
         from its session files ("" until then)."""
         self.starts = 0
+        self.started_argv: list[str] | None = None
+        """The command line the running program was started with (a resume shows in it)."""
         self.user_hold = False
         self.stopping = False
         self.adopted = False
@@ -256,6 +258,8 @@ class Agent:
         proc.on_output = self._on_output
         proc.on_exit = self._on_exit
         self.proc = proc
+        argv = getattr(proc, "argv", None)  # the keeper's record of how it was started
+        self.started_argv = [str(a) for a in argv] if isinstance(argv, list) else None
         self.adopted = True
         self.emit(Spawned(proc.pid, adopted=True))
 
@@ -271,8 +275,9 @@ class Agent:
         self._fresh()
         self.adopted = False
         self.keeper_lost = False
+        argv = self.argv()
         proc = self.process_factory(
-            self.argv(), cwd=self.spec.cwd, env=self.env, rows=self.spec.rows, cols=self.spec.cols
+            argv, cwd=self.spec.cwd, env=self.env, rows=self.spec.rows, cols=self.spec.cols
         )
         proc.on_output = self._on_output
         proc.on_exit = self._on_exit
@@ -284,6 +289,7 @@ class Agent:
             self.change_state(EXITED, self.error)
             return
         self.proc = proc
+        self.started_argv = argv
         self.starts += 1
         self.up_since = self.clock()
         self.emit(Spawned(proc.pid))
@@ -672,6 +678,7 @@ class Agent:
             "exit": self.exit_status.describe() if self.exit_status else None,
             "error": self.error,
             "command": self.spec.command,
+            "argv": self.started_argv,
             "cwd": self.spec.cwd,
             "worktree": self.spec.cwd if self.spec.worktree else None,
         }

@@ -102,3 +102,55 @@ def test_workflow_review_by_codex_code_by_another_kind(home: Path, tmp_path: Pat
         assert steps["code"]["agent"] == "coder" and steps["review"]["agent"] == "cx", steps
         assert steps["review"]["answer"].startswith("MOCK-REPLY: Review this change (round 1)")
         assert steps["code"]["answer"] in steps["review"]["answer"]
+
+
+def _argv(agent: str = "cx") -> list[str]:
+    """The command line the agent's program was started with, as `staff status --json` says."""
+    status = json.loads(staff("status", "--json", check=True).stdout)
+    return next(a for a in status["agents"] if a["agent_id"] == agent)["argv"]
+
+
+def _resumes(argv: list[str], session: str) -> bool:
+    """`resume <id>` right after the command, the role's `-c` after it (the order Codex takes)."""
+    i = argv.index("resume")
+    return argv[i + 1] == session and argv.index("-c") > i + 1
+
+
+def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
+    home: Path, tmp_path: Path
+) -> None:
+    """Codex picks its own session id; the daemon reads it from the rollout, keeps it in the
+    journal, and a restart (of the agent, or of the daemon) starts `codex resume <id>`: the
+    model then gets the earlier turns again, and the role too."""
+    with codex_daemon(tmp_path, CODEX, 'role_text = "You review code."\n') as (_work, server):
+        r = staff("ask", "cx", "remember the word teal", "--json", timeout=90)
+        assert r.returncode == 0, r.stderr
+        session = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"]
+        rollout = next((tmp_path / "codex-user" / ".codex" / "sessions").glob("*/*/*/rollout-*.jsonl"))
+        assert session and session in rollout.name, (session, rollout)
+        assert "resume" not in _argv()
+
+        events = Events(home)
+        try:
+            staff("restart", "cx", check=True)
+            events.wait_state("cx", "idle", 60)
+        finally:
+            events.close()
+        assert _resumes(_argv(), session), _argv()
+        r = staff("ask", "cx", "which word?", "--json", timeout=90)
+        assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
+        second = [x for x in server.records if x.get("last_user_text") == "which word?"][-1]
+        assert "remember the word teal" in second["user_texts"], second["user_texts"]
+        assert "You review code." in second["developer_text"]
+
+        # the daemon goes down (the program with it) and comes up: the journal had the id
+        staff("down", check=True)
+        staff("up", "-c", str(tmp_path / "staff.toml"), check=True)
+        status = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]
+        assert status["session_id"] == session
+        assert _resumes(_argv(), session), _argv()
+        r = staff("ask", "cx", "and now?", "--json", timeout=90)
+        assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and now?", r.stdout + r.stderr
+        third = [x for x in server.records if x.get("last_user_text") == "and now?"][-1]
+        assert {"remember the word teal", "which word?"} <= set(third["user_texts"])
+        assert json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"] == session
