@@ -96,6 +96,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "http_serve": {"allow_remote": (bool,)},
     "web": {"listen": (str,), "allow_remote": (bool,)},
     "new": {"agent": (str,)},
+    "place": {"pool": (dict,)},  # `agent` is then a pool role, `table` its template (min/max here)
 }
 
 # Error codes, and the exit code the CLI maps each to.

@@ -663,6 +663,7 @@ class Agent:
             "window_id": self.name,
             "profile": self.profile.name,
             "role": self.spec.role,
+            "by_name_only": self.spec.by_name_only,  # never given `any`/`role:` tasks (the chief)
             "session_id": self.session_id,
             "usage": self.session.usage(),
             "detail": self.detail,

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisor.protocol import (
     ERR_BAD_REQUEST,
@@ -38,12 +38,16 @@ from supervisor.protocol import (
     ERR_UNKNOWN_TASK,
     MAX_FRAME,
     PROTOCOL_VERSION,
-    TASK_FINAL,
     ProtocolError,
     encode,
 )
-from supervisor.team.config import HostSpec
+from supervisor.states import DOWN
+from supervisor.team import routing
+from supervisor.team.config import HostSpec, RoleSpec
 from supervisor.util.atomic import write_json_atomic
+
+if TYPE_CHECKING:
+    from supervisor.team.supervisor import Supervisor
 
 log = logging.getLogger("staff")
 
@@ -166,7 +170,11 @@ class Link:
         self.pid: int | None = None
         self.connects = 0
         self.agents: list[dict[str, Any]] = []  # the last status rows seen, for when it is down
-        self.routed: set[str] = set()  # tasks sent here by role and not finished (for_role)
+        self.queued: dict[str, str] = {}
+        """The host's tasks not yet given to an agent (its id → target), from its events: what
+        the router (`Hosts.resolve`) counts as waiting there."""
+        self.sending: list[str] = []
+        """Targets of submits sent and not answered yet (their `queued` event may not be in)."""
         self.up = asyncio.Event()
         self._proc: asyncio.subprocess.Process | None = None
         self._next = 0
@@ -289,6 +297,12 @@ class Link:
                     await self.call("place", agent=name, table=table)
                 except ProtocolError as exc:
                     log.warning("host %s: cannot place %s: %s", self.spec.name, name, exc.message)
+            for role, entry in self.spec.roles.items():  # pool roles: that host's pool grows them
+                try:
+                    await self.call("place", agent=role, table=entry["table"], pool=entry["pool"])
+                except ProtocolError as exc:
+                    log.warning("host %s: cannot place role %s: %s", self.spec.name, role, exc.message)
+            self.queued.clear()  # what was queued before the drop is known again from its events
             self._subscribe()
             await self._hand_over()
             self.agents = (await self.call("status"))["agents"]
@@ -326,19 +340,35 @@ class Link:
         name = self.spec.name
 
         def relay(event: dict[str, Any]) -> None:
-            task = event.get("task")
-            if self.routed and isinstance(task, dict) and task.get("state") in TASK_FINAL:
-                self.routed.discard(str(task.get("id")))
-            if event.get("type") == "state" and isinstance(event.get("agent"), str):
-                for row in self.agents:
-                    if row.get("agent_id") == event["agent"]:
-                        row["status"] = event.get("new", row.get("status"))
+            self._track(event)
             out = event_out(name, event)
             if out is not None:
                 self.publish(out)
 
         fut = self._request("subscribe", relay, {})
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _track(self, event: dict[str, Any]) -> None:
+        """Keep the rows and the queue the router weighs (`Hosts.resolve`) as the host's events
+        say: agents' states, pool clones started and stopped, tasks queued and given out."""
+        kind, agent = event.get("type"), event.get("agent")
+        task = event.get("task")
+        if isinstance(task, dict) and isinstance(task.get("id"), str):
+            if task.get("state") == "queued":
+                self.queued[task["id"]] = str(task.get("to"))
+            else:
+                self.queued.pop(task["id"], None)
+                if task.get("state") == "delivered":  # its agent is taken, whatever its row says yet
+                    agent, kind, event = task.get("agent"), "state", {"new": "working"}
+        if kind == "state" and isinstance(agent, str):
+            for row in self.agents:
+                if row.get("agent_id") == agent:
+                    row["status"] = event.get("new", row.get("status"))
+        elif kind == "pool" and isinstance(agent, str):
+            self.agents = [r for r in self.agents if r.get("agent_id") != agent]
+            if event.get("action") == "spawn":
+                row = {"agent_id": agent, "status": "starting", "role": event.get("role"), "queue": 0}
+                self.agents.append(row)
 
     def _drop(self) -> None:
         """The link is gone: every request in flight learns it (callers ask again)."""
@@ -455,6 +485,7 @@ class Hosts:
     ) -> None:
         self.links = {name: Link(spec, publish, home) for name, spec in specs.items()}
         self.publish = publish
+        self._keyed: dict[str, str] = {}  # a client's idempotency key → the host its task went to
 
     def start(self) -> None:
         for link in self.links.values():
@@ -510,6 +541,7 @@ class Hosts:
         is down gets the task later, from the hub's held tasks (`Held`)."""
         host = link.spec.name
         fields.setdefault("key", "hub-" + uuid.uuid4().hex)
+        to = str(fields["to"])
         if not link.up.is_set():
             if not fields["text"].strip():
                 raise ProtocolError(ERR_BAD_REQUEST, "the task text is empty")
@@ -518,15 +550,17 @@ class Hosts:
             self.publish({"type": "task", "task": held, "host": host})
             return held
         deadline = asyncio.get_running_loop().time() + RESEND_WITHIN
-        while True:
-            await link.connected(deadline)
-            try:
-                task = await link.call("submit", **fields)
-            except LinkDown:
-                continue
-            if str(fields["to"]).startswith("role:") and task.get("state") not in TASK_FINAL:
-                link.routed.add(task["id"])  # until its final event: what for_role weighs
-            return task_out(host, task)
+        link.sending.append(to)  # before the first await: the next routing decision sees it
+        try:
+            while True:
+                await link.connected(deadline)
+                try:
+                    task = await link.call("submit", **fields)
+                except LinkDown:
+                    continue
+                return task_out(host, task)
+        finally:
+            link.sending.remove(to)
 
     async def _held(self, req: dict[str, Any], link: Link, qid: str) -> Any:
         """wait/task/cancel on a task the hub held: answered here until it is handed over,
@@ -597,20 +631,58 @@ class Hosts:
     def info(self) -> list[dict[str, Any]]:
         return [link.info() for link in self.links.values()]
 
-    def for_role(self, role: str) -> tuple[Link, str, str] | None:
-        """`submit` to ``role:NAME`` that no agent here has: the host with that role's most idle
-        agents (their last known states; connected hosts first), whose daemon routes it among
-        them. None when no host has the role."""
-        best: tuple[tuple[bool, int, int], Link] | None = None
-        for link in self.links.values():
-            rows = [r for r in link.agents if r.get("role") == role]
-            if not rows:
+    def candidates(self, to: str, roles: dict[str, RoleSpec]) -> list[tuple[routing.Candidate, Link]]:
+        """Each host that has agents for `to` (``any``, ``role:X``), or a pool there that may
+        start one, as the router sees it: the last known rows (kept by the host's events),
+        the tasks queued there and the submits on their way."""
+        role = roles.get(to[5:]) if to.startswith("role:") else None
+        out = []
+        for order, link in enumerate(self.links.values(), 1):
+            rows = [
+                r for r in link.agents
+                if r.get("status") not in DOWN
+                and routing.fits(to, str(r.get("agent_id")), r.get("role"), bool(r.get("by_name_only")))
+            ]
+            limits = role.hosts.get(link.spec.name) if role is not None else None
+            room = 0 if limits is None else max(0, limits[1] - len(rows))
+            if not rows and not room:
                 continue
-            idle = sum(1 for r in rows if r.get("status") == "idle")
-            rank = (link.up.is_set(), idle - len(link.routed), -sum(int(r.get("queue") or 0) for r in rows))
-            if best is None or rank > best[0]:
-                best = (rank, link)
-        return None if best is None else (best[1], "to", f"role:{role}")
+            free = sum(1 for r in rows if r.get("status") in routing.FREE_STATES)
+            fit = [(str(r.get("agent_id")), r.get("role"), bool(r.get("by_name_only"))) for r in rows]
+            if to.startswith("role:"):
+                fit.append(("", to[5:], False))  # a clone the pool there may start takes it too
+            waiting = routing.waiting_for([*link.queued.values(), *link.sending], fit)
+            c = routing.Candidate(link.spec.name, link.up.is_set(), len(rows), free, waiting, room, order)
+            out.append((c, link))
+        return out
+
+    def resolve(self, sup: Supervisor, to: str, key: str | None = None) -> tuple[Link, str, str] | None:
+        """Where a submit to ``any`` or ``role:X`` goes (team/routing.py has the rule): a host's
+        link, or None for this daemon's own team. The one resolver: every way a task comes in
+        (ask, submit, fan-out, workflows, the hook, MCP) submits through `Server._route`; the
+        HTTP API may call this too. A retried submit (its `key` seen before) goes where the
+        first went, so the key never makes two tasks."""
+        if to != "any" and not to.startswith("role:"):
+            return None
+        if key is not None:
+            if key in self._keyed:
+                link = self.links.get(self._keyed[key])
+                return None if link is None else (link, "to", to)
+            if (sup.journal is not None and sup.journal.by_key(key)) or any(
+                t.key == key for t in sup.tasks.values()
+            ):
+                return None
+        here = routing.local(sup, to)
+        there = self.candidates(to, sup.config.roles)
+        best = routing.choose([here, *(c for c, _ in there)])
+        if best is None or best is here:
+            return None
+        link = next(link for c, link in there if c is best)
+        if key is not None:
+            self._keyed[key] = link.spec.name
+            while len(self._keyed) > MAX_HELD:
+                del self._keyed[next(iter(self._keyed))]
+        return link, "to", to
 
     async def view(
         self, req: dict[str, Any], link: Link, there: str, viewers: dict[str, Link],

@@ -37,6 +37,7 @@ from supervisor.team.chief import Chief
 from supervisor.team.config import TableError, parse_listen
 from supervisor.team.inbox import InboxItem
 from supervisor.team.monitors import Monitor, Monitors
+from supervisor.team.pool import Pool
 from supervisor.team.supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -229,17 +230,13 @@ class Server:
 
     def _route(self, req: dict[str, Any]) -> tuple[Any, ...] | None:
         """Where a request goes when it is for another host (hosts.py): ``NAME/agent``,
-        ``NAME/T-…``, or ``role:X`` that only agents on other hosts have."""
+        ``NAME/T-…``, or a submit to ``any``/``role:X`` that the router places there
+        (`Hosts.resolve`, the one rule: team/routing.py)."""
         assert self.hosts is not None
         route = self.hosts.remote(req)
         to = req.get("to")
-        if route is None and req["cmd"] == "submit" and isinstance(to, str) and to.startswith("role:"):
-            role = to[5:]
-            here = {a.spec.role for a in self.sup.agents.values()} | {
-                r for ext in self.sup.extensions for r in ext.roles()
-            }
-            if role not in here:
-                return self.hosts.for_role(role)
+        if route is None and req["cmd"] == "submit" and isinstance(to, str):
+            return self.hosts.resolve(self.sup, to, req.get("key"))
         return route
 
     async def _forward(
@@ -521,6 +518,8 @@ class Server:
         return {"hosts": await self.hosts.measure() if self.hosts is not None else []}
 
     async def cmd_place(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        if "pool" in req:  # a pool role: this host's pool grows and reaps its clones here
+            return self._place_role(req)
         try:
             spec = configmod.agent_from_table(req["agent"], req["table"], "placed by a hub")
         except configmod.ConfigError as exc:
@@ -529,6 +528,20 @@ class Server:
         if new:  # this host's team now: a restart (`staff reload`) adopts it from the keeper
             configmod.save_placed(self.sup.home / configmod.PLACED, req["agent"], req["table"])
         return {**agent.status(), "placed": new}
+
+    def _place_role(self, req: dict[str, Any]) -> Any:
+        try:
+            spec = configmod.role_from_table(req["agent"], req["table"], req["pool"], "placed by a hub")
+        except configmod.ConfigError as exc:
+            raise ProtocolError(ERR_BAD_REQUEST, str(exc)) from None
+        pool = next((e for e in self.sup.extensions if isinstance(e, Pool)), None)
+        if pool is None:
+            raise ProtocolError(ERR_BAD_REQUEST, "this daemon has no pool")
+        new = pool.add_role(spec)
+        configmod.save_placed(
+            self.sup.home / configmod.PLACED_ROLES, req["agent"], {"table": req["table"], "pool": req["pool"]}
+        )
+        return {"role": spec.name, "placed": new, "min": spec.min, "max": spec.max}
 
     async def cmd_new(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         """A new agent made like `like` (its command, profile, role, cwd, env), named `agent` or

@@ -65,7 +65,9 @@ class TableError(ValueError):
     """A bad key or value inside one table (`key: what`); `parse` adds the file and line."""
 
 
-POOL_KEYS = {"min", "max", "idle_timeout"}
+POOL_KEYS = {"min", "max", "idle_timeout", "hosts"}
+LOCAL_HOST = "local"
+"""In a pool role's `hosts` and per-host `max`: this machine (so no `[hosts.local]`)."""
 CHIEF_KEYS = {"deliver"}
 DELIVER_MODES = ("push", "hook")
 HTTP_KEYS = {"listen", "allow_remote"}
@@ -80,9 +82,13 @@ class RoleSpec:
 
     name: str
     template: AgentSpec
-    min: int = 0
+    min: int = 0  # on this machine
     max: int = 1
     idle_timeout: float = 300.0
+    hosts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Other hosts the role's clones may run on: (min, max) there (their daemons' pools)."""
+    local: bool = True
+    """Whether clones may run here (`local` in the role's `hosts`)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,8 @@ class HostSpec:
     argv: list[str]
     transport: str  # "ssh USER@HOST" or the argv, for `staff status` and logs
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Pool roles that may grow there: {"table": the template, "pool": its min/max there}."""
 
 
 @dataclass
@@ -227,7 +235,7 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
     if not isinstance(settings, dict):
         raise ConfigError(f"{source}:1: [staff] must be a table")
     _check_settings(settings, text, source)
-    roles = _roles(data.get("roles", {}), text, source, base)
+    roles = _roles(data.get("roles", {}), text, source, base, hosts)
     return Config(specs, source, settings, roles=roles, hosts=hosts, **tables)
 
 
@@ -441,8 +449,14 @@ def find(explicit: str | None) -> Config:
     return default_team(prefer_claude=os.environ.get("STAFF_FAKE") != "1")
 
 
-def _roles(raw_roles: Any, text: str, source: str, base: Path) -> dict[str, RoleSpec]:
-    """`[roles.NAME]`: a template agent plus `min`, `max`, `idle_timeout` (see pool.py)."""
+def _roles(
+    raw_roles: Any, text: str, source: str, base: Path, hosts: dict[str, HostSpec]
+) -> dict[str, RoleSpec]:
+    """`[roles.NAME]`: a template agent plus `min`, `max`, `idle_timeout` (see pool.py), and
+    `hosts`, where its clones may run (`local` is this machine). `min` and `max` are per host:
+    a number (the same on each) or a table by host name (`max = { local = 2, build1 = 6 }`,
+    whose keys are then the hosts if `hosts` is not given). A role's table on another host is
+    sent to that host's daemon, whose own pool grows and shrinks it there (`HostSpec.roles`)."""
     if not isinstance(raw_roles, dict):
         raise ConfigError(f"{source}:1: [roles] must be a table of [roles.NAME] tables")
     known = (AGENT_KEYS - {"role", "host"}) | POOL_KEYS
@@ -458,23 +472,97 @@ def _roles(raw_roles: Any, text: str, source: str, base: Path) -> dict[str, Role
         if unknown:
             k = unknown[0]
             raise ConfigError(f"{where(k)}: unknown key {k!r}; known: {', '.join(sorted(known))}")
-        lo_min = raw.get("min", 0)
-        limits = {}
-        for key, default, lo in (("min", 0, 0), ("max", max(1, lo_min if isinstance(lo_min, int) else 1), 1)):
-            value = raw.get(key, default)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= 64:
-                raise ConfigError(f"{where(key)}.{key}: an integer from {lo} to 64")
-            limits[key] = value
-        if limits["max"] < limits["min"]:
-            raise ConfigError(f"{where('max')}.max: below min ({limits['min']})")
+        try:
+            places = _pool_hosts(raw, hosts)
+            limits = _pool_limits(raw, places)
+        except TableError as exc:
+            key, _, what = str(exc).partition(": ")
+            raise ConfigError(f"{where(key)}.{key}: {what}") from None
         idle = raw.get("idle_timeout", 300)
         if not isinstance(idle, int | float) or isinstance(idle, bool) or idle <= 0:
             raise ConfigError(f"{where('idle_timeout')}.idle_timeout: a positive number of seconds")
         fields = {k: v for k, v in raw.items() if k not in POOL_KEYS}
         template = _agent(name, fields, text, source, base, "roles")
         template.role = name
-        roles[name] = RoleSpec(name, template, limits["min"], limits["max"], float(idle))
+        lo, hi = limits.pop(LOCAL_HOST, (0, 0))
+        roles[name] = RoleSpec(
+            name, template, lo, hi, float(idle), hosts=limits, local=LOCAL_HOST in places
+        )
+        for host, (h_min, h_max) in limits.items():
+            hosts[host].roles[name] = {
+                "table": {**fields, "role": name},
+                "pool": {"min": h_min, "max": h_max, "idle_timeout": float(idle)},
+            }
     return roles
+
+
+def _pool_hosts(raw: dict[str, Any], hosts: dict[str, HostSpec]) -> list[str]:
+    """A pool role's `hosts` (else the keys of a `max` table, else only `local`), checked."""
+    places, key = raw.get("hosts"), "hosts"
+    if places is None:
+        table = raw.get("max")
+        if not isinstance(table, dict) or not table:
+            return [LOCAL_HOST]
+        places, key = list(table), "max"
+    if not isinstance(places, list) or not places or not all(isinstance(h, str) for h in places):
+        raise TableError('hosts: a list of host names ("local" is this machine)')
+    for h in places:
+        if h != LOCAL_HOST and h not in hosts:
+            known = ", ".join([LOCAL_HOST, *hosts])
+            raise TableError(f"{key}: unknown host {h!r} (hosts: {known}; add a [hosts.NAME] table)")
+    if len(set(places)) != len(places):
+        raise TableError("hosts: a host is named twice")
+    return list(places)
+
+
+def _pool_limits(raw: dict[str, Any], places: list[str]) -> dict[str, tuple[int, int]]:
+    """(min, max) per host for a pool role: each a number (every host the same) or a table."""
+
+    def per_host(key: str, default: int | None, lo: int) -> dict[str, int]:
+        value = raw.get(key, default)
+        table = value if isinstance(value, dict) else {h: value for h in places}
+        if isinstance(value, dict):
+            for h in table:
+                if h not in places:
+                    raise TableError(f"{key}: host {h!r} is not in this role's hosts ({', '.join(places)})")
+            table = {h: table.get(h, default) for h in places}
+        out: dict[str, int] = {}
+        for h, n in table.items():
+            if n is None:
+                raise TableError(f"{key}: no value for host {h!r} (a number, or one for each host)")
+            if not isinstance(n, int) or isinstance(n, bool) or not lo <= n <= 64:
+                raise TableError(f"{key}: an integer from {lo} to 64 (per host), or a table of them by host")
+            out[h] = n
+        return out
+
+    mins = per_host("min", 0, 0)
+    maxes = per_host("max", None if isinstance(raw.get("max"), dict) else max(1, *mins.values()), 1)
+    for h in places:
+        if maxes[h] < mins[h]:
+            raise TableError(f"max: below min ({mins[h]}) for host {h!r}")
+    return {h: (mins[h], maxes[h]) for h in places}
+
+
+def role_from_table(name: str, raw: Any, pool: Any, source: str) -> RoleSpec:
+    """A pool role a hub placed on this host (`place` with `pool`): its template table checked
+    the way this file's are (paths are this host's), and this host's `min`/`max`/`idle_timeout`."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name in RESERVED:
+        raise ConfigError(f"{source}: bad role name {name!r}")
+    if not isinstance(raw, dict) or not isinstance(pool, dict):
+        raise ConfigError(f"{source}: roles.{name}: a table and its pool's limits")
+    unknown = sorted(set(raw) - (AGENT_KEYS - {"host"}))
+    if unknown:
+        raise ConfigError(f"{source}: roles.{name}: unknown key {unknown[0]!r}")
+    try:
+        (lo, hi), = _pool_limits({"min": pool.get("min", 0), "max": pool.get("max", 1)}, ["here"]).values()
+    except TableError as exc:
+        raise ConfigError(f"{source}: roles.{name}.{exc}") from None
+    idle = pool.get("idle_timeout", 300)
+    if not isinstance(idle, int | float) or isinstance(idle, bool) or idle <= 0:
+        raise ConfigError(f"{source}: roles.{name}.idle_timeout: a positive number of seconds")
+    template = _agent(name, raw, "", source, Path.cwd())
+    template.role = name
+    return RoleSpec(name, template, lo, hi, float(idle))
 
 
 SERVER_ALIVE = 15
@@ -495,6 +583,8 @@ def _hosts(
 
         if not NAME_RE.fullmatch(name) or name in RESERVED or not isinstance(raw, dict):
             raise ConfigError(f"{where(None)}: a table, named with letters, digits, - and _")
+        if name == LOCAL_HOST:
+            raise ConfigError(f"{where(None)}: `local` means this machine (in a role's hosts): another name")
         unknown = sorted(set(raw) - HOST_KEYS)
         if unknown:
             k = unknown[0]
@@ -575,7 +665,9 @@ def empty_team() -> Config:
 def add_placed(cfg: Config, path: Path) -> None:
     """Add the agents hubs placed on this host (`save_placed`) to its team, after its own: a
     restarted daemon adopts them from the keeper instead of ending them as strangers. One that
-    no longer checks is left out, with a warning in the daemon's log."""
+    no longer checks is left out, with a warning in the daemon's log. The pool roles hubs
+    placed here come back the same way (`PLACED_ROLES`)."""
+    _add_placed_roles(cfg, path.with_name(PLACED_ROLES))
     try:
         placed = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -592,6 +684,22 @@ def add_placed(cfg: Config, path: Path) -> None:
             logging.getLogger("staff").warning("%s", exc)
 
 
+def _add_placed_roles(cfg: Config, path: Path) -> None:
+    """The pool roles hubs placed on this host (`role_from_table`), after the team file's own."""
+    try:
+        placed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for name, entry in placed.items() if isinstance(placed, dict) else ():
+        if name in cfg.roles or not isinstance(entry, dict):
+            continue
+        try:
+            where = f"{path} (placed by a hub)"
+            cfg.roles[name] = role_from_table(name, entry.get("table"), entry.get("pool"), where)
+        except ConfigError as exc:
+            logging.getLogger("staff").warning("%s", exc)
+
+
 def save_placed(path: Path, name: str, table: dict[str, Any]) -> None:
     """Remember an agent a hub placed here (0600, replaced atomically)."""
     try:
@@ -604,5 +712,7 @@ def save_placed(path: Path, name: str, table: dict[str, Any]) -> None:
     write_json_atomic(path, placed)
 
 
+PLACED_ROLES = "placed-roles.json"
+"""In a host's state dir: the pool roles hubs placed there ({"table", "pool"} by role name)."""
 PLACED = "placed.json"
 """In a host's state dir: the `[agents.X]` tables hubs placed there (part of its team across restarts)."""

@@ -30,13 +30,36 @@ log = logging.getLogger("staff")
 class Pool(Extension):
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
-        self.roles_by_name: dict[str, RoleSpec] = dict(sup.config.roles)
+        # a role whose `hosts` leave this machine out grows only there (their daemons' pools)
+        self.roles_by_name: dict[str, RoleSpec] = {n: r for n, r in sup.config.roles.items() if r.local}
         self.spawned: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._reaping: set[asyncio.Task[None]] = set()
         self._leaving: set[str] = set()  # being stopped: no longer counted
+        self._listening = False
         if self.roles_by_name:
-            sup.sinks.append(self.on_event)
+            self._listen()
+
+    def _listen(self) -> None:
+        if not self._listening:
+            self._listening = True
+            self.sup.sinks.append(self.on_event)
+
+    def add_role(self, spec: RoleSpec) -> bool:
+        """A pool role a hub placed on this host (its template and this host's limits): grown
+        and reaped here like the team file's own. Placed again (a reconnect), only its limits
+        change. Returns whether it is new."""
+        old = self.roles_by_name.get(spec.name)
+        if old is not None:
+            old.min, old.max, old.idle_timeout = spec.min, spec.max, spec.idle_timeout
+        else:
+            self.roles_by_name[spec.name] = spec
+            self._listen()
+        if not self.sup.stopping:  # placed on a running team: up to its min now
+            for _ in range(spec.min - len(self._staying(spec.name))):
+                self._spawn(spec)
+            self.grow(spec.name)
+        return old is None
 
     # -- queries ------------------------------------------------------------------------------
     def roles(self) -> set[str]:
@@ -44,6 +67,14 @@ class Pool(Extension):
 
     def members(self, role: str) -> list[Agent]:
         return [a for a in self.sup.agents.values() if a.spec.role == role]
+
+    def _staying(self, role: str) -> list[Agent]:
+        return [a for a in self.members(role) if a.state != "exited" and a.name not in self._leaving]
+
+    def room(self, role: str) -> int:
+        """Clones of `role` this pool may still start (what the router weighs: team/routing.py)."""
+        spec = self.roles_by_name.get(role)
+        return 0 if spec is None else max(0, spec.max - len(self._staying(role)))
 
     def _free(self, agent: Agent) -> bool:
         return (
@@ -64,7 +95,7 @@ class Pool(Extension):
         spec = self.roles_by_name.get(role)
         if spec is None or self.sup.stopping:
             return
-        members = [a for a in self.members(role) if a.state != "exited" and a.name not in self._leaving]
+        members = self._staying(role)
         pending = sum(1 for t in self.sup.queue if t.to == f"role:{role}")
         need = pending - sum(1 for a in members if self._free(a))
         for _ in range(min(need, spec.max - len(members))):
@@ -123,8 +154,7 @@ class Pool(Extension):
             return
         if any(t.to == f"role:{spec.name}" or t.to in (name, "any") for t in self.sup.queue):
             return
-        staying = [a for a in self.members(spec.name) if a.state != "exited" and a.name not in self._leaving]
-        if len(staying) <= spec.min:
+        if len(self._staying(spec.name)) <= spec.min:
             return
         self._leaving.add(name)
         t = asyncio.get_running_loop().create_task(self._reap(agent))

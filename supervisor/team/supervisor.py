@@ -43,6 +43,7 @@ from supervisor.protocol import (
 from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
 from supervisor.states import DOWN, IDLE
+from supervisor.team import routing
 from supervisor.team.config import Config
 from supervisor.team.inbox import Inbox, InboxItem
 from supervisor.team.journal import Journal, JournalError
@@ -84,6 +85,10 @@ class Extension:
     def roles(self) -> set[str]:
         """Roles this extension can serve although no agent has them yet."""
         return set()
+
+    def room(self, role: str) -> int:
+        """Agents of `role` this extension may still start here (the router weighs it)."""
+        return 0
 
 
 class Supervisor:
@@ -571,13 +576,7 @@ class Supervisor:
 
     @staticmethod
     def fits(task: Task, agent: Agent) -> bool:
-        if task.to == agent.name:
-            return True
-        if agent.spec.by_name_only:
-            return False
-        if task.to == "any":
-            return True
-        return task.to.startswith("role:") and agent.spec.role == task.to[5:]
+        return routing.fits(task.to, agent.name, agent.spec.role, agent.spec.by_name_only)
 
     def dispatch(self) -> None:
         """Hand queued tasks to idle agents, oldest task first."""
