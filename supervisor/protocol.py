@@ -77,6 +77,8 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "place": {"agent": (str,), "table": (dict,)},
     "hosts": {},  # the hub's links (hosts.py): state, round trip, agents, tasks held
     "new": {"like": (str,)},  # a new agent made like another (the console's C-b c), kept across restarts
+    "remove": {"agent": (str,)},  # drop an agent added at run time (`new`) from the team
+    "rename": {"agent": (str,), "new": (str,)},  # an agent added at run time gets another name
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
@@ -97,6 +99,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "web": {"listen": (str,), "allow_remote": (bool,)},
     "new": {"agent": (str,)},
     "place": {"pool": (dict,)},  # `agent` is then a pool role, `table` its template (min/max here)
+    "remove": {"force": (bool,)},
 }
 
 # Error codes, and the exit code the CLI maps each to.

@@ -571,6 +571,46 @@ class Server:
         configmod.save_placed(self.sup.home / configmod.PLACED, name, table)
         return agent.status()
 
+    def _added(self, name: str, what: str) -> None:
+        """Only an agent added at run time (`new`, a hub's `place`) may be renamed or removed
+        here: a team-file agent would come back from the file at the next start."""
+        agent = self.sup.agent(name)  # unknown → its own clear error
+        if name in configmod.read_placed(self.sup.home / configmod.PLACED):
+            return
+        if any(isinstance(e, Pool) and name in e.spawned for e in self.sup.extensions):
+            raise ProtocolError(
+                ERR_BAD_REQUEST, f"{name} is a member of the pool {agent.spec.role!r}: it starts and stops it"
+            )
+        raise ProtocolError(
+            ERR_BAD_REQUEST,
+            f"{name} comes from the team file ({self.sup.config.source}): {what} its [agents.{name}] "
+            "table there, then `staff reload`",
+        )
+
+    async def cmd_remove(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        """Stop an agent added at run time and drop it from the team for good."""
+        name = req["agent"]
+        self._added(name, "delete")
+        busy = [t for t in [*self.sup.queue, *self.sup.running_tasks()] if t.to == name or t.agent == name]
+        if busy and not req.get("force"):
+            ids = ", ".join(t.id for t in busy[:5])
+            raise ProtocolError(ERR_BAD_REQUEST, f"{name} has {len(busy)} unfinished task(s) ({ids}): "
+                                                 "cancel them, or remove it with --force")
+        for task in busy:
+            self.sup.cancel(task.id)
+        agent = await self.sup.remove(name)
+        configmod.forget_placed(self.sup.home / configmod.PLACED, name)
+        return {**agent.status(), "removed": True}
+
+    async def cmd_rename(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
+        old, new = req["agent"], req["new"]
+        self._added(old, "rename")
+        if (why := configmod.bad_name(new)) is not None:
+            raise ProtocolError(ERR_BAD_REQUEST, why)
+        agent = self.sup.rename(old, new)
+        configmod.forget_placed(self.sup.home / configmod.PLACED, old, new)
+        return {**agent.status(), "old": old}
+
     async def cmd_shutdown(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         self.reload = bool(req.get("reload"))
         running = [

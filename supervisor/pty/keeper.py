@@ -522,6 +522,20 @@ class Keeper:
         self.log(f"spawned {name} pid {pid}: {argv[0]}")
         return {"pid": pid}, [fd]
 
+    def op_rename(self, conn: Conn, msg: dict[str, Any]) -> Reply:
+        """A child's id follows its agent's new name (the daemon adopts children by id)."""
+        old, new = msg.get("id"), msg.get("new")
+        if not isinstance(old, str) or not isinstance(new, str) or not new:
+            raise RequestError("rename needs id and new (agent names)")
+        if any(c.id == new for c in self.children.values()):
+            raise RequestError(f"agent {new} is already running")
+        for child in self.children.values():
+            if child.id == old:
+                child.id = new
+                self.log(f"renamed {old} to {new} (pid {child.pid})")
+                return {"pid": child.pid}, []
+        raise RequestError(f"no live child {old}")
+
     def op_list(self, conn: Conn, msg: dict[str, Any]) -> Reply:
         kids = sorted(self.children.values(), key=lambda c: c.started)
         return (

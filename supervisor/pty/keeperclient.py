@@ -178,6 +178,11 @@ class KeeperClient:
         exits = reply.get("exits")
         return children, [_exit_from(e) for e in (exits if isinstance(exits, list) else [])]
 
+    def rename(self, old: str, new: str) -> None:
+        """The child kept as `old` is `new` from now on (a keeper older than this says
+        it does not know the request: the KeeperError says so)."""
+        self.request("rename", id=old, new=new)
+
     def signal(self, pid: int, sig: int) -> None:
         """Signal a live child's process group (the keeper refuses pids it does not own)."""
         self.request("signal", pid=pid, sig=int(sig))

@@ -212,11 +212,8 @@ def parse(text: str, source: str, base: Path | None = None) -> Config:
     placed: list[tuple[str, dict[str, Any]]] = []
     for name, raw in (agents_raw or {}).items():
         where = f"{source}:{_line_of(text, name)}"
-        if not NAME_RE.fullmatch(name) or name in RESERVED:
-            raise ConfigError(
-                f"{where}: bad agent name {name!r}: letters, digits, - and _, starting with a "
-                f"letter, at most 32 chars, not one of {sorted(RESERVED)}"
-            )
+        if (why := bad_name(name)) is not None:
+            raise ConfigError(f"{where}: {why}")
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: agents.{name} must be a table")
         unknown = set(raw) - AGENT_KEYS
@@ -323,7 +320,7 @@ STAFF_SETTINGS: dict[str, tuple[type, ...]] = {
     "console_keys": (dict,),  # the console's keys after its prefix: { split = "|", kill = ["x", "X"] }
 }
 CONSOLE_ACTIONS = ("next", "prev", "pane", "split", "unsplit", "zoom", "detach", "help", "command",
-                   "scrollback", "new", "kill")
+                   "scrollback", "new", "kill", "rename")
 """What `console_keys` may bind (the console's bindings.py has their default keys)."""
 _KEY = re.compile(r"[^\s]|[Cc]-[A-Za-z\]\\^_@?]|\^[A-Za-z]")
 
@@ -668,12 +665,7 @@ def add_placed(cfg: Config, path: Path) -> None:
     no longer checks is left out, with a warning in the daemon's log. The pool roles hubs
     placed here come back the same way (`PLACED_ROLES`)."""
     _add_placed_roles(cfg, path.with_name(PLACED_ROLES))
-    try:
-        placed = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(placed, dict):
-        return
+    placed = read_placed(path)
     have = {a.name for a in cfg.agents}
     for name, table in placed.items():
         if name in have:
@@ -686,11 +678,7 @@ def add_placed(cfg: Config, path: Path) -> None:
 
 def _add_placed_roles(cfg: Config, path: Path) -> None:
     """The pool roles hubs placed on this host (`role_from_table`), after the team file's own."""
-    try:
-        placed = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    for name, entry in placed.items() if isinstance(placed, dict) else ():
+    for name, entry in read_placed(path).items():
         if name in cfg.roles or not isinstance(entry, dict):
             continue
         try:
@@ -700,19 +688,43 @@ def _add_placed_roles(cfg: Config, path: Path) -> None:
             logging.getLogger("staff").warning("%s", exc)
 
 
-def save_placed(path: Path, name: str, table: dict[str, Any]) -> None:
-    """Remember an agent a hub placed here (0600, replaced atomically)."""
+def read_placed(path: Path) -> dict[str, Any]:
+    """The placed agents' tables (or roles) by name ({} when there is no readable file)."""
     try:
         placed = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        placed = {}
-    if not isinstance(placed, dict):
-        placed = {}
+        return {}
+    return placed if isinstance(placed, dict) else {}
+
+
+def save_placed(path: Path, name: str, table: dict[str, Any]) -> None:
+    """Remember an agent a hub placed here, or one added at run time (0600, replaced
+    atomically)."""
+    placed = read_placed(path)
     placed[name] = table
     write_json_atomic(path, placed)
 
 
 PLACED_ROLES = "placed-roles.json"
 """In a host's state dir: the pool roles hubs placed there ({"table", "pool"} by role name)."""
+
+
+def forget_placed(path: Path, name: str, new: str | None = None) -> None:
+    """Drop a placed agent (`staff remove`), or file it under its `new` name (`staff rename`)."""
+    placed = read_placed(path)
+    table = placed.pop(name, None)
+    if new is not None and table is not None:
+        placed[new] = table
+    write_json_atomic(path, placed)
+
+
+def bad_name(name: str) -> str | None:
+    """Why `name` cannot name an agent (None: it can)."""
+    if NAME_RE.fullmatch(name) and name not in RESERVED:
+        return None
+    return (f"bad agent name {name!r}: letters, digits, - and _, starting with a letter, at most "
+            f"32 chars, not one of {sorted(RESERVED)}")
+
+
 PLACED = "placed.json"
 """In a host's state dir: the `[agents.X]` tables hubs placed there (part of its team across restarts)."""

@@ -241,6 +241,11 @@ class Journal:
             (name, session_id, pid, starts),
         )
 
+    def rename_agent(self, old: str, new: str) -> None:
+        """The agent's saved session (what a restart resumes) goes with its new name."""
+        self._write("DELETE FROM agents WHERE name = ?", (new,))
+        self._write("UPDATE agents SET name = ? WHERE name = ?", (new, old))
+
     def agents(self) -> dict[str, tuple[str, int | None, int]]:
         rows = self.db.execute("SELECT name, session_id, pid, starts FROM agents").fetchall()
         return {str(r[0]): (str(r[1]), r[2], int(r[3])) for r in rows}

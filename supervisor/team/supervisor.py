@@ -40,7 +40,7 @@ from supervisor.protocol import (
     ERR_UNKNOWN_TASK,
     ProtocolError,
 )
-from supervisor.pty.keeperclient import KeeperClient, KeeperPtyProcess
+from supervisor.pty.keeperclient import KeeperClient, KeeperError, KeeperPtyProcess
 from supervisor.pty.process import PtyProcess
 from supervisor.states import DOWN, IDLE
 from supervisor.team import routing
@@ -770,6 +770,68 @@ class Supervisor:
         self.write_status(agent)
         self.dispatch()
         return agent, True
+
+    def _unqueue(self, name: str, why: str) -> None:
+        """Tasks queued for `name` only fail with `why` (it is leaving the team)."""
+        for task in [t for t in self.queue if t.to == name]:
+            self._finish_queued(task, "failed", why)
+
+    async def remove(self, name: str) -> Agent:
+        """Stop an agent and drop it from the team (its status file too); tasks queued for it
+        alone fail. The caller says whether it may (`daemon/server.py`: only agents added at
+        run time; a team-file agent is removed by editing the file)."""
+        agent = self.agent(name)
+        await self.kill(name)
+        if self.agents.get(name) is agent:
+            del self.agents[name]
+        self._unqueue(name, f"agent {name!r} was removed from the team")
+        with contextlib.suppress(OSError):
+            (self.status_dir / f"{name}.json").unlink()
+        self.publish({"type": "removed", "agent": name})
+        return agent
+
+    def rename(self, old: str, new: str) -> Agent:
+        """Give an agent another name; its program, conversation and screen carry on.
+
+        Refused while it holds a task (the task's answer is filed under the name it was
+        given to). Queued tasks for it follow the new name; finished ones keep the old name
+        (history). The keeper's child is renamed too, so a daemon restart adopts it."""
+        agent = self.agent(old)
+        if new in self.agents:
+            raise ProtocolError(ERR_BAD_REQUEST, f"there is already an agent {new!r}")
+        if (agent.current_task is not None and not agent.current_task.final) or self.delivering(old):
+            task = agent.current_task
+            raise ProtocolError(
+                ERR_BAD_REQUEST,
+                f"{old} is working on {task.id if task else 'a task'}: rename it when it is idle",
+            )
+        if self.keeper is not None and agent.alive:
+            try:
+                self.keeper.rename(old, new)
+            except KeeperError as exc:
+                raise ProtocolError(ERR_BAD_REQUEST, f"cannot rename {old}: {exc}") from None
+        del self.agents[old]
+        agent.name = agent.spec.name = new
+        agent.env["STAFF_AGENT"] = new  # from its next start (the running one keeps its env)
+        if isinstance(agent.proc, KeeperPtyProcess):
+            agent.proc.name = new
+        agent.process_factory = self._keeper_factory(new) if self.keeper else self.process_factory
+        self.agents[new] = agent
+        for task in self.queue:
+            if task.to == old:
+                task.to = new
+                if self.journal is not None:
+                    self.journal.update(task)
+        timer = self._restart_timers.pop(old, None)
+        if timer is not None:
+            self._restart_timers[new] = timer
+        with contextlib.suppress(OSError):
+            (self.status_dir / f"{old}.json").unlink()
+        if self.journal is not None:
+            self.journal.rename_agent(old, new)
+        self.write_status(agent)
+        self.publish({"type": "renamed", "agent": old, "new": new})
+        return agent
 
     def spawn(self, name: str) -> Agent:
         agent = self.agent(name)

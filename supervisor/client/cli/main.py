@@ -376,6 +376,30 @@ def cmd_agent_op(args: argparse.Namespace, home: Path) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=60) as c:
+        st = c.call("new", like=args.like, agent=args.agent)
+    if args.json:
+        print(json.dumps(st))
+    else:
+        print(f"{st['agent_id']}: new, like {args.like}: {st['status']} (pid {st['pid'] or '-'})")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=60) as c:
+        st = c.call("rename", agent=args.agent, new=args.new)
+    print(json.dumps(st) if args.json else f"{args.agent} is now {st['agent_id']}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, home: Path) -> int:
+    with client(home, timeout=60) as c:
+        st = c.call("remove", agent=args.agent, force=args.force or None)
+    print(json.dumps(st) if args.json else f"{st['agent_id']}: removed from the team")
+    return 0
+
+
 def cmd_inbox(args: argparse.Namespace, home: Path) -> int:
     with client(home) as c:
         items = c.call("inbox", all=args.all or None)["items"]
@@ -477,6 +501,16 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(name, cmd_agent_op, help)
         p.add_argument("agent")
+    p = add("new", cmd_new, "a new agent made like another (its command, profile, role, cwd), kept "
+            "across restarts")
+    p.add_argument("agent", nargs="?", help="its name (default: LIKE-2, LIKE-3 …)")
+    p.add_argument("--like", required=True, metavar="AGENT", help="the agent to copy")
+    p = add("rename", cmd_rename, "give an agent added at run time another name (it keeps running)")
+    p.add_argument("agent")
+    p.add_argument("new", help="the new name")
+    p = add("remove", cmd_remove, "stop an agent added at run time and drop it from the team")
+    p.add_argument("agent")
+    p.add_argument("--force", action="store_true", help="cancel its unfinished tasks")
     from supervisor.client.cli.orchestrate import add_commands
 
     add_commands(add)  # run, runs, watch, monitors, unwatch, worktree

@@ -112,8 +112,10 @@ Prefix: {prefix}, then
   u            unsplit                      z     zoom the focused pane
   [            scrollback of the focused agent (q leaves; v select, y copy)
   :            command line: ask AGENT TEXT · answer [AGENT] N · send AGENT TEXT
-               new [NAME [AGENT]] · spawn/kill/restart AGENT · split · unsplit · detach
+               new [NAME [AGENT]] · rename [AGENT] NEW · remove [AGENT] · spawn/kill/restart AGENT
+               split · unsplit · detach
   c            a new agent like this one    x     kill this agent (Enter confirms)
+  ,            rename this agent (one added at run time)
   d            detach (every agent keeps running)
   ?            this help                    {prefix} {prefix}  send {prefix} to the agent
 Mouse: click an agent or a pane to focus it; the wheel scrolls a pane (Claude: its own view).
@@ -571,6 +573,12 @@ class Console:
                 self.model.set_team((await self.ctl.call("status"))["agents"])
                 self.focus(st["agent_id"])
                 self.message = f"{st['agent_id']}: new, like {like}"
+            elif cmd == "rename" and len(args) in (1, 2) and (len(args) == 2 or focus):
+                old, new = (args[0], args[1]) if len(args) == 2 else (str(focus), args[0])
+                await self.ctl.call("rename", agent=old, new=new)
+            elif cmd == "remove" and len(args) <= 1 and (args or focus):
+                st = await self.ctl.call("remove", agent=args[0] if args else focus)
+                self.message = f"{st['agent_id']}: removed from the team"
             elif cmd == "answer" and args:
                 agent, choice = (args[0], args[1]) if len(args) > 1 else (focus, args[0])
                 got = await self.ctl.call("answer", agent=agent, keys=choice, timeout=0)
@@ -591,7 +599,8 @@ class Console:
             else:
                 self.message = (
                     f"unknown command {line!r}: ask AGENT TEXT · answer [AGENT] N · send AGENT TEXT · "
-                    "new [NAME [AGENT]] · spawn|kill|restart AGENT · split · unsplit · detach"
+                    "new [NAME [AGENT]] · rename [AGENT] NEW · remove [AGENT] · spawn|kill|restart AGENT · "
+                    "split · unsplit · detach"
                 )
         except ProtocolError as exc:
             self.message = exc.message
@@ -643,6 +652,18 @@ class Console:
                 first = (t.get("answer") or t.get("error") or "").strip().splitlines()
                 who = t.get("agent") or t["to"]
                 self.message = f"{t['id']} {t['state']} ({who}): {first[0][:60] if first else ''}"
+        elif kind == "renamed":
+            old, new = str(ev.get("agent")), str(ev.get("new"))
+            self.model.rename(old, new)
+            if old in self.held:  # the daemon's hold is on the agent, whatever its name
+                self.held.discard(old)
+                self.held.add(new)
+            self.first_focus = new if self.first_focus == old else self.first_focus
+            self._refocus()  # the old name's pane closes, the new one's opens its stream
+            self.message = f"{old} is now {new}"
+        elif kind == "removed":
+            self._refresh()
+            self.message = f"{ev.get('agent')} removed from the team"
         elif kind == "inbox":
             self.inbox += 1
         self.app.invalidate()

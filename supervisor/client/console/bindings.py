@@ -34,7 +34,7 @@ def pt_key(key: str) -> str:
 DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
     "next": ("n",), "prev": ("p",), "pane": ("o",), "split": ("s", "%", '"'), "unsplit": ("u", "!"),
     "zoom": ("z",), "detach": ("d",), "help": ("?",), "command": (":",), "scrollback": ("[",),
-    "new": ("c",), "kill": ("x",),
+    "new": ("c",), "kill": ("x",), "rename": (",",),
 }
 """What each key after the prefix does (tmux's keys where tmux has one); `[staff]
 console_keys = { split = "|", kill = "X" }` in staff.toml replaces an action's keys."""
@@ -130,6 +130,12 @@ def bindings(console: Console) -> KeyBindings:
         name = console.model.focus
         if name is not None:  # prefilled, not run: Enter confirms, Esc cancels
             console.open_command(f"kill {shlex.quote(name)}")
+
+    @act("rename")
+    def _(e: KeyPressEvent) -> None:
+        name = console.model.focus
+        if name is not None:  # the new name is typed after it; Enter runs it
+            console.open_command(f"rename {shlex.quote(name)} ")
 
     @kb.add(P, P, filter=normal)
     def _(e: KeyPressEvent) -> None:

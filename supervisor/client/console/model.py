@@ -53,6 +53,16 @@ class Arrangement:
     zoom: bool = False
 
     # -- the team --------------------------------------------------------------------------
+    def rename(self, old: str, new: str) -> None:
+        """An agent got another name: same place in the list, the panes and the focus."""
+        if old not in self.agents or new in self.agents:
+            return
+        self.agents = {(new if k == old else k): v for k, v in self.agents.items()}
+        self.agents[new].name = new
+        self.panes = [new if p == old else p for p in self.panes]
+        if self.focus == old:
+            self.focus = new
+
     def set_team(self, statuses: list[dict[str, Any]]) -> None:
         seen = []
         for st in statuses:
