@@ -408,7 +408,7 @@ class Agent:
         self.wake()
 
     def view(self) -> View:
-        return View(self.term.lines(), self.term.title)
+        return View(self.term.lines(), self.term.title, self.term.modes)
 
     def _evaluate(self) -> None:
         det = self.profile.detect(self.view())

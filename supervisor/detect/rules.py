@@ -42,6 +42,10 @@ class View:
 
     lines: Sequence[str]
     title: str = ""
+    modes: str = ""
+    """The terminal modes the program has set, as words (``bracketed_paste``): a program
+    that turns bracketed paste on only while it reads input (prompt_toolkit's, Aider's)
+    says by it whether its prompt is live or the echo of a submitted one."""
     _cache: dict[str, str | None] = field(default_factory=dict)
 
     def rule_rows(self) -> list[int]:
@@ -107,6 +111,8 @@ class View:
             return "\n".join(lines)
         if name == "title":
             return self.title
+        if name == "modes":
+            return self.modes
         if name == "bottom":
             n = int(arg or 10)
             non_empty = [line for line in lines if line.strip()]
@@ -134,7 +140,8 @@ class View:
         raise RuleError(f"unknown region {spec!r}")
 
 
-REGIONS = ("screen", "title", "bottom", "after_last_rule", "prompt_box", "above_prompt_box", "paragraph")
+REGIONS = ("screen", "title", "modes", "bottom", "after_last_rule", "prompt_box", "above_prompt_box",
+           "paragraph")
 
 
 # -- matchers ---------------------------------------------------------------------------------

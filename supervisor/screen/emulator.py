@@ -543,6 +543,11 @@ class Terminal:
         return self.screen.bracketed_paste
 
     @property
+    def modes(self) -> str:
+        """The modes detection rules can read (region ``modes``), as words."""
+        return "bracketed_paste" if self.screen.bracketed_paste else ""
+
+    @property
     def alternate(self) -> bool:
         """The program draws on the alternate screen (a full-screen UI)."""
         return self.screen.alternate
