@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record golden screens of the other real agent CLIs (Codex CLI …), as
+"""Record golden screens of the other real agent CLIs (Codex CLI, Aider …), as
 ``capture_claude_screens.py`` does for Claude Code.
 
 Why: each profile's rules are data that must be checked against what the real program
@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fixtures import codex_env  # noqa: E402  (needs the repo on sys.path first)
+from fixtures import aider_env, codex_env  # noqa: E402  (needs the repo on sys.path first)
 from fixtures.claude_env import ClaudeTerm  # noqa: E402
 from fixtures.mock_openai import MockServer, start_mock  # noqa: E402
 from scripts.capture_claude_screens import Capture  # noqa: E402
@@ -142,8 +142,131 @@ def codex_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.close()
 
 
+def aider_spawn(binary: str, name: str, mock: MockServer) -> ClaudeTerm:
+    root = BASE / "aider" / name
+    shutil.rmtree(root, ignore_errors=True)
+    home, work = root / "home", root / "work"
+    aider_env.prepare_home(home)
+    aider_env.prepare_repo(work)
+    return ClaudeTerm(binary, aider_env.args(mock.port, home), env=aider_env.aider_env(home),
+                      cwd=work, answer_queries=True)
+
+
+def _reading(term: ClaudeTerm) -> bool:
+    """prompt_toolkit reads input (bracketed paste on since its last change)."""
+    raw = bytes(term.raw)
+    return raw.rfind(b"\x1b[?2004h") > raw.rfind(b"\x1b[?2004l")
+
+
+def _aider_idle(term: ClaudeTerm) -> bool:
+    filled = [ln for ln in term.lines() if ln.strip()]
+    return _reading(term) and bool(filled) and filled[-1].startswith(">")
+
+
+def _aider_asks(term: ClaudeTerm, question: str) -> bool:
+    return _reading(term) and any(question in ln and "(Y)es/(N)o" in ln for ln in term.lines())
+
+
+def _aider_type(term: ClaudeTerm, text: str, cap: Capture | None = None, mark: str = "") -> None:
+    term.send(text)
+    head = text.splitlines()[0][:30]
+    term.wait_for(lambda: any(ln.startswith("> ") and head in ln for ln in term.lines()), 10,
+                  f"{head!r} typed")
+    term.drain(quiet=0.3, limit=2)
+    term.send("\r")
+    if cap is not None and mark:
+        cap.index[mark] = {"raw": "main.raw", "offset": len(term.raw), "expected": "turn",
+                           "reply": f"MOCK-REPLY: {text}"}
+
+
+def aider_main(binary: str, mock: MockServer, cap: Capture) -> None:
+    s = "main"
+    term = aider_spawn(binary, s, mock)
+    try:
+        term.wait_for(lambda: _aider_idle(term), 60, "the prompt")
+        term.drain(quiet=1.0, limit=5)
+        cap.snap(term, s, "idle_start", "idle")
+
+        term.send("half a thought")
+        term.wait_for(lambda: term.contains("> half a thought"), 10, "draft")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_draft", "idle", note="text typed, not submitted")
+        term.send("\x15")
+        term.wait_for(lambda: not term.contains("half a thought"), 10, "draft cleared")
+
+        _aider_type(term, "slow one [delay=3]", cap, "turn_delay")
+        term.wait_for(lambda: term.contains("Waiting for"), 10, "working")
+        term.drain(quiet=0.5, limit=0.5)
+        cap.snap(term, s, "working_delay", "working", note="the scanner, ~1 s into a 3 s wait")
+        term.wait_for(lambda: _aider_idle(term), 20, "reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_reply", "idle")
+
+        pauses = sum(1 for _t, name in mock.events if name == "middelay-start")
+        _aider_type(term, "a paused reply that streams in two halves [middelay=3]", cap, "turn_midstream")
+        term.wait_for(lambda: sum(1 for _t, n in mock.events if n == "middelay-start") > pauses,
+                      15, "first half")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_midstream", "working", note="half the text shown, 3 s pause")
+        term.wait_for(lambda: _aider_idle(term), 20, "end")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_midstream", "idle")
+
+        term.send("\x1b[200~first line\nsecond line\nthird line\x1b[201~")
+        term.wait_for(lambda: term.contains("third line"), 10, "paste shown")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_multiline_draft", "idle", note="a 3-line bracketed paste in the box")
+        term.send("\r")
+        term.wait_for(lambda: not _reading(term), 10, "taken")
+        term.wait_for(lambda: _aider_idle(term), 20, "ml reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_multiline", "idle")
+
+        _aider_type(term, "run it [bash=echo hi]")
+        term.wait_for(lambda: _aider_asks(term, "Run shell command?"), 20, "run question")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "question_run_shell", "blocked")
+        term.send("y")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "question_run_shell_typed", "blocked", note="'y' typed, no Enter yet")
+        term.send("\r")
+        term.wait_for(lambda: _aider_asks(term, "Add command output"), 20, "output question")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "question_add_output", "blocked")
+        term.send("n\r")
+        term.wait_for(lambda: _aider_idle(term), 20, "after the questions")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_questions", "idle")
+
+        _aider_type(term, "please look at README.md")
+        term.wait_for(lambda: _aider_asks(term, "Add file to the chat?"), 20, "add-file question")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "question_add_file", "blocked")
+        term.send("y\r")
+        term.wait_for(lambda: _aider_idle(term) and term.contains("README.md"), 20, "file added")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_with_file", "idle", note="the files in the chat over the prompt")
+
+        _aider_type(term, "interrupt me [delay=10]")
+        term.wait_for(lambda: term.contains("Waiting for"), 10, "working 2")
+        term.drain(quiet=0.3, limit=0.3)
+        cap.snap(term, s, "working_before_interrupt", "working")
+        term.send("\x03")
+        term.wait_for(lambda: _aider_idle(term), 15, "interrupted")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_interrupt", "idle")
+
+        term.send("\x04")  # Ctrl-D at the prompt quits
+        term.wait_for(lambda: term.exited, 15, "exit")
+        cap.snap(term, s, "exit_after_ctrld", "exited")
+    finally:
+        cap.save_raw(term, s)
+        term.close()
+
+
 PROGRAMS = {
     "codex": (codex_env.find_codex, codex_env.CODEX_VERSION, [codex_main]),
+    "aider": (aider_env.find_aider, aider_env.AIDER_VERSION, [aider_main]),
 }
 
 
