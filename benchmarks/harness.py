@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,7 @@ class EventTap:
 
     def __init__(self, daemon: Daemon) -> None:
         self.events: list[tuple[float, dict[str, Any]]] = []
+        self._cond = threading.Condition()
         self._client = daemon.client(timeout=None)
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -207,7 +208,16 @@ class EventTap:
                 if ev.get("type") == "hello":
                     self._ready.set()
                     continue
-                self.events.append((now, ev))
+                with self._cond:
+                    self.events.append((now, ev))
+                    self._cond.notify_all()
+
+    def until(self, cond: Callable[[list[tuple[float, dict[str, Any]]]], bool], timeout: float = 60) -> None:
+        """Until `cond(events so far)` holds (checked as each event arrives): a reply to a
+        call can come before the events that led to it reach this tap."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: cond(self.events), timeout):
+                raise TimeoutError(f"the events did not come within {timeout} s")
 
     def close(self) -> None:
         self._client.close()
