@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -52,6 +53,9 @@ from supervisor.team.worktrees import attach as attach_worktree
 from supervisor.util.atomic import write_json_atomic
 
 log = logging.getLogger("staff")
+
+LIMITS = "limits.json"
+"""In the state dir: the agents held by a usage limit, and until when (`_save_limits`)."""
 
 EventSink = Callable[[dict[str, Any]], None]
 STOPPED = "interrupted by `staff down`"
@@ -122,6 +126,7 @@ class Supervisor:
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
         self._killing: set[str] = set()  # agents being stopped on purpose (kill, restart)
+        self._restoring_limits = False
         self.status_dir = home / "agents"
         self.status_files = StatusWriter(
             lambda path, data: write_json_atomic(path, data, durable=False)  # rewritten on each change
@@ -210,6 +215,7 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 assert self.keeper is not None
                 self.keeper.signal(kid.pid, signal.SIGHUP)
+        self._restore_limits()
         self._recover()
         for ext in self.extensions:
             ext.start()
@@ -391,10 +397,15 @@ class Supervisor:
                 assert_never(event)
 
     def _on_limit(self, agent: Agent, event: LimitChanged) -> None:
-        """A limit holds the agent's tasks (dispatch skips it) until its timer lifts it."""
+        """A limit holds the agent's tasks (dispatch skips it) until its timer lifts it. The
+        holds are kept in the state dir, so a restarted daemon keeps them (else it would type
+        the held task again, meet the same limit, and put it back once more)."""
         until = event.until
         self.publish({"type": "limit", "agent": agent.name, "until": until, "reason": event.reason})
         self.write_status(agent)
+        self._save_limits()
+        if self._restoring_limits:
+            return
         if until is None:
             log.info("%s: the limit lifted; its queue moves on", agent.name)
             self.dispatch()
@@ -404,6 +415,39 @@ class Supervisor:
         self.post(InboxItem(f"{agent.name} is limited until {at}: its tasks wait",
                             f"{event.reason}\nNothing is typed into it before then; its queue "
                             "moves on by itself when the limit resets.", source="staff"))
+
+    def _save_limits(self) -> None:
+        holds = {a.name: {"until": a.limited_until, "reason": a.limit_reason or ""}
+                 for a in self.agents.values() if a.limited_until is not None}
+        try:
+            if holds or (self.home / LIMITS).exists():
+                write_json_atomic(self.home / LIMITS, holds)
+        except OSError as exc:
+            log.warning("could not keep the agents' limits in %s: %s", self.home / LIMITS, exc)
+
+    def _restore_limits(self) -> None:
+        """Put back the holds a previous daemon kept (`_save_limits`) that have not reset yet.
+        The file is checked as untrusted: anything but {name: {until: number, reason: str}}
+        is skipped."""
+        try:
+            saved = json.loads((self.home / LIMITS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        now = time.time()
+        self._restoring_limits = True
+        try:
+            for name, hold in saved.items() if isinstance(saved, dict) else ():
+                agent = self.agents.get(name)
+                until = hold.get("until") if isinstance(hold, dict) else None
+                reason = hold.get("reason") if isinstance(hold, dict) else None
+                if agent is None or not isinstance(until, (int, float)) or until <= now:
+                    continue
+                log.info("%s: still limited until %s (kept across the restart)", name,
+                         time.strftime("%H:%M:%S", time.localtime(until)))
+                agent.hold(float(until), reason if isinstance(reason, str) else "")
+        finally:
+            self._restoring_limits = False
+        self._save_limits()  # without the ones that reset meanwhile
 
     def _on_session(self, agent: Agent, event: SessionChanged) -> None:
         """The agent's program moved to another conversation (a /clear typed in its pane):
