@@ -4,6 +4,11 @@ The agent's screen is redrawn in place (a prompt box, a spinner), so only the li
 scrolled off it are final text: `follow` prints the current logs, then each line as it enters
 the scrollback. It is woken by the agent's output (the daemon's `stream`), and reads the
 scrollback at most a few times a second however fast the output comes; nothing polls.
+
+A program on the alternate screen (Claude Code) keeps no scrollback: its logs are its
+transcript, read as the conversation (`logs` says `source: transcript`). Then each new entry
+is printed as the transcript records it: woken by the output too, and by the end of each of
+the agent's tasks (the daemon ends a task only once its transcript holds the turn).
 """
 
 from __future__ import annotations
@@ -43,14 +48,29 @@ async def _follow(home: Path, agent: str, lines: int | None) -> int:
     try:
         logs = await conn.call("logs", agent=agent, lines=lines)
         print("\n".join(logs["lines"]), flush=True)
-        history: list[str] = (await conn.call("screen", agent=agent, scrollback=True))["history"]
+        conversation = logs.get("source") == "transcript"
+
+        async def read() -> list[str]:
+            if conversation:
+                got: list[str] = (await conn.call("logs", agent=agent))["lines"]
+                return got
+            history: list[str] = (await conn.call("screen", agent=agent, scrollback=True))["history"]
+            return history
+
+        history = await read()
         woken = asyncio.Event()
 
         def on_output(ev: dict[str, Any]) -> None:
             if ev.get("type") == "output":
                 woken.set()
 
+        def on_event(ev: dict[str, Any]) -> None:
+            task = ev.get("task") or {}
+            if ev.get("type") == "task" and task.get("agent") == agent and task.get("state") == "done":
+                woken.set()
+
         stream = conn.stream("stream", on_output, agent=agent)
+        events = conn.stream("subscribe", on_event) if conversation else None
         while not stream.done():
             waiter = asyncio.ensure_future(woken.wait())
             await asyncio.wait({waiter, stream}, return_when=asyncio.FIRST_COMPLETED)
@@ -59,11 +79,13 @@ async def _follow(home: Path, agent: str, lines: int | None) -> int:
                 break
             await asyncio.sleep(COALESCE)  # let the burst finish: one read for many chunks
             woken.clear()
-            now: list[str] = (await conn.call("screen", agent=agent, scrollback=True))["history"]
+            now = await read()
             for line in new_lines(history, now):
                 sys.stdout.write(line.rstrip() + "\n")
             sys.stdout.flush()
             history = now
+        if events is not None:
+            events.cancel()
         exc = stream.exception()
         if isinstance(exc, ProtocolError) and exc.code != ERR_NO_DAEMON:
             raise exc

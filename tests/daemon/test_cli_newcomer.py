@@ -220,3 +220,30 @@ def test_completion_commands_and_agents_from_the_daemon(fake_team: Path, tmp_pat
     assert "role:testing" in complete("staff ask ", tmp_path)
     for shell in ("zsh", "fish"):
         assert "staff" in staff("completion", shell, check=True).stdout
+
+
+def test_logs_follow_on_the_alternate_screen_prints_the_conversation(fake_team: Path) -> None:
+    """The fake draws on the alternate screen as Claude Code does: nothing scrolls into a
+    scrollback there, so `-f` follows the transcript, each entry once, as it is recorded."""
+    staff("ask", "planning", "before following", check=True)
+    proc = subprocess.Popen(
+        [*STAFF, "logs", "planning", "-f"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # what was said before: the conversation so far
+            if line.startswith("● FAKE-REPLY") and "before following" in line:
+                break
+        staff("ask", "planning", "while following", check=True)
+        seen: list[str] = []
+        for line in proc.stdout:  # woken by the output and by the task's end
+            seen.append(line.rstrip("\n"))
+            if line.startswith("● FAKE-REPLY"):
+                break
+        assert [s for s in seen if s.strip()] == [
+            "❯ while following", "● FAKE-REPLY(planning#2): while following"
+        ], seen
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
