@@ -366,24 +366,19 @@ def cmd_logs(args: argparse.Namespace, home: Path) -> int:
     return 0
 
 
+def _agent_line(args: argparse.Namespace, st: dict[str, Any], what: str = "") -> int:
+    print(json.dumps(st) if args.json else f"{st['agent_id']}: {what}{st['status']} (pid {st['pid'] or '-'})")
+    return 0
+
+
 def cmd_agent_op(args: argparse.Namespace, home: Path) -> int:
     with client(home, timeout=60) as c:
-        st = c.call(args.cmd, agent=args.agent)
-    if args.json:
-        print(json.dumps(st))
-    else:
-        print(f"{st['agent_id']}: {st['status']} (pid {st['pid'] or '-'})")
-    return 0
+        return _agent_line(args, c.call(args.cmd, agent=args.agent))
 
 
 def cmd_new(args: argparse.Namespace, home: Path) -> int:
     with client(home, timeout=60) as c:
-        st = c.call("new", like=args.like, agent=args.agent)
-    if args.json:
-        print(json.dumps(st))
-    else:
-        print(f"{st['agent_id']}: new, like {args.like}: {st['status']} (pid {st['pid'] or '-'})")
-    return 0
+        return _agent_line(args, c.call("new", like=args.like, agent=args.agent), f"new, like {args.like}: ")
 
 
 def cmd_rename(args: argparse.Namespace, home: Path) -> int:
