@@ -143,6 +143,13 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
         assert "remember the word teal" in second["user_texts"], second["user_texts"]
         assert "You review code." in second["developer_text"]
 
+        # a reload (a new daemon adopts the running program from the keeper): the same id
+        pid = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["pid"]
+        staff("reload", check=True)
+        status = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]
+        assert (status["pid"], status["session_id"]) == (pid, session)
+        assert _resumes(_argv(), session), _argv()
+
         # the daemon goes down (the program with it) and comes up: the journal had the id
         staff("down", check=True)
         staff("up", "-c", str(tmp_path / "staff.toml"), check=True)
