@@ -151,6 +151,43 @@ class Held:
         }
 
 
+class Keyed:
+    """Which host each client-keyed task for ``any``/``role:`` went to, so a submit retried with
+    its key (a workflow resumed after the hub died mid-submit) goes there again, where the key
+    returns the task it made. One JSON line appended per entry (no rewrite per submit), the
+    file rewritten with the newest `MAX_HELD` once it holds twice that."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.hosts: dict[str, str] = {}
+        self._lines = 0
+        with contextlib.suppress(OSError):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    e = json.loads(line)
+                    self.hosts[str(e["key"])] = str(e["host"])
+                    self._lines += 1
+
+    def add(self, key: str, host: str) -> None:
+        self.hosts[key] = host
+        self._lines += 1
+        if self._lines > 2 * MAX_HELD:
+            self.hosts = dict(list(self.hosts.items())[-MAX_HELD:])
+            text = "".join(json.dumps({"key": k, "host": h}) + "\n" for k, h in self.hosts.items())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, self.path)
+            self._lines = len(self.hosts)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": key, "host": host}) + "\n")
+
+
 class Link:
     """One host: the transport's child process, requests by id, reconnects with backoff."""
 
@@ -485,7 +522,7 @@ class Hosts:
     ) -> None:
         self.links = {name: Link(spec, publish, home) for name, spec in specs.items()}
         self.publish = publish
-        self._keyed: dict[str, str] = {}  # a client's idempotency key → the host its task went to
+        self._keyed = Keyed(home / "hosts" / "keyed.jsonl")
 
     def start(self) -> None:
         for link in self.links.values():
@@ -665,8 +702,8 @@ class Hosts:
         if to != "any" and not to.startswith("role:"):
             return None
         if key is not None:
-            if key in self._keyed:
-                link = self.links.get(self._keyed[key])
+            if key in self._keyed.hosts:
+                link = self.links.get(self._keyed.hosts[key])
                 return None if link is None else (link, "to", to)
             if (sup.journal is not None and sup.journal.by_key(key)) or any(
                 t.key == key for t in sup.tasks.values()
@@ -679,9 +716,7 @@ class Hosts:
             return None
         link = next(link for c, link in there if c is best)
         if key is not None:
-            self._keyed[key] = link.spec.name
-            while len(self._keyed) > MAX_HELD:
-                del self._keyed[next(iter(self._keyed))]
+            self._keyed.add(key, link.spec.name)
         return link, "to", to
 
     async def view(

@@ -375,3 +375,82 @@ def _hub_until(ok: Callable[[dict[str, Any]], bool], limit: float = 30.0) -> dic
             if ok(st):
                 return st
     raise AssertionError("the hub's events ended")
+
+
+WORKERS = 6
+
+
+def test_any_and_a_mixed_role_go_to_a_host_when_here_is_busy_and_a_pool_grows_there_to_its_max(
+    tmp_path: Path, home: Path, remote: Path, sshd: Sshd
+) -> None:
+    """`near` here and `far` on host `box` both have the role `builder`; a pool `worker` may run
+    1 clone here and 2 on `box`. Routing (team/routing.py) through the real ssh link: here while
+    here is idle, the host's idle agent while here is busy, for `any` too; the pool grows on the
+    host up to its max and no further, each task answered once with its own text, and the
+    host's clones are reaped there after their idle timeout."""
+    cfg = _hub_team(tmp_path, remote, sshd)
+    cfg.write_text(
+        cfg.read_text().replace('role = "near"', 'role = "builder"')
+        + f'\n[roles.worker]\ncommand = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
+        + 'profile = "fake"\nhosts = ["local", "box"]\nmax = { local = 1, box = 2 }\nidle_timeout = 2\n'
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        _hub_until(lambda s: _host(s)["state"] == "connected")
+        tie = json.loads(staff("ask", "role:builder", "idle everywhere", "--json", check=True).stdout)
+        assert tie["agent"] == "near", tie  # a tie: here, no ssh hop
+        busy = staff("submit", "near", "keeps near busy [delay=30]", check=True).stdout.strip()
+        mixed = json.loads(staff("ask", "role:builder", "near is busy", "--json", check=True).stdout)
+        assert mixed["agent"] == "box/far" and mixed["id"].startswith("box/T-"), mixed
+        assert mixed["answer"].startswith("FAKE-REPLY(far#") and "near is busy" in mixed["answer"]
+        anyone = json.loads(staff("ask", "any", "whoever is free", "--json", check=True).stdout)
+        assert anyone["agent"].startswith("box/") and "whoever is free" in anyone["answer"], anyone
+        staff("cancel", busy, check=True)
+        roll = staff("ask", "--all", "role:builder", "roll call", "--timeout", "60", check=True).stdout
+        assert "FAKE-REPLY(far#" in roll and "FAKE-REPLY(near#" in roll  # fan-out: here and there
+        events, done = asyncio.run(_burst_on_the_pool())
+    finally:
+        staff("down")
+    assert [t["state"] for t in done] == ["done"] * WORKERS
+    assert len({t["id"] for t in done}) == WORKERS
+    for i, t in enumerate(done):  # each answer is its own task's, from the agent that had it
+        agent = t["agent"].rpartition("/")[2]
+        assert t["answer"].startswith(f"FAKE-REPLY({agent}#") and f"job {i} " in t["answer"], t
+    spawns = [(e.get("host") or "local", e["agent"]) for e in events if e["action"] == "spawn"]
+    alive, most = set(), {"local": 0, "box": 0}
+    for e in events:
+        key = (e.get("host") or "local", e["agent"])
+        (alive.add if e["action"] == "spawn" else alive.discard)(key)
+        for h in most:
+            most[h] = max(most[h], sum(1 for a in alive if a[0] == h))
+    assert most == {"local": 1, "box": 2}, (most, spawns)  # grew to each host's max, no further
+    assert {a for h, a in spawns if h == "box"} == {"box/worker-1", "box/worker-2"}
+    assert sum(1 for t in done if t["agent"].startswith("box/")) >= 2  # the host's clones worked
+    assert not alive, alive  # every clone, here and there, reaped after its idle timeout
+
+
+async def _burst_on_the_pool() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """WORKERS tasks for role:worker at once; the pool events (here and relayed from the host)
+    until every clone is reaped again, and the tasks' final records in submission order."""
+    events: list[dict[str, Any]] = []
+    reaped = asyncio.Event()
+
+    def on_event(ev: dict[str, Any]) -> None:
+        if ev.get("type") == "pool":
+            events.append(ev)
+            starts = sum(1 for e in events if e["action"] == "spawn")
+            if starts and starts == sum(1 for e in events if e["action"] == "stop"):
+                reaped.set()
+
+    conn = await Connection.open(socket_path())
+    try:
+        conn.stream("subscribe", on_event)
+        ids = [
+            (await conn.call("submit", to="role:worker", text=f"job {i} [delay=2]"))["id"]
+            for i in range(WORKERS)
+        ]
+        done = [await conn.call("wait", task=i, timeout=60) for i in ids]
+        await asyncio.wait_for(reaped.wait(), 30)
+        return events, done
+    finally:
+        await conn.close()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from supervisor.agent.agent import AgentSpec
+from supervisor.daemon import hosts as hostsmod
 from supervisor.daemon.hosts import Hosts, Link
 from supervisor.team import routing
 from supervisor.team import supervisor as supmod
@@ -155,6 +156,17 @@ async def test_a_retried_key_goes_where_its_first_submit_went(hub: tuple[Supervi
     assert hosts.resolve(sup, "any", key="k1") == first  # …but the key's task is there already
     sup.submit("any", "a keyed one", key="k2")
     assert hosts.resolve(sup, "any", key="k2") is None  # and a key made here stays here
+    again = Hosts({n: link.spec for n, link in hosts.links.items()}, sup.publish, sup.home)
+    assert again.resolve(sup, "any", key="k1") == (again.links["b1"], "to", "any")  # a hub restarted
+
+
+def test_keyed_routes_are_kept_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hostsmod, "MAX_HELD", 3)
+    k = hostsmod.Keyed(tmp_path / "keyed.jsonl")
+    for i in range(7):
+        k.add(f"k{i}", "b1")
+    assert list(hostsmod.Keyed(tmp_path / "keyed.jsonl").hosts) == ["k4", "k5", "k6"]
+    assert len((tmp_path / "keyed.jsonl").read_text().splitlines()) == 3
 
 
 async def test_a_pool_placed_on_a_host_is_chosen_for_its_room_up_to_its_max(
