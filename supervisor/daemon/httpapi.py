@@ -8,6 +8,11 @@ atomically; one that is empty or short is replaced, never accepted). Loopback on
 GET /events (server-sent events), GET /openapi.json. Every error is a 4xx (or 5xx) JSON body
 `{"error": {"code": …, "message": …}}`; nothing a client sends reaches the supervisor unchecked.
 
+Other hosts' agents (``HOST/agent``, tasks ``HOST/T-…``; daemon/hosts.py) are listed and
+reached exactly like this host's: a request for one takes the socket's own route and the hub's
+forwarding (`Server.remote`, `Hosts.forward`), never a second copy of it; a host that is down
+refuses what cannot be held with 503 and the error code ``host_down``.
+
 Anyone who can reach the port can open connections, token or not, so they are bounded: at
 most `max_connections` open at once (a quarter of the daemon's descriptors: the rest stay for
 the Unix socket, the agents and the journal), the request head within HEADER_TIMEOUT, a body
@@ -30,16 +35,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from supervisor.daemon.web import CSP, WebApp
+from supervisor.daemon.web import CSP, NAME, WebApp
 from supervisor.protocol import (
     ERR_AGENT_DOWN,
     ERR_BAD_REQUEST,
+    ERR_HOST_DOWN,
     ERR_INTERNAL,
     ERR_JOURNAL,
     ERR_NOT_ANSWERED,
     ERR_TIMEOUT,
     ERR_UNKNOWN_AGENT,
     ERR_UNKNOWN_TASK,
+    TASK_FINAL,
     ProtocolError,
     has_surrogate,
 )
@@ -49,6 +56,7 @@ from supervisor.util.atomic import write_atomic
 from supervisor.util.trust import open_private
 
 if TYPE_CHECKING:
+    from supervisor.daemon.server import Server
     from supervisor.daemon.streams import Hub
     from supervisor.team.supervisor import Supervisor
 
@@ -122,6 +130,7 @@ _STATUS = {
     ERR_AGENT_DOWN: 409,
     ERR_NOT_ANSWERED: 409,
     ERR_JOURNAL: 503,
+    ERR_HOST_DOWN: 503,
 }
 
 
@@ -136,7 +145,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 class HttpApi:
     def __init__(
-        self, sup: Supervisor, host: str, port: int, *, allow_remote: bool = False, hub: Hub | None = None
+        self, sup: Supervisor, host: str, port: int, *, allow_remote: bool = False, hub: Hub | None = None,
+        server: Server | None = None,
     ) -> None:
         if not is_loopback(host) and not allow_remote:
             raise HttpConfigError(
@@ -147,7 +157,8 @@ class HttpApi:
         self.host, self.port = host, port
         self.allow_remote = allow_remote
         self.token = token(sup.home)
-        self.web = WebApp(sup, hub)  # the web app's pages and calls (web.py)
+        self.server = server  # the Unix socket's server: its routes to other hosts (hosts.py)
+        self.web = WebApp(sup, hub, server)  # the web app's pages and calls (web.py)
         self.runner: web.AppRunner | None = None
         self._streams: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._listener: asyncio.base_events.Server | None = None
@@ -166,8 +177,8 @@ class HttpApi:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.router.add_get("/agents", self.agents)
         app.router.add_post("/tasks", self.submit)
-        app.router.add_get("/tasks/{id}", self.get_task)
-        app.router.add_delete("/tasks/{id}", self.cancel)
+        app.router.add_get("/tasks/{id:" + NAME + "}", self.get_task)  # T-… or HOST/T-…
+        app.router.add_delete("/tasks/{id:" + NAME + "}", self.cancel)
         app.router.add_get("/events", self.events)
         app.router.add_get("/openapi.json", self.openapi)
         self.web.register(app)
@@ -284,7 +295,24 @@ class HttpApi:
 
     # -- endpoints ------------------------------------------------------------------------------
     async def agents(self, request: web.Request) -> web.Response:
-        return web.json_response({"agents": self.sup.status()["agents"]})
+        """This host's agents, then other hosts' (``HOST/agent``, with `host` and, while the
+        link is down, state `unreachable`) and each host's link."""
+        agents = self.sup.status()["agents"]
+        hosts = self.server.hosts if self.server is not None else None
+        if hosts is None:
+            return web.json_response({"agents": agents})
+        for row in agents:
+            row["host"] = ""
+        agents += await hosts.status_rows()
+        return web.json_response({"agents": agents, "hosts": hosts.info()})
+
+    async def _remote(self, req: dict[str, Any]) -> tuple[bool, Any]:
+        """(True, the result) when `req` is for another host's agent or task, carried out by
+        that host through the hub; (False, None) for this host's."""
+        route = self.server.remote(req) if self.server is not None else None
+        if route is None or self.server is None or self.server.hosts is None:
+            return False, None
+        return True, await self.server.hosts.forward(req, *route)
 
     async def submit(self, request: web.Request) -> web.Response:
         try:
@@ -318,16 +346,34 @@ class HttpApi:
             return _error(400, ERR_BAD_REQUEST, "'key' must be a string")
         if "\x00" in text or "\x00" in to:
             return _error(400, ERR_BAD_REQUEST, "NUL bytes are not allowed")
+        req = {"cmd": "submit", "to": to, "text": text, **({"key": key} if key is not None else {})}
+        there, got = await self._remote(req)
+        if there:
+            return await self._remote_wait(got, float(wait))
         task = self.sup.submit(to, text, key=key)
         if wait and not task.final:
             task = await self.sup.wait(task.id, float(wait))
         return web.json_response(task.to_json(), status=200 if task.final else 202)
 
+    async def _remote_wait(self, task: dict[str, Any], wait: float) -> web.Response:
+        """A task on another host (or held for it): its answer within `wait` seconds, else the
+        task as it is (202), as for this host's; a host that stays down meanwhile is a wait
+        that ran out, not an error (the task is still there, or held here)."""
+        if wait and task.get("state") not in TASK_FINAL:
+            try:
+                _, task = await self._remote({"cmd": "wait", "task": task["id"], "timeout": wait})
+            except ProtocolError as exc:
+                if exc.code != ERR_TIMEOUT:
+                    raise
+        return web.json_response(task, status=200 if task.get("state") in TASK_FINAL else 202)
+
     async def get_task(self, request: web.Request) -> web.Response:
-        return web.json_response(self.sup.task(request.match_info["id"]).to_json())
+        there, got = await self._remote({"cmd": "task", "task": request.match_info["id"]})
+        return web.json_response(got if there else self.sup.task(request.match_info["id"]).to_json())
 
     async def cancel(self, request: web.Request) -> web.Response:
-        return web.json_response(self.sup.cancel(request.match_info["id"]).to_json())
+        there, got = await self._remote({"cmd": "cancel", "task": request.match_info["id"]})
+        return web.json_response(got if there else self.sup.cancel(request.match_info["id"]).to_json())
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -459,11 +505,12 @@ OPENAPI: dict[str, Any] = {
 
 
 async def start(
-    sup: Supervisor, listen: str, *, allow_remote: bool = False, hub: Hub | None = None
+    sup: Supervisor, listen: str, *, allow_remote: bool = False, hub: Hub | None = None,
+    server: Server | None = None,
 ) -> HttpApi:
     """Open the listener on the running loop (the daemon keeps it in `sup.http`)."""
     host, port = parse_listen(listen)
-    api = HttpApi(sup, host, port, allow_remote=allow_remote, hub=hub)
+    api = HttpApi(sup, host, port, allow_remote=allow_remote, hub=hub, server=server)
     try:
         await api.start()
     except BaseException:

@@ -239,6 +239,11 @@ class Server:
             return self.hosts.resolve(self.sup, to, req.get("key"))
         return route
 
+    def remote(self, req: dict[str, Any]) -> tuple[Any, ...] | None:
+        """For the HTTP API and the web app: the route (link, field, name there) of a request
+        for another host's agent or task, as the socket routes it; None for this host's."""
+        return self._route(req) if self.hosts is not None else None
+
     async def _forward(
         self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any, *route: Any) -> Any:
         """A request for `NAME/agent` or `NAME/T-…`, carried out by that host's daemon (hosts.py);
@@ -413,8 +418,9 @@ class Server:
                 return
             w.write(encode({"id": rid, "event": event}))
 
-        self.sup.sinks.append(sink)
-        w.write(encode({"id": rid, "event": {"type": "hello", **self.sup.status()}}))
+        hello = await self.cmd_status(req, w, rid)  # other hosts' agents too (before the sink:
+        self.sup.sinks.append(sink)  # an event while their rows are asked is in them already)
+        w.write(encode({"id": rid, "event": {"type": "hello", **hello}}))
         try:
             await done
         finally:
@@ -456,7 +462,9 @@ class Server:
 
         try:
             if self.http is None:
-                self.http = await httpapi.start(self.sup, listen, allow_remote=allow_remote, hub=self.hub)
+                self.http = await httpapi.start(
+                    self.sup, listen, allow_remote=allow_remote, hub=self.hub, server=self
+                )
             elif parse_listen(listen) not in ((self.http.host, self.http.port), (self.http.host, 0)):
                 raise ProtocolError(ERR_BAD_REQUEST, f"the HTTP API already listens on {self.http.url}")
         except (TableError, OSError) as exc:
