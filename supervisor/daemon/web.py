@@ -17,6 +17,13 @@ package (`static/`, xterm.js vendored with its licence): no build step for a use
   The browser shows the agent at the agent's own size: it never resizes the pty (a phone
   would squeeze every other viewer's screen to 40 columns); it scrolls instead.
 
+Other hosts' agents (``HOST/agent``, daemon/hosts.py) are on the team page like this host's
+(greyed `unreachable` while their host's link is down) and have an agent page: its terminal
+is that host's stream relayed through the hub (`Hosts.view`: a viewer link per page, so the
+far daemon ties the page's hold to it), started again with a fresh snapshot when the link
+comes back; keys and answers go through the hub's forwarding, and are refused with 503
+(``host_down``) while the link is down.
+
 Security: only the session cookie or the bearer token lets anything in (pages without them
 redirect to /login, calls get 401); a request made with the cookie that changes anything, and
 every event stream, must come from this origin (the Origin header); a Content-Security-Policy
@@ -45,17 +52,22 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from supervisor.agent.agent import AnswerError
+from supervisor.daemon import hosts as hostsmod
 from supervisor.detect.question import Question, parse_question
+from supervisor.detect.rules import View
 from supervisor.protocol import (
     ERR_AGENT_DOWN,
     ERR_BAD_REQUEST,
+    ERR_HOST_DOWN,
     ERR_NOT_ANSWERED,
     ProtocolError,
+    encode,
 )
 from supervisor.states import AgentState
 
 if TYPE_CHECKING:
     from supervisor.agent.agent import Agent
+    from supervisor.daemon.server import Server
     from supervisor.daemon.streams import Hub
     from supervisor.team.supervisor import Supervisor
 
@@ -74,7 +86,11 @@ HEARTBEAT = 15.0
 """Seconds between comments on an idle event stream: a closed tab is noticed by the write."""
 MAX_KEYS = 4096
 FEED_TYPES = frozenset({"state", "task", "inbox", "monitor"})
-REFRESH_TYPES = FEED_TYPES | {"inbox_ack", "spawned", "detail", "stalled", "draft", "pool", "session"}
+REFRESH_TYPES = FEED_TYPES | {"inbox_ack", "spawned", "detail", "stalled", "draft", "pool", "session", "host"}
+NAME = r"[^/]+(?:/[^/]+)?"
+"""An agent or a task in a route: this host's (``coding``), or another's (``build1/coding``)."""
+MAX_BEHIND = 1 << 20
+"""Bytes of a remote pane's output waiting for a slow page before its stream starts afresh."""
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
@@ -162,29 +178,40 @@ def question_of(agent: Agent) -> Question | None:
     return parse_question(agent.view().region("after_last_rule"))
 
 
-def team_view(sup: Supervisor) -> dict[str, Any]:
-    """Every agent (blocked first) and the unread inbox: one JSON document for the team page."""
+def question_on(screen: dict[str, Any]) -> Question | None:
+    """What an agent asks, read off a `screen` reply (another host's agent)."""
+    view = View(lines=[str(line) for line in screen.get("lines") or []], title=str(screen.get("title") or ""))
+    return parse_question(view.region("after_last_rule"))
+
+
+def agent_row(st: dict[str, Any], q: Question | None) -> dict[str, Any]:
+    """An agent as the pages show it, from its status row."""
+    return {
+        "name": st["agent_id"],
+        "state": str(st.get("status")),
+        "host": st.get("host") or "",
+        "role": st.get("role"),
+        "task": st.get("current_task"),
+        "task_title": st.get("current_task_title"),
+        "queue": st.get("queue", 0),
+        "last_active": st.get("last_active"),
+        "detail": st.get("detail"),
+        "stalled": st.get("stalled"),
+        "draft": st.get("draft"),
+        "error": st.get("error"),
+        "question": q.to_json() if q else None,
+    }
+
+
+def team_view(sup: Supervisor, remote: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every agent (blocked first; `remote`: other hosts' rows from `agent_row`) and the unread
+    inbox: one JSON document for the team page."""
     agents = []
     status = {a["agent_id"]: a for a in sup.status()["agents"]}
     for name, agent in sup.agents.items():
-        st = status.get(name, {})
-        q = question_of(agent)
-        agents.append(
-            {
-                "name": name,
-                "state": str(agent.state),
-                "role": st.get("role"),
-                "task": st.get("current_task"),
-                "task_title": st.get("current_task_title"),
-                "queue": st.get("queue", 0),
-                "last_active": st.get("last_active"),
-                "detail": st.get("detail"),
-                "stalled": st.get("stalled"),
-                "draft": st.get("draft"),
-                "error": st.get("error"),
-                "question": q.to_json() if q else None,
-            }
-        )
+        st = {**status.get(name, {}), "agent_id": name, "status": str(agent.state)}
+        agents.append(agent_row(st, question_of(agent)))
+    agents += remote or []
     agents.sort(key=lambda a: (a["state"] != AgentState.BLOCKED, a["name"]))
     inbox = [i.to_json() for i in sup.inbox.list(unread=True)][-50:]
     return {"agents": agents, "inbox": inbox, "queued": len(sup.queue), "time": time.time()}
@@ -219,6 +246,8 @@ class TermStream:
         self.owner = owner  # the session (or "token") that opened it: only it may type here
         self.read_only = read_only
         self.id = secrets.token_urlsafe(12)
+        self.viewers: dict[str, hostsmod.Link] = {}
+        """Another host's pane: this page's viewer link to it (its stream and its keys)."""
         self._buf: list[bytes] = []
         self._closed = asyncio.Event()
         self.lock = asyncio.Lock()
@@ -265,9 +294,11 @@ def _sse_response() -> web.StreamResponse:
 class WebApp:
     """The pages and their calls; `register` adds them to the HTTP API's app."""
 
-    def __init__(self, sup: Supervisor, hub: Hub | None) -> None:
+    def __init__(self, sup: Supervisor, hub: Hub | None, server: Server | None = None) -> None:
         self.sup = sup
         self.hub = hub
+        self.server = server  # its routes to other hosts' agents (hosts.py)
+        self._team_lock = asyncio.Lock()
         self.auth = WebAuth()
         self.feeds: set[FeedClient] = set()
         self.terms: dict[str, TermStream] = {}
@@ -286,7 +317,7 @@ class WebApp:
     def register(self, app: web.Application) -> None:
         r = app.router
         r.add_get("/", self.page_team)
-        r.add_get("/agents/{name}", self.page_agent)
+        r.add_get("/agents/{name}", self.page_agent)  # another host's: /agents/build1%2Fcoding
         r.add_get("/login", self.login)
         r.add_post("/login", self.login)
         r.add_get("/logout", self.logout)
@@ -307,7 +338,7 @@ class WebApp:
     @staticmethod
     def is_page(path: str) -> bool:
         """A page a person opens (sent to /login without a session), not a call (401)."""
-        return path == "/" or (path.startswith("/agents/") and path.count("/") == 2)
+        return path == "/" or (path.startswith("/agents/") and path.count("/") in (2, 3))
 
     def session(self, request: web.Request) -> str | None:
         sid = request.cookies.get(COOKIE)
@@ -337,7 +368,9 @@ class WebApp:
         return self._file("team.html")
 
     async def page_agent(self, request: web.Request) -> web.Response:
-        self.sup.agent(request.match_info["name"])  # unknown_agent → 404
+        name = request.match_info["name"]
+        if self._route("screen", name) is None:
+            self.sup.agent(name)  # unknown_agent → 404
         return self._file("agent.html")
 
     async def static(self, request: web.Request) -> web.Response:
@@ -395,14 +428,44 @@ class WebApp:
         for feed in self.feeds:
             feed.push(event)
 
-    def team_now(self) -> dict[str, Any]:
+    async def team_now(self) -> dict[str, Any]:
         """The team view, made once per change however many pages read it."""
-        if self._team is None or self._team[0] != self.version:
-            self._team = (self.version, team_view(self.sup))
-        return self._team[1]
+        async with self._team_lock:
+            if self._team is None or self._team[0] != self.version:
+                version = self.version  # an event while other hosts are asked makes the next one
+                hosts = self.server.hosts if self.server is not None else None
+                remote = await self._remote_agents(hosts) if hosts is not None else None
+                view = team_view(self.sup, remote)
+                if hosts is not None:
+                    view["hosts"] = hosts.info()
+                self._team = (version, view)
+            return self._team[1]
+
+    # -- other hosts' agents ------------------------------------------------------------------
+    def _route(self, cmd: str, name: str) -> tuple[hostsmod.Link, str, str] | None:
+        """The route of `cmd` for another host's agent `name`, as the socket's; None for ours."""
+        route = self.server.remote({"cmd": cmd, "agent": name}) if self.server is not None else None
+        return None if route is None else (route[0], route[1], route[2])
+
+    async def _forward(self, route: tuple[hostsmod.Link, str, str], req: dict[str, Any]) -> Any:
+        assert self.server is not None and self.server.hosts is not None
+        return await self.server.hosts.forward(req, *route)
+
+    async def _remote_agents(self, hosts: hostsmod.Hosts) -> list[dict[str, Any]]:
+        rows = []
+        for st in await hosts.status_rows():
+            q = None
+            if st.get("status") == AgentState.BLOCKED:
+                name = st["agent_id"]
+                route = self._route("screen", name)
+                with contextlib.suppress(ProtocolError):
+                    if route is not None:
+                        q = question_on(await self._forward(route, {"cmd": "screen", "agent": name}))
+            rows.append(agent_row(st, q))
+        return rows
 
     async def team(self, request: web.Request) -> web.Response:
-        return web.json_response(self.team_now())
+        return web.json_response(await self.team_now())
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         resp = _sse_response()
@@ -422,7 +485,7 @@ class WebApp:
                 feed.events.clear()
                 if feed.dirty:
                     feed.dirty = False
-                    out.append(_sse("team", self.team_now()))
+                    out.append(_sse("team", await self.team_now()))
                 await resp.write(b"".join(out) or b": ping\n\n")
         except (ConnectionError, RuntimeError):
             pass
@@ -440,18 +503,28 @@ class WebApp:
     async def answer(self, request: web.Request) -> web.Response:
         """A tap on a choice: the same checked answer as `staff answer`, refused when the
         question on the screen is no longer the one the person saw."""
-        agent = self.sup.agent(request.match_info["name"])
+        name = request.match_info["name"]
+        route = self._route("answer", name)
         body = await _json_body(request)
         key, seen = body.get("key"), body.get("question")  # the question's id as the page showed it
         if not isinstance(key, str) or not re.fullmatch(r"[1-9]", key):
             raise ProtocolError(ERR_BAD_REQUEST, "'key' must be a choice's number, 1 to 9")
-        q = question_of(agent)
+        if route is not None:  # another host's agent: its screen, then its answer, through the hub
+            screen = await self._forward(route, {"cmd": "screen", "agent": name})
+            state = screen.get("state")
+            q = question_on(screen) if state == AgentState.BLOCKED else None
+        else:
+            agent = self.sup.agent(name)
+            state, q = agent.state, question_of(agent)
         if q is None:
-            raise ProtocolError(ERR_NOT_ANSWERED, f"{agent.name} is {agent.state}, not asking anything")
+            raise ProtocolError(ERR_NOT_ANSWERED, f"{name} is {state}, not asking anything")
         if isinstance(seen, str) and seen != q.id:
-            raise ProtocolError(ERR_NOT_ANSWERED, f"{agent.name} now asks something else: {q.text}")
+            raise ProtocolError(ERR_NOT_ANSWERED, f"{name} now asks something else: {q.text}")
         if q.choices and key not in {k for k, _ in q.choices}:
             raise ProtocolError(ERR_BAD_REQUEST, f"{key} is not one of the choices")
+        if route is not None:
+            got = await self._forward(route, {"cmd": "answer", "agent": name, "keys": key, "timeout": 10.0})
+            return web.json_response(got)
         try:
             tries = await agent.answer(key, 10.0)
         except AnswerError as exc:
@@ -463,21 +536,34 @@ class WebApp:
         return self.session(request) or "token"
 
     async def term_stream(self, request: web.Request) -> web.StreamResponse:
-        agent = self.sup.agent(request.match_info["name"])
+        name = request.match_info["name"]
+        route = self._route("stream", name)
+        agent = self.sup.agent(name) if route is None else None
         if self.hub is None:
             raise ProtocolError(ERR_BAD_REQUEST, "this server streams no terminals")
+        history: list[str] = []
+        if agent is not None:
+            history = agent.term.history_text(2000)
+        elif route is not None and route[0].up.is_set():  # another host's scrollback, if reachable
+            with contextlib.suppress(ProtocolError):
+                screen = await self._forward(route, {"cmd": "screen", "agent": name, "scrollback": True})
+                history = screen["history"]
         resp = _sse_response()
         await resp.prepare(request)
-        term = TermStream(resp, agent.name, self.owner(request), read_only=request.query.get("ro") == "1")
+        term = TermStream(resp, name, self.owner(request), read_only=request.query.get("ro") == "1")
         self.terms[term.id] = term
-        hello = {"stream": term.id, "agent": agent.name, "read_only": term.read_only}
-        history = agent.term.history_text(2000)
+        hello = {"stream": term.id, "agent": name, "read_only": term.read_only}
         try:
             await term.send(_sse("hello", {**hello, "history": history}))
         except ConnectionError:
             self.terms.pop(term.id, None)
             return resp
-        task = asyncio.ensure_future(self.hub.stream(agent, term, None))
+        task: asyncio.Future[Any]
+        if agent is not None:
+            task = asyncio.ensure_future(self.hub.stream(agent, term, None))
+        else:
+            assert route is not None
+            task = asyncio.ensure_future(self._remote_term(term, route[0], route[2]))
         feed = FeedClient()  # the agent's state and question, and the events to notify of
         self.feeds.add(feed)
         try:
@@ -491,7 +577,7 @@ class WebApp:
                 feed.events.clear()
                 if feed.dirty:
                     feed.dirty = False
-                    mine = [a for a in self.team_now()["agents"] if a["name"] == agent.name]
+                    mine = [a for a in (await self.team_now())["agents"] if a["name"] == name]
                     out += [_sse("agent", a) for a in mine]
                 feed.wake.clear()
                 await term.send(b"".join(out) or b": ping\n\n")
@@ -504,20 +590,95 @@ class WebApp:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await task
+            await hostsmod.Hosts.close_viewers(term.viewers)
         return resp
+
+    async def _remote_term(self, term: TermStream, link: hostsmod.Link, there: str) -> None:
+        """Another host's pane on this page: its daemon's stream (a snapshot, then the raw
+        output) over a viewer link of the page's own, relayed as it comes. The link down: the
+        page keeps the last screen (its agent greyed by the team events) and the stream starts
+        again, with a fresh snapshot, when it is back. A page that falls MAX_BEHIND bytes behind
+        gets a fresh stream, not a backlog the hub would hold for it."""
+        closed = asyncio.ensure_future(term.wait_closed())
+        try:
+            while not term.is_closing():
+                up = asyncio.ensure_future(link.up.wait())
+                await asyncio.wait({up, closed}, return_when=asyncio.FIRST_COMPLETED)
+                up.cancel()
+                if term.is_closing():
+                    return
+                why = await self._remote_stream(term, link, there, closed)
+                if why == "end":
+                    return  # the page went, or the agent is not there: the page says so
+                if why == "down" and link.up.is_set():  # the viewer link failed on its own
+                    await asyncio.sleep(hostsmod.BACKOFF[1])  # not in a tight loop
+        finally:
+            closed.cancel()
+
+    async def _remote_stream(
+        self, term: TermStream, link: hostsmod.Link, there: str, closed: asyncio.Future[None]
+    ) -> str:
+        """One stream of a remote pane: "behind" (start afresh), "down" (the link dropped) or "end"."""
+        assert self.server is not None and self.server.hosts is not None
+        pending: list[bytes] = []
+        behind = asyncio.Event()
+        wake = asyncio.Event()
+
+        def emit(event: dict[str, Any]) -> None:
+            if behind.is_set():
+                return
+            pending.append(encode({"id": None, "event": event}))
+            if sum(map(len, pending)) > MAX_BEHIND:
+                pending.clear()
+                behind.set()
+            wake.set()
+
+        await hostsmod.Hosts.close_viewers(term.viewers)
+        term.viewers = {}
+        call = asyncio.ensure_future(
+            self.server.hosts.view({"cmd": "stream", "agent": there}, link, there, term.viewers, emit)
+        )
+        try:
+            while not (call.done() or behind.is_set() or term.is_closing()):
+                woken = asyncio.ensure_future(wake.wait())
+                await asyncio.wait({call, woken, closed}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                wake.clear()
+                if pending and not behind.is_set():
+                    data = b"".join(pending)
+                    pending.clear()
+                    term.write(data)
+                    await term.drain()
+        finally:
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ProtocolError):
+                await call
+        if behind.is_set():
+            return "behind"
+        exc = None if call.cancelled() else call.exception()
+        return "down" if isinstance(exc, ProtocolError) and exc.code == ERR_HOST_DOWN else "end"
 
     async def keys(self, request: web.Request) -> web.Response:
         """Keys typed in the page: they hold the agent (`user`) as the console's do."""
-        agent = self.sup.agent(request.match_info["name"])
+        name = request.match_info["name"]
+        route = self._route("input", name)
         body = await _json_body(request)
         keys, sid = body.get("keys"), body.get("stream")
         if not isinstance(keys, str) or not keys or len(keys) > MAX_KEYS or "\x00" in keys:
             raise ProtocolError(ERR_BAD_REQUEST, f"'keys' must be 1 to {MAX_KEYS} characters, no NUL")
         term = self.terms.get(sid) if isinstance(sid, str) else None
-        if term is None or term.agent != agent.name or term.owner != self.owner(request):
+        if term is None or term.agent != name or term.owner != self.owner(request):
             raise ProtocolError(ERR_BAD_REQUEST, "'stream' must be this page's open terminal stream")
         if term.read_only:
             raise ProtocolError(ERR_BAD_REQUEST, "this terminal is read-only")
+        if route is not None:  # on the page's own viewer link: the far daemon ties the hold to it
+            assert self.server is not None and self.server.hosts is not None
+            link, _, there = route
+            got = await self.server.hosts.view(
+                {"cmd": "input", "agent": there, "keys": keys}, link, there, term.viewers, lambda e: None
+            )
+            return web.json_response(got)
+        agent = self.sup.agent(name)
         if not agent.alive:
             raise ProtocolError(ERR_AGENT_DOWN, f"agent {agent.name!r} is not running ({agent.state})")
         assert self.hub is not None

@@ -55,6 +55,8 @@ function setState(state) {
   const st = document.getElementById("state");
   st.textContent = state;
   st.className = `state s-${state}`;
+  // another host's agent whose link is down: greyed, typing refused (the server says why)
+  document.body.classList.toggle("unreachable", state === "unreachable");
 }
 
 term.onData(send);

@@ -23,7 +23,7 @@ function renderTeam(team) {
     el("li", { class: `agent s-${a.state}`, "data-agent": a.name, "data-state": a.state },
       el("a", { href: `/agents/${encodeURIComponent(a.name)}`, class: "name" }, a.name),
       el("span", { class: `state s-${a.state}` }, a.state + (a.stalled ? " (stalled)" : "")),
-      el("span", { class: "task" }, a.task ? `${a.task}: ${a.task_title || ""}` : a.error || ""),
+      el("span", { class: "task" }, a.task ? `${a.task}: ${a.task_title || ""}` : a.error || hostDown(team, a)),
       el("span", { class: "meta" },
         a.queue ? `${a.queue} queued · ` : "", a.role && a.role !== a.name ? `${a.role} · ` : "",
         ago(a.last_active)))));
@@ -44,6 +44,12 @@ function renderTeam(team) {
       el("button", { type: "button", class: "small ack", onclick: () => ack([i.id]) }, "Acknowledge")))
     : [el("li", { class: "empty" }, "Nothing unread.")]));
   document.body.dataset.rendered = String(Date.now());
+}
+
+// why another host's agent is greyed: its link's state and the transport's last error line
+function hostDown(team, a) {
+  const h = a.state === "unreachable" && (team.hosts || []).find((x) => x.host === a.host);
+  return h ? `host ${h.host} ${h.state}${h.error ? ": " + h.error : ""}` : "";
 }
 
 function say(text) {
