@@ -22,6 +22,7 @@ import contextlib
 import os
 import shlex
 import socket
+import time
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
@@ -72,6 +73,9 @@ SHOWN_AS = str.maketrans(Char.display_mappings)
 path draws them the same way."""
 DEAD = ("exited", "crashed")
 """States in which an agent's pane takes no keys but Enter, which starts it again."""
+UNREACHABLE = "unreachable"
+"""Another host's agent while the link to that host is down (daemon/hosts.py): greyed, its
+last screen kept, typing refused; its stream starts again when the link is back."""
 
 BADGE = {
     "idle": "class:badge.idle",
@@ -81,6 +85,7 @@ BADGE = {
     "starting": "class:badge.starting",
     "exited": "class:badge.exited",
     "crashed": "class:badge.crashed",
+    UNREACHABLE: "class:badge.unreachable",
 }
 STYLE = Style.from_dict(
     {
@@ -95,6 +100,9 @@ STYLE = Style.from_dict(
         "badge.starting": "bg:ansiblue fg:ansiwhite",
         "badge.exited": "bg:ansibrightblack fg:ansiwhite",
         "badge.crashed": "bg:ansimagenta fg:ansiwhite bold",
+        "badge.unreachable": "bg:#444444 fg:#9e9e9e",
+        "sidebar.unreachable": "#6c6c6c",
+        "pane.title.unreachable": "bg:#262626 #6c6c6c",
         "pane.title": "bg:#303030 #c0c0c0",
         "pane.title.focus": "bg:#005f87 #ffffff bold",
         "status": "bg:#262626 #bcbcbc",
@@ -160,12 +168,18 @@ class Pane:
         self._opening: asyncio.Task[None] | None = None
 
     def title_style(self) -> str:
+        info = self.console.model.agents.get(self.name)
+        if info is not None and info.state == UNREACHABLE:
+            return "class:pane.title.unreachable"
         return "class:pane.title.focus" if self.console.model.focus == self.name else "class:pane.title"
 
     def title_text(self) -> StyleAndTextTuples:
         info = self.console.model.agents.get(self.name)
         state = info.state if info else "?"
         out: StyleAndTextTuples = [("", f" {self.name} "), (BADGE.get(state, ""), f" {state} ")]
+        if state == UNREACHABLE:
+            out.append(("", f" {self.console.host_line(self.name)} · the last screen it showed"))
+            return out
         if info and info.task_title:
             out.append(("", f" {info.task} {info.task_title}"))
         if state in DEAD:
@@ -177,6 +191,13 @@ class Pane:
         if self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
 
+    def reopen(self) -> None:
+        """A new stream (a fresh snapshot): the link to the agent's host is back."""
+        old, self.conn, self._opening = self.conn, None, None
+        if old is not None:
+            self.console._spawn(old.close())
+        self.open()
+
     async def _open(self) -> None:
         try:
             self.conn = await Connection.open(self.console.sock)
@@ -185,7 +206,15 @@ class Pane:
             return
         if self.size is not None:
             self._send_size()
-        self.conn.stream("stream", self.on_event, agent=self.name)
+        stream = self.conn.stream("stream", self.on_event, agent=self.name)
+        stream.add_done_callback(self._ended)
+
+    def _ended(self, stream: asyncio.Future[Any]) -> None:
+        """The stream ended with an error reply: another host's link dropped (the pane keeps
+        its last screen, and is opened again when the link is back), or the agent is gone.
+        Retrieved here, or prompt_toolkit would show it as an unhandled exception."""
+        if not stream.cancelled() and stream.exception() is not None:
+            self.console.app.invalidate()
 
     def on_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("type")
@@ -210,6 +239,11 @@ class Pane:
         info = self.console.model.agents.get(self.name)
         if info is not None and info.state in DEAD:
             self.console.dead_keys(self.name, data)
+            return
+        if info is not None and info.state == UNREACHABLE:
+            # what matters first: the status bar shortens a long message at its end
+            self.console.message = f"{self.name}: nothing was sent: {self.console.host_line(self.name)}"
+            self.console.app.invalidate()
             return
         self.console.type_into(self.name, data)
 
@@ -262,6 +296,8 @@ class Console:
         self.message = note
         """The status bar's message: what the last command did, an error, a note."""
         self.inbox = 0
+        self.hosts: dict[str, dict[str, Any]] = {}
+        """Other hosts' links as the daemon last said (`host` events, status): why one is down."""
         self.help_visible = False
         self.command_visible = False
         self.scrollback_visible = False
@@ -363,10 +399,14 @@ class Console:
             handler = self._click(name)
             focus = name == self.model.focus
             line_style = "class:sidebar.focus" if focus else ""
+            if info.state == UNREACHABLE:
+                line_style += " class:sidebar.unreachable"
             mark = "▶" if focus else " "
-            label = f"{mark}{i if i < 10 else ' '} {name}"[: SIDEBAR_WIDTH - 11]
-            out.append((line_style, f"{label:<{SIDEBAR_WIDTH - 11}} ", handler))
-            out.append((BADGE.get(info.state, ""), f" {info.state:<8}", handler))
+            badge = f" {info.state:<8}"
+            room = SIDEBAR_WIDTH - 2 - len(badge)  # `unreachable` is wider than the others
+            label = f"{mark}{i if i < 10 else ' '} {name}"[:room]
+            out.append((line_style, f"{label:<{room}} ", handler))
+            out.append((BADGE.get(info.state, ""), badge, handler))
             out.append(("", "\n"))
             task = f"{info.task} {info.task_title}" if info.task else (info.error or "")
             if not task and info.draft:
@@ -374,11 +414,28 @@ class Console:
             queue = f" q:{info.queue}" if info.queue else ""
             room = SIDEBAR_WIDTH - 4 - len(queue)
             task = task if len(task) <= room else task[: room - 1] + "…"
-            out.append(("class:sidebar.task", f"   {task:<{room}}{queue}\n", handler))
+            grey = " class:sidebar.unreachable" if info.state == UNREACHABLE else ""
+            out.append(("class:sidebar.task" + grey, f"   {task:<{room}}{queue}\n", handler))
             for note in info.notes:  # a limit, a retry, background work; the context used, the cost
                 note = note if len(note) <= room else note[: room - 1] + "…"
                 out.append(("class:sidebar.task", f"   {note}\n", handler))
         return out
+
+    def host_line(self, name: str) -> str:
+        """Why another host's agent is unreachable: its link's state, since when, the
+        transport's last error line (as the daemon's own refusal says it)."""
+        host = name.partition("/")[0]
+        info = self.hosts.get(host)
+        if info is None:
+            return f"host {host} is unreachable"
+        since = time.strftime("%H:%M:%S", time.localtime(float(info.get("since") or 0)))
+        why = f": {info['error']}" if info.get("error") else ""
+        return f"host {host} is {info.get('state')} (since {since}){why}"
+
+    def _on_hosts(self, hosts: Any) -> None:
+        for h in hosts if isinstance(hosts, list) else []:
+            if isinstance(h, dict) and isinstance(h.get("host"), str):
+                self.hosts[h["host"]] = h
 
     def _click(self, name: str) -> Any:
         def handler(ev: MouseEvent) -> None:
@@ -622,6 +679,7 @@ class Console:
     def on_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("type")
         if kind == "hello":
+            self._on_hosts(ev.get("hosts"))
             self.model.set_team(ev["agents"])
             if self._saved_layout is None:  # the first hello: the last console's layout
                 self._saved_layout = self._load_layout()
@@ -666,6 +724,13 @@ class Console:
             self.message = f"{ev.get('agent')} removed from the team"
         elif kind == "inbox":
             self.inbox += 1
+        elif kind == "host":  # a link to another host went down or came back
+            self._on_hosts([ev])
+            self._refresh()  # its agents' rows: unreachable, or their states again
+            if ev.get("state") == "connected":
+                for name, pane in self.panes.items():
+                    if name.startswith(f"{ev['host']}/"):
+                        pane.reopen()
         self.app.invalidate()
 
     def _refresh(self) -> None:
@@ -682,6 +747,7 @@ class Console:
                     if self.ctl is None:
                         return
                     st = await self.ctl.call("status")
+                    self._on_hosts(st.get("hosts"))
                     self.model.set_team(st["agents"])
                     self.app.invalidate()
                     if not self._refresh_again:
