@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fixtures import aider_env, codex_env  # noqa: E402  (needs the repo on sys.path first)
+from fixtures import aider_env, codex_env, opencode_env  # noqa: E402  (needs the repo on sys.path first)
 from fixtures.claude_env import ClaudeTerm  # noqa: E402
 from fixtures.mock_openai import MockServer, start_mock  # noqa: E402
 from scripts.capture_claude_screens import Capture  # noqa: E402
@@ -264,9 +264,130 @@ def aider_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.close()
 
 
+def opencode_spawn(binary: str, name: str, mock: MockServer, args: list[str] | None = None,
+                   fresh: bool = True) -> ClaudeTerm:
+    root = BASE / "opencode" / name
+    if fresh:
+        shutil.rmtree(root, ignore_errors=True)
+    home, work = root / "home", root / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    opencode_env.prepare_home(home, mock.port)
+    env = opencode_env.opencode_env(home)
+    return ClaudeTerm(binary, args or [], env=env, cwd=work, answer_queries=True)
+
+
+def _oc_footer(term: ClaudeTerm) -> str:
+    filled = [ln for ln in term.lines() if ln.strip()]
+    return filled[-1] if filled else ""
+
+
+def _oc_box(term: ClaudeTerm) -> str:
+    """The text in opencode's input box (the ┃ rows over ╹▀▀▀, less its model row)."""
+    from supervisor.detect.rules import View
+    return View(term.lines()).region("bar_box") or ""
+
+
+def _oc_idle(term: ClaudeTerm) -> bool:
+    return (term.contains("╹▀") and "interrupt" not in _oc_footer(term)
+            and not term.contains("Permission required"))
+
+
+def _oc_type(term: ClaudeTerm, text: str, cap: Capture | None = None, mark: str = "") -> None:
+    """Type text, wait until the box shows it, then Enter as its own write (`mark`: see _type)."""
+    term.send(text)
+    head = text.splitlines()[0][:30]
+    term.wait_for(lambda: head in _oc_box(term) or "[Pasted" in _oc_box(term), 10, f"{head!r} typed")
+    term.drain(quiet=0.3, limit=2)
+    term.send("\r")
+    if cap is not None and mark:
+        # the reply as drawn when its turn ends (later redraws drop the [ ] of a directive)
+        cap.index[mark] = {"raw": "main.raw", "offset": len(term.raw), "expected": "turn",
+                           "reply": f"MOCK-REPLY: {text}"}
+
+
+def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
+    s = "main"
+    term = opencode_spawn(binary, s, mock)
+    try:
+        term.wait_for(lambda: term.contains("Ask anything"), 30, "the prompt")
+        term.drain(quiet=1.0, limit=5)
+        cap.snap(term, s, "idle_start", "idle")
+
+        term.send("half a thought")
+        term.wait_for(lambda: "half a thought" in _oc_box(term), 10, "draft")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_draft", "idle", note="text typed, not submitted")
+        term.send("\x03")  # Ctrl-C empties a box with text
+        term.wait_for(lambda: term.contains("Ask anything"), 10, "draft cleared")
+        term.drain(quiet=0.5, limit=3)
+
+        _oc_type(term, "slow one [delay=3]", cap, "turn_delay")
+        term.wait_for(lambda: "interrupt" in _oc_footer(term), 10, "working")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_delay", "working", note="~1 s into a 3 s wait")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: slow one") and _oc_idle(term), 20, "reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_reply", "idle")
+
+        _oc_type(term, "a paused reply that streams in two halves [middelay=3]", cap, "turn_midstream")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: a paused"), 15, "first half")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_midstream", "working", note="half the text shown, 3 s pause")
+        term.wait_for(lambda: term.contains("halves middelay=3") and _oc_idle(term), 20, "end")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_midstream", "idle")
+
+        term.send("\x1b[200~first line\nsecond line\nthird line\x1b[201~")
+        term.wait_for(lambda: "[Pasted" in _oc_box(term), 10, "paste shown")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_multiline_draft", "idle", note="a 3-line bracketed paste in the box")
+        term.send("\r")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: first line") and _oc_idle(term), 20, "ml reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_multiline", "idle")
+
+        _oc_type(term, "run it [bash=echo hi > made.txt]")
+        term.wait_for(lambda: term.contains("Allow once"), 20, "approval")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_bash", "blocked")
+        term.send("\r")  # Allow once
+        term.wait_for(lambda: term.contains("MOCK-REPLY: tool result") and _oc_idle(term), 30, "ran")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_bash_after_enter", "idle")
+
+        _oc_type(term, "again [bash=echo no > never.txt]")
+        term.wait_for(lambda: term.contains("never.txt") and term.contains("Allow once"), 20, "approval 2")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_bash_2", "blocked")
+        term.send("\x1b")  # Esc rejects
+        term.wait_for(lambda: not term.contains("Allow once") and _oc_idle(term), 20, "rejected")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_bash_after_esc", "idle")
+
+        _oc_type(term, "interrupt me [delay=10]")
+        term.wait_for(lambda: "interrupt" in _oc_footer(term), 10, "working 2")
+        term.drain(quiet=0.5, limit=0.5)
+        term.send("\x1b")
+        term.wait_for(lambda: "esc again to interrupt" in _oc_footer(term), 5, "interrupt armed")
+        term.drain(quiet=0.3, limit=0.3)
+        cap.snap(term, s, "working_esc_once", "working", note="one Esc: 'esc again to interrupt'")
+        term.send("\x1b[27u")  # the second Esc, in its CSI-u form (the profile's interrupt)
+        term.wait_for(lambda: _oc_idle(term), 15, "interrupted")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_esc_interrupt", "idle")
+
+        term.send("\x03")  # at an empty box, one Ctrl-C quits
+        term.wait_for(lambda: term.exited, 15, "exit")
+        cap.snap(term, s, "exit_after_ctrlc", "exited")
+    finally:
+        cap.save_raw(term, s)
+        term.close()
+
+
 PROGRAMS = {
     "codex": (codex_env.find_codex, codex_env.CODEX_VERSION, [codex_main]),
     "aider": (aider_env.find_aider, aider_env.AIDER_VERSION, [aider_main]),
+    "opencode": (opencode_env.find_opencode, opencode_env.OPENCODE_VERSION, [opencode_main]),
 }
 
 

@@ -86,6 +86,21 @@ class View:
             blocks.append((0, end))
         return blocks[n - 1] if len(blocks) >= n else None
 
+    def bar_box_rows(self) -> tuple[int, int, int] | None:
+        """(start, end, column) of the text rows of the last box drawn as a bar down its
+        left side and closed by a ``╹▀▀▀`` row (opencode's input box, ``┃`` at `column`):
+        the box's own last row (opencode's agent and model line) is not text, left out."""
+        for y in range(len(self.lines) - 1, -1, -1):
+            line = self.lines[y]
+            col = line.find("╹▀")
+            if col < 0 or line[:col].strip():
+                continue
+            start = y
+            while start > 0 and self.lines[start - 1][col : col + 1] == "┃":
+                start -= 1
+            return (start, y - 1, col) if y > start else None
+        return None
+
     def region(self, spec: str) -> str | None:
         """The text of a named region, or None when the screen has no such region."""
         if spec in self._cache:
@@ -120,6 +135,12 @@ class View:
         if name == "paragraph":
             rows = self.paragraph_rows(int(arg or 1))
             return None if rows is None else "\n".join(lines[rows[0] : rows[1]])
+        if name == "bar_box":
+            box = self.bar_box_rows()
+            if box is None:
+                return None
+            start, end, col = box
+            return "\n".join(line[col + 1 :] for line in lines[start:end])
         rules = self.rule_rows()
         if name == "after_last_rule":
             if not rules:
@@ -141,7 +162,7 @@ class View:
 
 
 REGIONS = ("screen", "title", "modes", "bottom", "after_last_rule", "prompt_box", "above_prompt_box",
-           "paragraph")
+           "paragraph", "bar_box")
 
 
 # -- matchers ---------------------------------------------------------------------------------
@@ -295,7 +316,8 @@ class Settings:
     """The word after `role_flag`: {role} is the role text, {role_toml} the text as a TOML
     string (Codex takes its role as `-c developer_instructions=<TOML string>`)."""
     input_region: str = "prompt_box"
-    """The region holding the input box (a program with no rules around it: `paragraph:2`)."""
+    """The region holding the input box (a program with no rules around it: `paragraph:2`;
+    opencode's box, a bar down its left side: `bar_box`)."""
     input_regex: str | None = None
     """The region is the input box only when this matches it (a dialog can stand there)."""
     placeholder: tuple[str, ...] = ()
@@ -329,8 +351,9 @@ class Settings:
             raise ValueError(f"transcript must be one of {known} or '', not {self.transcript!r}")
         if self.session_registry not in ("", "claude"):
             raise ValueError(f"session_registry must be 'claude' or '', not {self.session_registry!r}")
-        if self.input_region.partition(":")[0] not in ("prompt_box", "paragraph"):
-            raise ValueError(f"input_region must be 'prompt_box' or 'paragraph:N', not {self.input_region!r}")
+        if self.input_region.partition(":")[0] not in ("prompt_box", "paragraph", "bar_box"):
+            raise ValueError(
+                f"input_region must be 'prompt_box', 'paragraph:N' or 'bar_box', not {self.input_region!r}")
         optional = [r for r in (self.prompt_regex, self.retry_regex, self.input_regex,
                                 self.background_regex) if r]
         for pattern in (*self.answer_drop, *self.api_error, *self.placeholder, *optional):

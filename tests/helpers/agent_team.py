@@ -1,4 +1,5 @@
-"""A daemon with one real agent other than Claude (`cx`: Codex CLI) against its mock API."""
+"""A daemon with one real agent other than Claude (`cx`: Codex CLI, `oc`: opencode) against
+its mock API."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fixtures import codex_env
+from fixtures import codex_env, opencode_env
 from fixtures.mock_openai import MockServer, start_mock
 from tests.conftest import staff
 
@@ -32,6 +33,32 @@ def codex_daemon(
         'profile = "codex"\n'
         f"cwd = {json.dumps(str(work))}\n" + extra +
         "[agents.cx.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items()) + others
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        yield work, server
+    finally:
+        staff("down")
+        server.stop()
+
+
+@contextmanager
+def opencode_daemon(tmp_path: Path, opencode: str, extra: str = "") -> Iterator[tuple[Path, MockServer]]:
+    """The mock, an opencode home whose only provider is the mock, and `staff up` with agent
+    `oc`; yields the workdir and the mock. `extra`: more TOML for the agent."""
+    server, port = start_mock(log_path=tmp_path / "mock.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    home = tmp_path / "opencode-user"
+    opencode_env.prepare_home(home, port)
+    env = opencode_env.opencode_env(home)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        "[agents.oc]\n"
+        f"command = {json.dumps([opencode])}\n"
+        'profile = "opencode"\n'
+        f"cwd = {json.dumps(str(work))}\n" + extra +
+        "[agents.oc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
     )
     staff("up", "-c", str(cfg), check=True)
     try:

@@ -14,7 +14,7 @@ from supervisor.detect.rules import View, load_profile
 from supervisor.screen.emulator import Terminal, available_backends
 
 DATA = Path(__file__).parents[1] / "data"
-PROGRAMS = {"codex": "0.171.0", "aider": "0.86.2"}
+PROGRAMS = {"codex": "0.171.0", "aider": "0.86.2", "opencode": "1.18.33"}
 BACKENDS = available_backends()
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor.detect.answers import TranscriptAnswer
-from supervisor.detect.sessionfiles import aider, codex
+from supervisor.detect.sessionfiles import aider, codex, opencode
 
 
 def _no_session(_path: Path) -> str | None:
@@ -37,4 +37,5 @@ class SessionFiles:
 READERS: dict[str, SessionFiles] = {
     "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id),
     "aider": SessionFiles(aider.histories, aider.read_turn),
+    "opencode": SessionFiles(opencode.files, opencode.read_turn, opencode.session_id),
 }

@@ -1,0 +1,104 @@
+"""The real opencode (npm `opencode-ai`, pinned 1.18.33) supervised by the daemon, against
+the mock OpenAI Responses API: spawn → idle → task → working → idle with the answer opencode
+recorded in its database, a reply paused 5 s mid-way never read as idle, a shell command's
+permission ask surfaced as `blocked` and answered with `staff answer`, a multi-line task of
+over 1 000 characters arriving whole, and a restart resuming opencode's own session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.mock_openai import MockServer
+from fixtures.opencode_env import find_opencode
+from tests.conftest import staff
+from tests.helpers.agent_team import opencode_daemon
+from tests.helpers.events import Events
+
+pytestmark = pytest.mark.agents
+OPENCODE = find_opencode()
+if OPENCODE is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs the real opencode: `make agents` installs it into .cache/opencode")
+    pytest.skip("the real opencode is not installed (make agents)", allow_module_level=True)
+
+
+@pytest.fixture
+def opencode_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
+    with opencode_daemon(tmp_path, OPENCODE) as (work, server):
+        events = Events(home)
+        try:
+            yield work, server, events
+        finally:
+            events.close()
+
+
+def _agent() -> dict[str, Any]:
+    status: dict[str, Any] = json.loads(staff("status", "--json", check=True).stdout)
+    return dict(status["agents"][0])
+
+
+def _user_texts(server: MockServer) -> list[str]:
+    return [r["last_user_text"] for r in server.records if r.get("kind") == "responses"]
+
+
+def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
+    opencode_team: tuple[Path, MockServer, Events],
+) -> None:
+    work, server, events = opencode_team
+    r = staff("ask", "oc", "hello world [delay=1]", "--json", timeout=90)
+    assert r.returncode == 0, r.stderr
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
+    assert task["answer_source"] == "transcript"
+    seen = events.states("oc")
+    i = seen.index("working")
+    assert "idle" in seen[:i] and "idle" in seen[i:], seen
+    assert "idle by rule 'idle-box'" in staff("explain", "oc", check=True).stdout
+    session = _agent()["session_id"]
+    assert session and session.startswith("ses_"), "the session opencode chose was adopted"
+
+    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
+    before = len(events.states("oc"))
+    r = staff("ask", "oc", "pause half-way [middelay=5]", "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
+    during = events.states("oc")[before:]
+    assert during.count("idle") == 1 and during[-1] == "idle", during
+    assert "middelay-end" in [name for _t, name in server.events]
+
+    # a shell command opencode asks permission for: blocked, answered with `staff answer`
+    tid = staff("submit", "oc", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
+    events.wait_state("oc", "blocked", 60)
+    assert "Permission required" in staff("screen", "oc", check=True).stdout
+    assert "blocked by rule 'permission-ask'" in staff("explain", "oc", check=True).stdout
+    assert "answered, now" in staff("answer", "oc", "Enter", check=True).stdout  # Allow once
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["state"] == "done", done
+    assert done["answer"] == "MOCK-REPLY: tool result: hi", done
+    assert (work / "made.txt").read_text().strip() == "hi"
+
+    # a multi-line task over 1 000 characters: opencode gets it whole, the answer is exact.
+    # A paste of 3+ lines or 150+ characters becomes a "[Pasted ~N lines]" token in its box,
+    # which it sends with one space after it: the only change opencode makes to a task.
+    long = "first line\n" + "x" * 1200 + "\nlast line"
+    r = staff("ask", "oc", long, "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert _user_texts(server)[-1] == long + " "
+    assert task["answer"] == f"MOCK-REPLY: {long} "
+
+    # a restart resumes opencode's own session: --session <id>, and the model sees the past
+    staff("restart", "oc", check=True)
+    events.wait_state("oc", "idle", 60)
+    argv = Path(f"/proc/{_agent()['pid']}/cmdline").read_bytes().split(b"\0")
+    assert b"--session" in argv and argv[argv.index(b"--session") + 1].decode() == session, argv
+    r = staff("ask", "oc", "after the restart", "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: after the restart", task
+    last = [r for r in server.records if r.get("last_user_text") == "after the restart"][-1]
+    assert "hello world [delay=1]" in last["history"], "the resumed session carries the first turn"
