@@ -377,9 +377,11 @@ class Delivery:
         term = self.agent.term
         lines = term.lines()
         region, _, arg = p.input_region.partition(":")
-        if region == "paragraph":  # no rules to stop at: the answer ends above the box
-            rows = View(lines).paragraph_rows(int(arg or 1))
-            lines = lines[: rows[0]] if rows is not None else lines
+        # no rules to stop at (Codex's paragraph, opencode's bar): the answer ends above the box
+        view = View(lines)
+        rows = (view.paragraph_rows(int(arg or 1)) if region == "paragraph"
+                else view.bar_box_rows() if region == "bar_box" else None)
+        lines = lines[: rows[0]] if rows is not None else lines
         text = answers.from_screen(
             term.history_text(),
             lines,

@@ -25,10 +25,12 @@ def test_doctor_names_programs_and_versions(
     bin_dir.mkdir()
     _fake_program(bin_dir, "codex", "codex-cli 0.171.0")
     _fake_program(bin_dir, "claude", "2.1.299 (Claude Code)")
+    _fake_program(bin_dir, "opencode", "1.18.33")
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.defpath}")
     got = json.loads(staff("doctor", "--json", check=True).stdout)
     rows = {r["program"]: r for r in got["programs"]}
     assert rows["codex"]["version"] == "codex-cli 0.171.0" and rows["codex"]["matches"] is True
+    assert rows["opencode"]["matches"] is True and rows["opencode"]["profile"] == "opencode"
     assert rows["claude"]["matches"] is False and rows["claude"]["profile_version"] == "2.1.330"
     assert rows["aider"]["path"] is None
     assert got["agents"] is None  # no daemon

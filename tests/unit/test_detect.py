@@ -177,3 +177,15 @@ def test_claudes_footer_counts_its_background_work(footer: str, count: int) -> N
     assert pattern is not None
     m = re.search(pattern, footer, re.M)
     assert (int(m.group("n")) if m else 0) == count
+
+
+def test_bar_box_is_the_text_inside_a_left_bar_box() -> None:
+    """opencode's input box: ┃ down the left, closed by ╹▀▀▀, its last row the model line
+    (not text). A ┃ block with no closing row (a past prompt) is not the box."""
+    box = ["  ┃", "  ┃  past prompt", "  ┃", "     answer", "",
+           "  ┃", "  ┃  first line", "  ┃  second", "  ┃", "  ┃  Build · Mock Model",
+           "  ╹▀▀▀▀▀▀▀▀▀▀", "   ~/w   12 (0%)  ctrl+p commands"]
+    got = View(box).region("bar_box")
+    assert got is not None and [ln.strip() for ln in got.split("\n")] == ["", "first line", "second", ""]
+    assert View(box[:5]).region("bar_box") is None
+    assert View(["  ┃  Build · Mock Model", "  ╹▀▀▀▀"]).region("bar_box") == ""

@@ -4,6 +4,7 @@ profile may give, and the session a file names is what a restart resumes."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from supervisor.agent.agent import Agent, AgentSpec
@@ -28,7 +29,7 @@ def rollout(path: Path, session: str, cwd: str, prompt: str, answer: str | None)
 
 def test_every_reader_has_a_name_profiles_may_give() -> None:
     assert set(sessionfiles.READERS) <= set(TRANSCRIPTS)
-    for name in ("claude", "codex", "aider"):  # a profile naming an unknown reader is refused at load
+    for name in ("claude", "codex", "aider", "opencode"):  # a profile naming an unknown reader is refused at load
         assert load_profile(name).settings.transcript in ("claude", *sessionfiles.READERS)
 
 
@@ -57,3 +58,61 @@ def test_a_program_naming_its_own_session_is_resumed_with_that_id(tmp_path: Path
     assert agent.argv() == ["codex", "--no-daemon", "resume", "abc-123"]
     agent.starts = 0
     assert agent.argv() == ["codex", "--no-daemon"]  # the first start never resumes
+
+
+def opencode_db(path: Path) -> sqlite3.Connection:
+    """The tables of opencode 1.18.33's database that hold a turn (the columns read), in WAL
+    mode as opencode keeps it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT NOT NULL)")
+    db.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL,"
+               " time_created INTEGER NOT NULL, data TEXT NOT NULL)")
+    db.execute("CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, data TEXT NOT NULL)")
+    return db
+
+
+def oc_message(db: sqlite3.Connection, mid: str, session: str, at: int, data: dict[str, object],
+               *parts: dict[str, object]) -> None:
+    db.execute("INSERT INTO message VALUES (?, ?, ?, ?)", (mid, session, at, json.dumps(data)))
+    for i, part in enumerate(parts):
+        db.execute("INSERT INTO part VALUES (?, ?, ?)", (f"prt_{mid}_{i}", mid, json.dumps(part)))
+
+
+def test_opencode_database_gives_the_turn_its_last_step_and_its_session(tmp_path: Path) -> None:
+    reader = sessionfiles.READERS["opencode"]
+    env = {"HOME": str(tmp_path)}
+    db = opencode_db(tmp_path / ".local/share/opencode/opencode.db")
+    db.execute("INSERT INTO session VALUES ('ses_1', '/w'), ('ses_2', '/elsewhere')")
+    oc_message(db, "msg_u", "ses_1", 1, {"role": "user"}, {"type": "text", "text": "run it"})
+    step = {"role": "assistant", "parentID": "msg_u", "time": {"created": 2}}
+    oc_message(db, "msg_a1", "ses_1", 2, step, {"type": "tool", "tool": "bash"})
+    [path] = reader.files(env, "/w", 0.0)
+    assert path.name == "opencode.db-wal"  # where its writes land first: the file watched
+    got = reader.read(path, "run it", "/w")
+    assert (got.seen_prompt, got.complete) == (True, False)  # a step running
+    assert reader.session_id(path) == "ses_1"
+    db.execute("UPDATE message SET data = ? WHERE id = 'msg_a1'",
+               (json.dumps({**step, "time": {"created": 2, "completed": 3}, "finish": "tool-calls"}),))
+    assert not reader.read(path, "run it", "/w").complete  # a tool's step: the turn goes on
+    oc_message(db, "msg_a2", "ses_1", 4, {**step, "time": {"created": 4, "completed": 5}, "finish": "stop"},
+               {"type": "step-start"}, {"type": "text", "text": "done: hi"}, {"type": "step-finish"})
+    got = reader.read(path, "run it", "/w")
+    assert (got.text, got.complete) == ("done: hi", True)
+    assert not reader.read(path, "run it", "/elsewhere").seen_prompt  # another directory's
+    assert not reader.read(path, "something else", "/w").seen_prompt
+    oc_message(db, "msg_u2", "ses_1", 6, {"role": "user"}, {"type": "text", "text": "stop it"})
+    oc_message(db, "msg_a3", "ses_1", 7, {"role": "assistant", "parentID": "msg_u2",
+               "time": {"created": 7, "completed": 8}, "error": {"name": "MessageAbortedError"}})
+    got = reader.read(path, "stop it", "/w")
+    assert (got.text, got.seen_prompt) == (None, True)  # interrupted: no answer recorded
+    db.close()
+
+
+def test_opencode_resumes_its_session_with_the_session_flag(tmp_path: Path) -> None:
+    agent = Agent(AgentSpec(name="o", command=["opencode"]), load_profile("opencode"),
+                  env={"HOME": str(tmp_path)})
+    agent.starts = 1
+    agent.session.adopt("ses_abc")
+    assert agent.argv() == ["opencode", "--session", "ses_abc"]
