@@ -29,7 +29,7 @@ def rollout(path: Path, session: str, cwd: str, prompt: str, answer: str | None)
 
 def test_every_reader_has_a_name_profiles_may_give() -> None:
     assert set(sessionfiles.READERS) <= set(TRANSCRIPTS)
-    for name in ("claude", "codex", "aider", "opencode"):  # a profile naming an unknown reader is refused at load
+    for name in ("claude", "codex", "aider", "opencode"):  # naming an unknown reader is refused at load
         assert load_profile(name).settings.transcript in ("claude", *sessionfiles.READERS)
 
 
