@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fixtures import claude_env, codex_env
+from fixtures import claude_env, codex_env, opencode_env
 from fixtures.mockhttp import MockServer
 
 from .harness import Context, Daemon, EventTap, pcts, row
@@ -87,9 +87,18 @@ def _codex(binary: str, root: Path, port: int) -> dict[str, Any]:
             "env": codex_env.codex_env(home, home / ".codex")}
 
 
+def _opencode(binary: str, root: Path, port: int) -> dict[str, Any]:
+    work, home = root / "work", root / "opencode-user"
+    work.mkdir(parents=True)
+    opencode_env.prepare_home(home, port)
+    return {"command": [binary], "profile": "opencode", "cwd": str(work),
+            "env": opencode_env.opencode_env(home)}
+
+
 PROGRAMS: list[Program] = [
     Program("claude", "Claude Code", claude_env.find_claude, _anthropic, _claude),  # the baseline: first
     Program("codex", "Codex CLI", codex_env.find_codex, _openai, _codex),
+    Program("opencode", "opencode", opencode_env.find_opencode, _openai, _opencode),
 ]
 
 
