@@ -24,7 +24,7 @@ from supervisor.agent.delivery import Delivery
 from supervisor.agent.session import Session
 from supervisor.agent.task import Task
 from supervisor.agent.watchers import DraftWatch, StallWatch
-from supervisor.detect import answers
+from supervisor.detect import answers, sessionfiles
 from supervisor.detect.rules import Detection, Profile, View
 from supervisor.events import (
     BackgroundChanged,
@@ -212,7 +212,7 @@ class Agent:
                 argv += [p.session_flag, self.session_id]
         elif p.resume_argv and self.starts > 0:
             uses_id = any("{session}" in a for a in p.resume_argv)
-            if self.session_id or not uses_id:
+            if not uses_id or (self.session_id and self._session_kept()):
                 argv += [a.replace("{session}", self.session_id) for a in p.resume_argv]
         if self.spec.role_text and p.role_flag:
             role = self.spec.role_text
@@ -235,6 +235,11 @@ class Agent:
     def _has_transcript(self) -> bool:
         """Resume only a conversation that exists (Claude refuses an unknown --resume id)."""
         return answers.transcript_path(self.env, self.cwd(), self.session_id).exists()
+
+    def _session_kept(self) -> bool:
+        """Resume only a session the program still keeps (it refuses an unknown id)."""
+        reader = sessionfiles.READERS.get(self.profile.settings.transcript)
+        return reader is None or reader.kept(self.env, self.cwd(), self.session_id)
 
     def recover_answer(self, task: Task) -> str | None:
         """After a daemon restart: the answer to `task` if the transcript shows it finished."""

@@ -121,7 +121,8 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
 ) -> None:
     """Codex picks its own session id; the daemon reads it from the rollout, keeps it in the
     journal, and a restart (of the agent, or of the daemon) starts `codex resume <id>`: the
-    model then gets the earlier turns again, and the role too."""
+    model then gets the earlier turns again, and the role too. A session Codex lost is not
+    resumed (it would exit on the unknown id)."""
     with codex_daemon(tmp_path, CODEX, 'role_text = "You review code."\n') as (_work, server):
         r = staff("ask", "cx", "remember the word teal", "--json", timeout=90)
         assert r.returncode == 0, r.stderr
@@ -161,3 +162,16 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
         third = [x for x in server.records if x.get("last_user_text") == "and now?"][-1]
         assert {"remember the word teal", "which word?"} <= set(third["user_texts"])
         assert json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"] == session
+
+        # Codex lost the session (its home wiped): `resume <id>` would exit at once, so a
+        # restart starts a new conversation instead
+        rollout.unlink()
+        events = Events(home)
+        try:
+            staff("restart", "cx", check=True)
+            events.wait_state("cx", "idle", 60)
+        finally:
+            events.close()
+        assert "resume" not in _argv(), _argv()
+        r = staff("ask", "cx", "fresh start", "--json", timeout=90)
+        assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: fresh start", r.stdout + r.stderr

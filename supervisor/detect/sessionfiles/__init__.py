@@ -22,6 +22,10 @@ def _no_session(_path: Path) -> str | None:
     return None
 
 
+def _kept(_env: dict[str, str], _cwd: str, _session: str) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class SessionFiles:
     """One program's session files."""
@@ -32,10 +36,13 @@ class SessionFiles:
     """(file, the prompt as typed, cwd) → the turn that prompt began, as far as recorded."""
     session_id: Callable[[Path], str | None] = _no_session
     """The program's own id of the session a file holds (None: it cannot be resumed by id)."""
+    kept: Callable[[dict[str, str], str, str], bool] = _kept
+    """(env, cwd, session id) → the program still keeps that session. Resuming one it lost
+    fails (Codex exits on an unknown id), and would again at every restart."""
 
 
 READERS: dict[str, SessionFiles] = {
-    "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id),
+    "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id, codex.has_session),
     "aider": SessionFiles(aider.histories, aider.read_turn),
     "opencode": SessionFiles(opencode.files, opencode.read_turn, opencode.session_id),
 }

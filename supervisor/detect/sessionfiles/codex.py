@@ -4,6 +4,7 @@ and directory."""
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -73,3 +74,10 @@ def session_id(path: Path) -> str | None:
         if entry.get("type") == "session_meta" and isinstance(payload.get("id"), str):
             return str(payload["id"])
     return None
+
+
+def has_session(env: dict[str, str], _cwd: str, session: str) -> bool:
+    """Codex still has the session's rollout: ``codex resume <id>`` of one it lost prints
+    ``No saved session found with ID …`` and exits (0.171.0)."""
+    pattern = f"*/*/*/rollout-*-{glob.escape(session)}.jsonl"
+    return any((home(env) / "sessions").glob(pattern))
