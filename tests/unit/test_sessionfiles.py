@@ -55,12 +55,14 @@ def test_a_program_naming_its_own_session_is_resumed_with_that_id(tmp_path: Path
     assert agent.argv() == ["codex", "--no-daemon"]  # no session read yet: a new one
     agent.session.adopt("abc-123")
     assert agent.session_id == "abc-123"
-    kept = rollout(tmp_path / ".codex/sessions/2026/11/28/rollout-2026-11-28T12-00-00-abc-123.jsonl",
-                   "abc-123", "/w", "do it", "done")
+    kept = tmp_path / ".codex/sessions/2026/11/28/rollout-2026-11-28T12-00-00-abc-123.jsonl"
+    rollout(kept, "abc-123", agent.cwd(), "do it", "done")
     assert agent.argv() == ["codex", "--no-daemon", "resume", "abc-123"]
     agent.starts = 0
     assert agent.argv() == ["codex", "--no-daemon"]  # the first start never resumes
     agent.starts = 1
+    rollout(kept, "abc-123", str(tmp_path / "elsewhere"), "do it", "done")
+    assert agent.argv() == ["codex", "--no-daemon"]  # Codex would ask which directory to use
     kept.unlink()  # Codex lost it (its home wiped): `resume abc-123` would exit at once
     assert agent.argv() == ["codex", "--no-daemon"]
 

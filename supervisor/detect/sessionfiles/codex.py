@@ -76,8 +76,16 @@ def session_id(path: Path) -> str | None:
     return None
 
 
-def has_session(env: dict[str, str], _cwd: str, session: str) -> bool:
-    """Codex still has the session's rollout: ``codex resume <id>`` of one it lost prints
-    ``No saved session found with ID …`` and exits (0.171.0)."""
+def has_session(env: dict[str, str], cwd: str, session: str) -> bool:
+    """Codex can resume the session here without asking: its rollout is there (``codex resume
+    <id>`` of one it lost prints ``No saved session found with ID …`` and exits), and the last
+    directory it recorded is `cwd` (else it first asks which directory to use, a dialog of its
+    own: 0.171.0)."""
     pattern = f"*/*/*/rollout-*-{glob.escape(session)}.jsonl"
-    return any((home(env) / "sessions").glob(pattern))
+    for path in (home(env) / "sessions").glob(pattern):
+        last = None
+        for entry in read_entries(path, 0)[0]:
+            if entry.get("type") in ("session_meta", "turn_context"):
+                last = (entry.get("payload") or {}).get("cwd", last)
+        return last is None or os.path.realpath(str(last)) == os.path.realpath(cwd)
+    return False
