@@ -21,7 +21,7 @@ from supervisor.team.config import RoleSpec
 from supervisor.team.supervisor import Extension
 
 if TYPE_CHECKING:
-    from supervisor.agent.agent import Agent
+    from supervisor.agent.agent import Agent, AgentSpec
     from supervisor.team.supervisor import Supervisor
 
 log = logging.getLogger("staff")
@@ -106,15 +106,8 @@ class Pool(Extension):
         while f"{spec.name}-{n}" in self.sup.agents:
             n += 1
         name = f"{spec.name}-{n}"
-        clone = dataclasses.replace(
-            spec.template,
-            name=name,
-            role=spec.name,
-            env=dict(spec.template.env),
-            command=list(spec.template.command),
-        )
         try:
-            agent = self.sup.add_agent(clone)
+            agent = self.sup.add_agent(self._clone(spec, name))
         except Exception as exc:
             log.error("pool %s: cannot add %s: %s", spec.name, name, exc)
             return None
@@ -123,6 +116,31 @@ class Pool(Extension):
         agent.start()
         self.sup.publish({"type": "pool", "role": spec.name, "agent": name, "action": "spawn"})
         return agent
+
+    @staticmethod
+    def _clone(spec: RoleSpec, name: str) -> AgentSpec:
+        return dataclasses.replace(
+            spec.template, name=name, role=spec.name, env=dict(spec.template.env),
+            command=list(spec.template.command),
+        )
+
+    def restore(self, saved: dict[str, Any], kids: dict[str, Any]) -> None:
+        """At daemon start (a reload, an upgrade): the clones the keeper still runs join the
+        pool again, to be adopted with their tasks instead of ended as strangers; they are
+        reaped after their idle timeout as before."""
+        for name in kids:
+            role, _, n = name.rpartition("-")
+            spec = self.roles_by_name.get(role)
+            if spec is None or not n.isdigit() or name in self.sup.agents:
+                continue
+            try:
+                agent = self.sup.add_agent(self._clone(spec, name))
+            except Exception as exc:
+                log.error("pool %s: cannot take %s back: %s", role, name, exc)
+                continue
+            if name in saved:
+                agent.session_id, _pid, agent.starts = saved[name]
+            self.spawned.add(name)
 
     # -- shrinking ------------------------------------------------------------------------------
     def on_event(self, event: dict[str, Any]) -> None:

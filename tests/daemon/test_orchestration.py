@@ -217,6 +217,27 @@ def test_pool_stops_idle_agents_above_min(team: Any, home: Path) -> None:
         assert json.loads(staff("wait", t, "--json", check=True).stdout)["state"] == "done"
 
 
+def test_a_reload_adopts_the_pools_clones_with_their_tasks(team: Any, home: Path) -> None:
+    """A pool's clones are not in the team file: a reload (an upgrade) takes them back from the
+    keeper, pid and task kept, instead of ending them as strangers (a host's pools too)."""
+    team(f"[roles.worker]\n{FAKE_CMD}min = 1\nmax = 2\nidle_timeout = 120\n")
+    task = staff("submit", "role:worker", "across the reload [delay=3]", check=True).stdout.strip()
+    with Client(socket_path(home), timeout=30) as c:
+        for frame in c.stream("wait", task=task, progress=True, timeout=30):
+            if (frame.get("event") or {}).get("task", {}).get("state") == "working":
+                break
+    def pids() -> dict[str, int]:
+        agents = json.loads(staff("status", "--json", check=True).stdout)["agents"]
+        return {a["agent_id"]: a["pid"] for a in agents}
+
+    before = pids()
+    assert list(before) == ["worker-1"]
+    staff("reload", check=True)
+    assert pids() == before
+    done = json.loads(staff("wait", task, "--json", "--timeout", "60", check=True).stdout)
+    assert done["state"] == "done" and done["answer"].startswith("FAKE-REPLY(worker-1#1): across"), done
+
+
 def test_pool_config_errors_say_file_and_line(home: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text(f"[roles.w]\n{FAKE_CMD}min = 3\nmax = 2\n")
