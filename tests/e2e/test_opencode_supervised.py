@@ -92,6 +92,17 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert _user_texts(server)[-1] == long + " "
     assert task["answer"] == f"MOCK-REPLY: {long} "
 
+    # a cancelled turn: the profile's interrupt (Esc twice) ends it long before its reply
+    # would have come, and the next task starts from a clean box
+    tid = staff("submit", "oc", "never mind this one [delay=30]", check=True).stdout.strip()
+    events.wait(lambda e: e.get("type") == "task" and e["task"]["id"] == tid
+                and e["task"]["state"] == "working", 30)
+    staff("cancel", tid, check=True)
+    r = staff("ask", "oc", "after the cancel", "--json", timeout=25)  # within the 30 s wait
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: after the cancel", r.stdout + r.stderr
+    pauses = [name for _t, name in server.events if name.startswith("delay-")]
+    assert pauses.count("delay-start") == pauses.count("delay-end") + 1, "opencode hung up mid-wait"
+
     # a restart resumes opencode's own session: --session <id>, and the model sees the past
     staff("restart", "oc", check=True)
     events.wait_state("oc", "idle", 60)
@@ -102,3 +113,14 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert task["answer"] == "MOCK-REPLY: after the restart", task
     last = [r for r in server.records if r.get("last_user_text") == "after the restart"][-1]
     assert any("hello world [delay=1]" in t for t in last["user_texts"]), "the resumed session has its past"
+
+    # the daemon goes down (opencode with it) and comes up: the journal kept the id
+    staff("down", check=True)
+    staff("up", "-c", str(work.parent / "staff.toml"), check=True)
+    assert _agent()["session_id"] == session
+    argv = Path(f"/proc/{_agent()['pid']}/cmdline").read_bytes().split(b"\0")
+    assert argv[argv.index(b"--session") + 1].decode() == session, argv
+    r = staff("ask", "oc", "and after down and up", "--json", timeout=90)
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and after down and up", r.stdout + r.stderr
+    last = [r for r in server.records if r.get("last_user_text") == "and after down and up"][-1]
+    assert {"after the restart", "after the cancel"} <= {t.strip() for t in last["user_texts"]}
