@@ -62,8 +62,10 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "inbox_post": {"title": (str,)},
     "watch": {"agent": (str,), "until": (str,)},
     "monitors": {},
-    "unwatch": {"id": (str,)},
-    "monitor_wait": {"id": (str,)},
+    # the monitor's id in `monitor` (a client's own request id is `id`: an older client
+    # that put the monitor's id there is still understood, by the sync client's luck only)
+    "unwatch": {},
+    "monitor_wait": {},
     # The console and `staff attach` (streams.py): an agent's screen as a snapshot then its
     # raw output; the size a viewer shows it at (the smallest wins); a person's hold on it.
     "stream": {"agent": (str,)},
@@ -91,7 +93,8 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "inbox_ack": {"ids": (list,)},
     "inbox_post": {"body": (str,), "source": (str,), "to": (str,), "task": (str,)},
     "watch": {"then": (str,), "notify": (list,), "task": (str,), "title": (str,), "repeat": (bool,)},
-    "monitor_wait": {"timeout": (int, float)},
+    "unwatch": {"monitor": (str,)},
+    "monitor_wait": {"timeout": (int, float), "monitor": (str,)},
     "hold": {"grace": (int, float)},
     "input": {"grace": (int, float)},
     "chief": {"args": (list,), "continue": (bool,)},

@@ -44,6 +44,7 @@ from supervisor.protocol import (
 from supervisor.states import DOWN
 from supervisor.team import routing
 from supervisor.team.config import HostSpec, RoleSpec
+from supervisor.team.inbox import InboxItem
 from supervisor.util.atomic import write_json_atomic
 
 if TYPE_CHECKING:
@@ -63,7 +64,10 @@ MAX_HELD = 10000
 """Tasks the hub keeps for a host: those not handed over yet, then the newest handed ones
 (their id's mapping to the host's own); the oldest handed ones are forgotten first."""
 
-AGENT_CMDS = frozenset({"send", "answer", "screen", "explain", "logs", "spawn", "kill", "restart"})
+AGENT_CMDS = frozenset({"send", "answer", "screen", "explain", "logs", "spawn", "kill", "restart", "watch"})
+MONITOR_CMDS = frozenset({"unwatch", "monitor_wait"})
+"""A remote agent's monitor runs on its host (it keeps watching while the link is down); its
+id is ``NAME/W-…`` here."""
 VIEW_CMDS = frozenset({"stream", "resize", "hold", "input"})
 """A person's view of a pane: the far daemon ties sizes and holds to the connection they come
 on, and ends a stream when it closes, so each hub client gets its own link (a viewer) for them."""
@@ -88,6 +92,16 @@ def task_out(host: str, task: dict[str, Any]) -> dict[str, Any]:
             t[key] = f"{host}/{t[key]}"
     t["host"] = host
     return t
+
+
+def monitor_out(host: str, monitor: dict[str, Any]) -> dict[str, Any]:
+    """A host's monitor as the hub shows it: its id, agent and task behind the host name."""
+    m = dict(monitor)
+    for key in ("id", "agent", "task"):
+        if isinstance(m.get(key), str):
+            m[key] = f"{host}/{m[key]}"
+    m["host"] = host
+    return m
 
 
 def event_out(host: str, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -188,13 +202,48 @@ class Keyed:
             f.write(json.dumps({"key": key, "host": host}) + "\n")
 
 
+class Relayed:
+    """The host's inbox items already put into the hub's inbox (their ids, in a file: 0600,
+    replaced atomically), so each is relayed once across reconnects and hub restarts; and
+    since when (items from before the hub first reached the host are the host's history)."""
+
+    KEEP = 2000
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.since = time.time()
+        self.ids: list[str] = []
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(saved, dict) and isinstance(saved.get("since"), (int, float)):
+            self.since = float(saved["since"])
+            self.ids = [i for i in saved.get("ids") or [] if isinstance(i, str)][-self.KEEP :]
+
+    def fresh(self, item: dict[str, Any]) -> bool:
+        """Not relayed yet, and not from before the hub knew the host."""
+        when = item.get("time")
+        new = isinstance(when, (int, float)) and when >= self.since - 1.0
+        return new and isinstance(item.get("id"), str) and item["id"] not in self.ids
+
+    def add(self, item_id: str) -> None:
+        self.ids = [*self.ids, item_id][-self.KEEP :]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, {"since": self.since, "ids": self.ids})
+
+
 class Link:
     """One host: the transport's child process, requests by id, reconnects with backoff."""
 
     def __init__(
-        self, spec: HostSpec, publish: Callable[[dict[str, Any]], None], cwd: Path, *, viewer: bool = False
+        self, spec: HostSpec, publish: Callable[[dict[str, Any]], None], cwd: Path, *, viewer: bool = False,
+        post: Callable[[InboxItem], object] | None = None,
     ) -> None:
         self.spec = spec
+        self.post = post
+        """Puts a host's inbox item into the hub's inbox (the daemon's; None: not relayed)."""
+        self.relayed = Relayed(cwd / "hosts" / f"{spec.name}.inbox.json")
         self.cwd = cwd
         self.viewer = viewer
         """One client's view of panes (VIEW_CMDS): one session, no placing, no events, no retry."""
@@ -341,6 +390,7 @@ class Link:
                     log.warning("host %s: cannot place role %s: %s", self.spec.name, role, exc.message)
             self.queued.clear()  # what was queued before the drop is known again from its events
             self._subscribe()
+            await self._catch_up_inbox()
             await self._hand_over()
             self.agents = (await self.call("status"))["agents"]
             self.connects += 1
@@ -378,12 +428,38 @@ class Link:
 
         def relay(event: dict[str, Any]) -> None:
             self._track(event)
+            if event.get("type") == "inbox" and isinstance(event.get("item"), dict):
+                self._relay_item(event["item"])
             out = event_out(name, event)
             if out is not None:
                 self.publish(out)
 
         fut = self._request("subscribe", relay, {})
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _relay_item(self, item: dict[str, Any]) -> None:
+        """A host's inbox message (a stall, an exit, a monitor that fired there) goes to the
+        hub's inbox once, its agent and task named as the hub names them."""
+        if self.post is None or not self.relayed.fresh(item):
+            return
+        self.relayed.add(item["id"])
+        host, task = self.spec.name, item.get("task")
+        self.post(InboxItem(
+            title=f"{host}: {str(item.get('title') or '')[:500]}",
+            body=str(item.get("body") or "")[:20000],
+            source=str(item.get("source") or "staff")[:40],
+            to=str(item.get("to") or "chief")[:40],
+            task=f"{host}/{task}" if isinstance(task, str) else None,
+        ))
+
+    async def _catch_up_inbox(self) -> None:
+        """What the host's inbox got while the link was down (every item it still keeps)."""
+        if self.post is None:
+            return
+        got = await self.call("inbox", all=True)
+        items = got.get("items") if isinstance(got, dict) else None
+        for item in sorted((i for i in items or [] if isinstance(i, dict)), key=lambda i: i.get("time") or 0):
+            self._relay_item(item)
 
     def _track(self, event: dict[str, Any]) -> None:
         """Keep the rows and the queue the router weighs (`Hosts.resolve`) as the host's events
@@ -518,9 +594,10 @@ class Hosts:
     """Every link of the hub, and the forwarding of requests for ``NAME/agent`` and ``NAME/T-…``."""
 
     def __init__(
-        self, specs: dict[str, HostSpec], publish: Callable[[dict[str, Any]], None], home: Path
+        self, specs: dict[str, HostSpec], publish: Callable[[dict[str, Any]], None], home: Path,
+        post: Callable[[InboxItem], object] | None = None,
     ) -> None:
-        self.links = {name: Link(spec, publish, home) for name, spec in specs.items()}
+        self.links = {name: Link(spec, publish, home, post=post) for name, spec in specs.items()}
         self.publish = publish
         self._keyed = Keyed(home / "hosts" / "keyed.jsonl")
 
@@ -542,7 +619,7 @@ class Hosts:
         """(link, field, name there) when `req` is for a host's agent or task, else None."""
         cmd = req["cmd"]
         field = "to" if cmd == "submit" else "agent" if cmd in AGENT_CMDS | VIEW_CMDS else ""
-        field = field or ("task" if cmd in TASK_CMDS else "")
+        field = field or ("task" if cmd in TASK_CMDS else "monitor" if cmd in MONITOR_CMDS else "")
         if not field or not isinstance(req.get(field), str):
             return None
         parts = split(req[field])
@@ -561,6 +638,14 @@ class Hosts:
             return task_out(host, await self._wait(link, there, req.get("timeout")))
         if cmd == "submit":
             return await self._submit(link, fields)
+        if cmd == "watch" and isinstance(fields.get("task"), str):  # `--task`: the host's own id
+            fields["task"] = str(fields["task"]).removeprefix(f"{host}/")
+        if cmd == "watch" and fields.get("notify"):
+            raise ProtocolError(
+                ERR_BAD_REQUEST,
+                f"--notify would run on host {host}, where the monitor runs: watch {host}/{there} without "
+                "it (what it finds comes to this inbox), or set the monitor up on that host",
+            )
         if not link.up.is_set():
             raise ProtocolError(ERR_HOST_DOWN, link.down_line() + "; nothing was sent")
         try:
@@ -569,6 +654,8 @@ class Hosts:
             raise ProtocolError(ERR_HOST_DOWN, f"the link to host {host} dropped during {cmd}") from None
         if cmd in TASK_CMDS and isinstance(result, dict):
             return task_out(host, result)
+        if cmd in MONITOR_CMDS | {"watch"} and isinstance(result, dict):
+            return monitor_out(host, result)
         if isinstance(result, dict) and isinstance(result.get("agent"), str):
             result = {**result, "agent": f"{host}/{result['agent']}"}
         return result
@@ -667,6 +754,22 @@ class Hosts:
 
     def info(self) -> list[dict[str, Any]]:
         return [link.info() for link in self.links.values()]
+
+    async def monitors(self) -> list[dict[str, Any]]:
+        """The monitors running on the hosts that answer now (a host that is down keeps
+        its monitors; they show again when it is back)."""
+
+        async def one(link: Link) -> list[dict[str, Any]]:
+            if not link.up.is_set():
+                return []
+            try:
+                got = await asyncio.wait_for(link.call("monitors"), 5.0)
+            except (LinkDown, ProtocolError, TimeoutError):
+                return []
+            return [monitor_out(link.spec.name, m) for m in got.get("monitors") or [] if isinstance(m, dict)]
+
+        every = await asyncio.gather(*(one(link) for link in self.links.values()))
+        return [m for ms in every for m in ms]
 
     def candidates(self, to: str, roles: dict[str, RoleSpec]) -> list[tuple[routing.Candidate, Link]]:
         """Each host that has agents for `to` (``any``, ``role:X``), or a pool there that may

@@ -177,7 +177,7 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
         if cfg.hosts:  # [hosts.NAME]: links to other hosts' daemons (hosts.py)
             from supervisor.daemon.hosts import Hosts
 
-            server.hosts = Hosts(cfg.hosts, sup.publish, home)
+            server.hosts = Hosts(cfg.hosts, sup.publish, home, post=sup.post)
             server.hosts.start()
     except BaseException:
         _end_idle_keeper(kept)  # a start that failed leaves no idle keeper behind

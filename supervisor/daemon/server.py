@@ -494,13 +494,21 @@ class Server:
         return self.monitors.add(m).to_json()
 
     async def cmd_monitors(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
-        return {"monitors": [m.to_json() for m in self.monitors.list()]}
+        remote = await self.hosts.monitors() if self.hosts is not None else []
+        return {"monitors": [m.to_json() for m in self.monitors.list()] + remote}
+
+    @staticmethod
+    def _monitor_id(req: dict[str, Any]) -> str:
+        mid = req.get("monitor", req.get("id"))
+        if not isinstance(mid, str):
+            raise ProtocolError(ERR_BAD_REQUEST, f"{req['cmd']} needs the monitor's id (`monitor`: W-…)")
+        return mid
 
     async def cmd_unwatch(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
-        return self.monitors.remove(req["id"]).to_json()
+        return self.monitors.remove(self._monitor_id(req)).to_json()
 
     async def cmd_monitor_wait(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
-        return (await self.monitors.wait_fired(req["id"], req.get("timeout"))).to_json()
+        return (await self.monitors.wait_fired(self._monitor_id(req), req.get("timeout"))).to_json()
 
     # -- streaming and taking over agents (streams.py) ---------------------------------------------
     async def cmd_stream(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:

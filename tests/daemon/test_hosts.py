@@ -26,6 +26,7 @@ from fixtures.sshd import SSHD, Sshd, far_side
 from supervisor.client.connection import Connection
 from supervisor.protocol import Client, socket_path
 from tests.conftest import FAKE, REPO, STAFF, fake_team_toml, staff
+from tests.helpers.events import Events
 
 
 def bridge(remote: Path, *args: str, cwd: Path) -> subprocess.Popen[bytes]:
@@ -459,3 +460,49 @@ async def _burst_on_the_pool() -> tuple[list[dict[str, Any]], list[dict[str, Any
         return events, done
     finally:
         await conn.close()
+
+
+def test_a_remote_agents_monitor_runs_on_its_host_and_its_inbox_reaches_the_hub_once(
+    tmp_path: Path, home: Path, remote: Path, sshd: Sshd
+) -> None:
+    """`staff watch HOST/agent` runs the monitor where the agent is (it goes on watching while
+    the link is down); what fires there, and anything else the host's inbox gets, comes to the
+    hub's inbox once, whether the link was up or down at the time."""
+    staff("up", "-c", str(_hub_team(tmp_path, remote, sshd)), check=True)
+    events = Events(home)
+    try:
+        up = _hub_until(lambda s: _host(s)["state"] == "connected")
+        r = staff("watch", "box/far", "--until", "regex:NOT-SEEN-YET", "--json")
+        assert r.returncode == 0, r.stderr
+        m = json.loads(r.stdout)
+        assert m["id"].startswith("box/W-") and m["agent"] == "box/far", m
+        listed = json.loads(staff("monitors", "--json", check=True).stdout)
+        assert [x["id"] for x in listed] == [m["id"]], listed
+        r = staff("watch", "box/far", "--until", "idle", "--task", "watched work", "--wait", "--json",
+                  "--timeout", "60")
+        fired = json.loads(r.stdout)
+        assert r.returncode == 0 and fired["fired"] and fired["task"].startswith("box/T-"), r
+        item = events.wait(lambda e: e.get("type") == "inbox"
+                           and e["item"]["title"].startswith("box: ") and "far" in e["item"]["title"], 60)
+        assert item["item"]["source"] == "monitor"
+        r = staff("watch", "box/far", "--until", "idle", "--notify", "notify-send hi")
+        assert r.returncode == 2 and "--notify would run on host box" in r.stderr, r
+
+        # the host's inbox gets a message while the link is down: relayed when it is back
+        sshd.stop()
+        os.kill(_host(up)["pid"], signal.SIGKILL)
+        _hub_until(lambda s: _host(s)["state"] != "connected")
+        with Client(socket_path(remote), timeout=30) as far:
+            far.call("inbox_post", title="posted while the link was down")
+        sshd.start()
+        events.wait(lambda e: e.get("type") == "inbox"
+                    and e["item"]["title"] == "box: posted while the link was down", 60)
+        again = _hub_until(lambda s: _host(s)["state"] == "connected")
+        os.kill(_host(again)["pid"], signal.SIGKILL)  # one more reconnect: nothing relayed twice
+        _hub_until(lambda s: _host(s)["state"] == "connected" and _host(s)["connects"] == 3)
+        titles = [i["title"] for i in json.loads(staff("inbox", "--all", "--json", check=True).stdout)]
+        assert titles.count("box: posted while the link was down") == 1, titles
+        assert staff("unwatch", m["id"]).returncode == 0
+    finally:
+        events.close()
+        staff("down")

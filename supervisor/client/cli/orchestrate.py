@@ -201,7 +201,7 @@ def cmd_watch(args: argparse.Namespace, home: Path) -> int:
         if not args.wait:
             print(json.dumps(m) if args.json else f"{m['id']}" + (f" (task {task_id})" if task_id else ""))
             return 0
-        m = c.call("monitor_wait", id=m["id"], timeout=args.timeout)
+        m = c.call("monitor_wait", monitor=m["id"], timeout=args.timeout)
     if args.json:
         print(json.dumps(m))
     elif m["fired"]:
@@ -229,7 +229,7 @@ def cmd_monitors(args: argparse.Namespace, home: Path) -> int:
 
 def cmd_unwatch(args: argparse.Namespace, home: Path) -> int:
     with client(home) as c:
-        m = c.call("unwatch", id=args.id)
+        m = c.call("unwatch", monitor=args.id)
     print(json.dumps(m) if args.json else f"{m['id']} removed")
     return 0
 
