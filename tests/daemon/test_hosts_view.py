@@ -355,3 +355,47 @@ def test_any_argv_whose_stdio_is_the_bridge_is_a_transport(tmp_path: Path, home:
         assert f"HOME={other_home}".encode() in env  # under the far side's HOME, not ours
     finally:
         staff("down")
+
+
+def test_a_stalled_page_on_a_remote_terminal_is_restarted_not_buffered(
+    hub: tuple[dict[str, Any], str],
+) -> None:
+    """A page that stops reading a remote agent's terminal while that agent floods 4 MB: the
+    task finishes there, the hub's memory stays bounded (it drops what the page cannot take),
+    and the stream, read again, goes on from a fresh snapshot of the far screen."""
+    import socket
+
+    info, token = hub
+    host, port = urllib.parse.urlsplit(info["url"]).netloc.split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.settimeout(30)
+    sock.sendall(
+        f"GET /web/agents/{PATH}/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n".encode()
+    )
+    got = b""
+    while b'"snapshot"' not in got:
+        chunk = sock.recv(65536)
+        assert chunk
+        got += chunk
+    with Client(socket_path(), timeout=120) as c:
+        pid = int(c.call("ping")["pid"])
+
+        def rss() -> int:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            return int(next(ln for ln in status if ln.startswith("VmRSS")).split()[1]) * 1024
+
+        before = rss()
+        task = c.call("submit", to=FAR, text="a flood [flood=4096]")
+        assert c.call("wait", task=task["id"], timeout=90)["state"] == "done"  # not held back
+        grew = rss() - before
+        print(f"\nthe hub's RSS grew {grew / (1 << 20):.1f} MiB while a page stalled on a 4 MB flood")
+        assert grew < 32 << 20  # 4 MB did not queue up at the hub for the stalled page
+    tail = b""
+    while b'"snapshot"' not in tail:  # read again: a fresh snapshot, not 4 MB of backlog
+        chunk = sock.recv(1 << 20)
+        assert chunk
+        tail += chunk
+    sock.close()
