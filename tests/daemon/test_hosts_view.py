@@ -79,18 +79,16 @@ class TermFeed:
     """The web app's terminal stream of an agent (`/web/agents/NAME/stream`), read as a
     browser's EventSource would: its hello (the stream's id), then the relayed frames."""
 
-    def __init__(self, info: dict[str, Any], token: str, name: str) -> None:
+    def __init__(self, info: dict[str, Any], token: str, name: str, *, path: str = "") -> None:
         u = urllib.parse.urlsplit(info["url"])
         self.conn = HTTPConnection(u.hostname or "", u.port, timeout=30)
-        self.conn.request(
-            "GET", f"/web/agents/{urllib.parse.quote(name, safe='')}/stream",
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        path = path or f"/web/agents/{urllib.parse.quote(name, safe='')}/stream"
+        self.conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200, self.resp.read()
         self.text = ""  # the terminal's bytes since the last `until`
         self.kinds: list[str] = []
-        self.hello = self._until(lambda kind, data: kind == "hello")
+        self.hello = self._until(lambda kind, data: kind == "hello") if not path.endswith("/events") else {}
 
     def _until(self, ok: Any, limit: int = 5000) -> Any:
         kind = "message"
@@ -176,6 +174,7 @@ def test_the_http_api_and_the_web_calls_reach_a_remote_agent_and_refuse_input_wh
 
     # the agent's terminal: a snapshot, then its output; keys typed there reach it
     feed = TermFeed(info, token, FAR)
+    events = TermFeed(info, token, "", path="/events")  # the API's event stream: relayed too
     try:
         assert feed.hello["agent"] == FAR
         feed.until_snapshot()
@@ -183,7 +182,11 @@ def test_the_http_api_and_the_web_calls_reach_a_remote_agent_and_refuse_input_wh
         assert keys(info, token, feed, "\r")[0] == 200
         assert "typed on the web" in feed.until_text(r"FAKE-REPLY\(far#\d+\): typed on the web")
 
+        ran = events._until(lambda kind, ev: kind == "state" and ev.get("agent") == FAR)
+        assert ran["host"] == "box", ran  # the far agent's state events, relayed with its name here
         cut(sshd)  # the host is gone
+        down = events._until(lambda kind, ev: kind == "host" and ev["state"] != "connected")
+        assert down["host"] == "box"
         status, agents = api(info, token, "GET", "/agents")
         assert far_row(agents)["status"] == "unreachable" and agents["hosts"][0]["state"] != "connected"
         status, refused = keys(info, token, feed, "lost?")
@@ -200,8 +203,10 @@ def test_the_http_api_and_the_web_calls_reach_a_remote_agent_and_refuse_input_wh
         assert keys(info, token, feed, "typed after the cut")[0] == 200
         assert keys(info, token, feed, "\r")[0] == 200
         assert "after the cut" in feed.until_text(r"FAKE-REPLY\(far#\d+\): typed after the cut")
+        assert events._until(lambda kind, ev: kind == "host" and ev["state"] == "connected")["host"] == "box"
     finally:
         feed.close()
+        events.close()
     status, handed = api(info, token, "GET", f"/tasks/{held['id']}")
     assert status == 200 and handed["id"] == held["id"]
     with Client(socket_path(), timeout=60) as c:
