@@ -141,6 +141,25 @@ def codex_main(binary: str, mock: MockServer, cap: Capture) -> None:
         cap.save_raw(term, s)
         term.close()
 
+    # the same home started again on that session (what a restart runs): the past turns shown
+    from supervisor.detect.sessionfiles import opencode as oc_files
+    home = BASE / "opencode" / s / "home"
+    db = oc_files.files(opencode_env.opencode_env(home), "", 0.0)
+    oc_files.read_turn(db[0], "slow one [delay=3]", str(BASE / "opencode" / s / "work"))
+    session = oc_files.session_id(db[0])
+    assert session, "no session recorded"
+    s = "resume"
+    term = opencode_spawn(binary, "main", mock, ["--session", session], fresh=False)
+    try:
+        term.wait_for(lambda: term.contains("interrupt me [delay=10]") and _oc_idle(term), 30, "resumed")
+        term.drain(quiet=1.0, limit=5)
+        cap.snap(term, s, "idle_resumed", "idle", note="--session <id>: the earlier turns shown")
+        term.send("\x03")
+        term.wait_for(lambda: term.exited, 15, "exit")
+    finally:
+        cap.save_raw(term, s)
+        term.close()
+
 
 def aider_spawn(binary: str, name: str, mock: MockServer) -> ClaudeTerm:
     root = BASE / "aider" / name
@@ -364,6 +383,16 @@ def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.drain(quiet=0.5, limit=3)
         cap.snap(term, s, "approval_bash_after_esc", "idle")
 
+        _oc_type(term, "pick one [ask=Which colour?]")
+        term.wait_for(lambda: term.contains("esc dismiss"), 20, "question")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "question_ask", "blocked", note="its question tool: numbered choices")
+        term.send("\r")  # the first choice
+        term.wait_for(lambda: term.contains("MOCK-REPLY: tool result: User has answered")
+                      and _oc_idle(term), 30, "answered")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "question_after_enter", "idle")
+
         _oc_type(term, "interrupt me [delay=10]")
         term.wait_for(lambda: "interrupt" in _oc_footer(term), 10, "working 2")
         term.drain(quiet=0.5, limit=0.5)
@@ -379,6 +408,25 @@ def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.send("\x03")  # at an empty box, one Ctrl-C quits
         term.wait_for(lambda: term.exited, 15, "exit")
         cap.snap(term, s, "exit_after_ctrlc", "exited")
+    finally:
+        cap.save_raw(term, s)
+        term.close()
+
+    # the same home started again on that session (what a restart runs): the past turns shown
+    from supervisor.detect.sessionfiles import opencode as oc_files
+    home = BASE / "opencode" / s / "home"
+    db = oc_files.files(opencode_env.opencode_env(home), "", 0.0)
+    oc_files.read_turn(db[0], "slow one [delay=3]", str(BASE / "opencode" / s / "work"))
+    session = oc_files.session_id(db[0])
+    assert session, "no session recorded"
+    s = "resume"
+    term = opencode_spawn(binary, "main", mock, ["--session", session], fresh=False)
+    try:
+        term.wait_for(lambda: term.contains("interrupt me [delay=10]") and _oc_idle(term), 30, "resumed")
+        term.drain(quiet=1.0, limit=5)
+        cap.snap(term, s, "idle_resumed", "idle", note="--session <id>: the earlier turns shown")
+        term.send("\x03")
+        term.wait_for(lambda: term.exited, 15, "exit")
     finally:
         cap.save_raw(term, s)
         term.close()

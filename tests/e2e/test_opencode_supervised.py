@@ -1,8 +1,9 @@
 """The real opencode (npm `opencode-ai`, pinned 1.18.33) supervised by the daemon, against
 the mock OpenAI Responses API: spawn → idle → task → working → idle with the answer opencode
 recorded in its database, a reply paused 5 s mid-way never read as idle, a shell command's
-permission ask surfaced as `blocked` and answered with `staff answer`, a multi-line task of
-over 1 000 characters arriving whole, and a restart resuming opencode's own session."""
+permission ask and a question of its own surfaced as `blocked` and answered with `staff
+answer`, a cancel that interrupts a turn, a multi-line task of over 1 000 characters arriving
+whole, and a restart (and `staff down` / `up`) resuming opencode's own session."""
 
 from __future__ import annotations
 
@@ -82,6 +83,16 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert done["state"] == "done", done
     assert done["answer"] == "MOCK-REPLY: tool result: hi", done
     assert (work / "made.txt").read_text().strip() == "hi"
+
+    # its question tool: blocked too, the first choice taken with Enter
+    tid = staff("submit", "oc", "pick one [ask=Which colour?]", check=True).stdout.strip()
+    events.wait(lambda e: e.get("type") == "task" and e["task"]["id"] == tid
+                and e["task"]["state"] == "blocked", 60)
+    assert "blocked by rule 'question-ask'" in staff("explain", "oc", check=True).stdout
+    staff("answer", "oc", "Enter", check=True)
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["answer"].startswith(
+        'MOCK-REPLY: tool result: User has answered your questions: "Which colour?"="Yes"'), done
 
     # a multi-line task over 1 000 characters: opencode gets it whole, the answer is exact.
     # A paste of 3+ lines or 150+ characters becomes a "[Pasted ~N lines]" token in its box,
