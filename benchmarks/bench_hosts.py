@@ -5,7 +5,10 @@
 - load: 2 000 tasks from 8 clients to ``role:worker`` (only the hosts' agents have it) → tasks/s,
   and 0 lost (every task answered), 0 duplicated (the hosts ran exactly as many turns as there
   were tasks), 0 misrouted (every answer from a worker, with its own text);
-- the hub's CPU with the 3 hosts connected and their 48 agents idle (no polling: ~0).
+- the hub's CPU with the 3 hosts connected and their 48 agents idle (no polling: ~0);
+- mixed: 400 tasks from 8 clients to ``any``, which the agent here and the 48 there all fit,
+  placed by the one routing rule (team/routing.py) → tasks/s, how many ran here and on each
+  host, and 0 lost / duplicated / misrouted (each answer with its own text).
 
 The hosts are this repo's `staff` with state dirs of their own, reached by real ssh through an
 sshd on 127.0.0.1 that the bench starts (fixtures/sshd.py); skipped where sshd is missing.
@@ -32,7 +35,7 @@ def run(ctx: Context) -> list[dict[str, Any]]:
     if not Path(SSHD).exists():
         ctx.log("hosts: no sshd (apt-get install openssh-server); skipped")
         return []
-    tasks, hop = ctx.n(2000, 200), ctx.n(100, 20)
+    tasks, hop, mixed = ctx.n(2000, 200), ctx.n(100, 20), ctx.n(400, 80)
     base = Path(ctx.tmp) / "hosts"
     base.mkdir()
     sshd = Sshd(base / "ssh")
@@ -54,10 +57,15 @@ def run(ctx: Context) -> list[dict[str, Any]]:
             time.sleep(10.0)  # the measurement itself: 10 s of an idle hub
             idle_cpu = (cpu_seconds(d.pid) - t0) / 10.0 * 100
             ctx.log(f"hosts: {tasks} tasks from {CLIENTS} clients to role:worker")
-            took, answers = _load(d, tasks)
+            took, answers = _load(d, tasks, "role:worker")
             per_host = [_turns(far) for far in fars]
+            before = [*per_host, _turns(d.home)]
             per_host[0] -= hop  # the hop tasks ran on h0/w0_h0
             turns = sum(per_host)
+            ctx.log(f"hosts: {mixed} tasks from {CLIENTS} clients to any (here and the hosts)")
+            took_any, answers_any = _load(d, mixed, "any")
+            after = [*(_turns(far) for far in fars), _turns(d.home)]
+            where = [b - a for a, b in zip(before, after, strict=True)]
     finally:
         for far in fars:
             _stop(far)
@@ -67,6 +75,8 @@ def run(ctx: Context) -> list[dict[str, Any]]:
     misrouted = sum(
         1 for text, t in answers.items() if "/w" not in str(t["agent"]) or text not in t["answer"]
     )
+    lost_any, dup_any = mixed - len(answers_any), sum(where) - mixed
+    mis_any = sum(1 for text, t in answers_any.items() if text not in t["answer"])
     lp, rp = pcts(local), pcts(remote)
     name = f"(h) {HOSTS} hosts × {PER_HOST} agents over ssh"
     return [
@@ -79,6 +89,12 @@ def run(ctx: Context) -> list[dict[str, Any]]:
         row(name, "lost / duplicated / misrouted", lost + dup + misrouted, "tasks", target="0",
             ok=lost == dup == misrouted == 0, note=f"{lost} lost, {dup} duplicated, {misrouted} misrouted"),
         row(name, "hub CPU, 48 idle remote agents", idle_cpu, "% of a core", target="< 1 %", ok=idle_cpu < 1),
+        row(name, f"{mixed} tasks, {CLIENTS} clients, any (here + hosts)", mixed / took_any, "tasks/s",
+            lower_is_better=False, note="here / " + " / ".join(f"h{h}" for h in range(HOSTS)) + ": "
+            + " / ".join(map(str, [where[-1], *where[:-1]]))),
+        row(name, "any: lost / duplicated / misrouted", lost_any + dup_any + mis_any, "tasks", target="0",
+            ok=lost_any == dup_any == mis_any == 0,
+            note=f"{lost_any} lost, {dup_any} duplicated, {mis_any} misrouted"),
     ]
 
 
@@ -119,16 +135,16 @@ def _sequential(d: Daemon, to: str, n: int) -> list[float]:
     return lat
 
 
-def _load(d: Daemon, n: int) -> tuple[float, dict[str, dict[str, Any]]]:
-    """`n` tasks to role:worker from CLIENTS clients at once: the seconds, and each answered
-    task by its text (one that did not finish is missing: lost)."""
+def _load(d: Daemon, n: int, to: str) -> tuple[float, dict[str, dict[str, Any]]]:
+    """`n` tasks to `to` from CLIENTS clients at once: the seconds, and each answered task by
+    its text (one that did not finish is missing: lost)."""
     answers: dict[str, dict[str, Any]] = {}
     lock = threading.Lock()
 
     def client(k: int) -> None:
-        mine = [f"load {k}.{i}" for i in range(k, n, CLIENTS)]
+        mine = [f"load {to} {k}.{i}" for i in range(k, n, CLIENTS)]
         with d.client(timeout=300) as c:
-            ids = [(text, c.call("submit", to="role:worker", text=text)["id"]) for text in mine]
+            ids = [(text, c.call("submit", to=to, text=text)["id"]) for text in mine]
             for text, tid in ids:
                 t = c.call("wait", task=tid, timeout=240)
                 if t["state"] == "done":
@@ -157,9 +173,10 @@ def _stop(home: Path) -> None:
 
 
 def _turns(home: Path) -> int:
-    """Tasks a host's agents finished (each agent's count of done tasks)."""
+    """Tasks a daemon's own agents finished (each agent's count of done tasks; a hub's rows for
+    other hosts' agents are theirs, not counted)."""
     from supervisor.protocol import Client
 
     with Client(home / "staff.sock", timeout=30) as c:
         return sum(int(a["context_summary"].split()[0]) for a in c.call("status")["agents"]
-                   if a["context_summary"][0].isdigit())
+                   if a["context_summary"][0].isdigit() and not a.get("host"))

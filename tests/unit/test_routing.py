@@ -236,3 +236,21 @@ def test_a_placed_pool_role_is_checked_like_the_files_own() -> None:
     assert (r.name, r.min, r.max, r.idle_timeout, r.template.role) == ("w", 1, 3, 5.0, "w")
     with pytest.raises(ConfigError, match="roles.w.max: an integer"):
         role_from_table("w", {"command": ["w"]}, {"max": 99}, "hub")
+
+
+async def test_a_pool_role_placed_by_a_hub_comes_up_to_its_min_and_takes_new_limits(
+    hub: tuple[Supervisor, Hosts]
+) -> None:
+    """What a host's daemon does with `place` + `pool` (server._place_role → Pool.add_role)."""
+    from supervisor.team.pool import Pool
+
+    sup, _ = hub
+    pool = Pool(sup)
+    sup.extensions.append(pool)
+    placed = role_from_table("w", {"command": ["sim"], "profile": "claude"}, {"min": 1, "max": 2}, "hub")
+    assert pool.add_role(placed) and [a.name for a in pool.members("w")] == ["w-1"]
+    assert pool.room("w") == 1 and "w" in pool.roles()
+    again = role_from_table("w", {"command": ["sim"], "profile": "claude"}, {"min": 1, "max": 4}, "hub")
+    assert not pool.add_role(again)  # placed again after a reconnect: the same role, new limits
+    assert pool.room("w") == 3 and [a.name for a in pool.members("w")] == ["w-1"]
+    assert routing.local(sup, "role:w").room == 3
