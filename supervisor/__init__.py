@@ -14,7 +14,8 @@ order bytes and tasks flow:
   answer out of a transcript or a screen (``answers``).
 - ``agent/``: one agent's state machine (``agent``), the delivery of a task into it
   (``delivery``), the stall and draft watchers (``watchers``), the task record (``task``).
-- ``team/``: the team (``supervisor``: agents by name, the queue, routing, restarts), the
+- ``team/``: the team (``supervisor``: agents by name, the queue, routing, restarts; ``routing``:
+  the one rule placing ``any``/``role:`` tasks here or on another host), the
   team file (``config``), the journal, the inbox, status files, worktrees; above them the
   features built on the team: the chief, pools, monitors (attached as ``Extension``s).
 - ``daemon/``: the process that owns a team: ``main``, the Unix socket ``server``, output

@@ -815,6 +815,14 @@ class Hosts:
         here = routing.local(sup, to)
         there = self.candidates(to, sup.config.roles)
         best = routing.choose([here, *(c for c, _ in there)])
+        if best is None and to.startswith("role:"):
+            try:
+                sup.resolve_target(to)  # a role known here (its agents down): queued here, as before
+            except ProtocolError as exc:
+                far = sorted({f"{n}/{r['role']}" for n, link in self.links.items() for r in link.agents
+                              if r.get("role")})
+                said = f"{exc.message}; on hosts: {', '.join(far) or 'none'}"
+                raise ProtocolError(exc.code, said) from None
         if best is None or best is here:
             return None
         link = next(link for c, link in there if c is best)

@@ -14,6 +14,7 @@ import pytest
 from supervisor.agent.agent import AgentSpec
 from supervisor.daemon import hosts as hostsmod
 from supervisor.daemon.hosts import Hosts, Link
+from supervisor.protocol import ProtocolError
 from supervisor.team import routing
 from supervisor.team import supervisor as supmod
 from supervisor.team.config import Config, ConfigError, HostSpec, RoleSpec, parse, role_from_table
@@ -139,6 +140,8 @@ async def test_a_host_that_is_down_or_lacks_the_role_is_not_chosen(hub: tuple[Su
     assert hosts.resolve(sup, "role:builder") is None  # queued here
     assert hosts.resolve(sup, "role:tester") is not None  # only b2 has it
     assert hosts.resolve(sup, "near") is None  # a name is never routed by the rule
+    with pytest.raises(ProtocolError, match=r"role .nobody. .*; on hosts: b1/builder, b2/tester$"):
+        hosts.resolve(sup, "role:nobody")
     proc(sup, "near").finish("done")
 
 
