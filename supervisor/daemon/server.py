@@ -410,18 +410,27 @@ class Server:
 
     async def cmd_subscribe(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         done = asyncio.get_running_loop().create_future()
+        early: list[dict[str, Any]] | None = []  # events while the hello is made: sent after it
 
         def sink(event: dict[str, Any]) -> None:
             if w.is_closing():
                 if not done.done():
                     done.set_result(None)
                 return
+            if early is not None:
+                early.append(event)
+                return
             w.write(encode({"id": rid, "event": event}))
 
-        hello = await self.cmd_status(req, w, rid)  # other hosts' agents too (before the sink:
-        self.sup.sinks.append(sink)  # an event while their rows are asked is in them already)
-        w.write(encode({"id": rid, "event": {"type": "hello", **hello}}))
+        self.sup.sinks.append(sink)
         try:
+            # the hello names other hosts' agents too (their rows are asked for): an event that
+            # comes meanwhile follows it, never lost (one already counted in it may come again)
+            hello = await self.cmd_status(req, w, rid)
+            w.write(encode({"id": rid, "event": {"type": "hello", **hello}}))
+            for event in early or ():
+                w.write(encode({"id": rid, "event": event}))
+            early = None
             await done
         finally:
             self.sup.sinks.remove(sink)
