@@ -439,9 +439,11 @@ async def _burst_on_the_pool() -> tuple[list[dict[str, Any]], list[dict[str, Any
     """WORKERS tasks for role:worker at once; the pool events (here and relayed from the host)
     until every clone is reaped again, and the tasks' final records in submission order."""
     events: list[dict[str, Any]] = []
-    reaped = asyncio.Event()
+    reaped, hello = asyncio.Event(), asyncio.Event()
 
     def on_event(ev: dict[str, Any]) -> None:
+        if ev.get("type") == "hello":
+            hello.set()
         if ev.get("type") == "pool":
             events.append(ev)
             starts = sum(1 for e in events if e["action"] == "spawn")
@@ -451,6 +453,7 @@ async def _burst_on_the_pool() -> tuple[list[dict[str, Any]], list[dict[str, Any
     conn = await Connection.open(socket_path())
     try:
         conn.stream("subscribe", on_event)
+        await asyncio.wait_for(hello.wait(), 30)  # subscribed: no pool event is missed
         ids = [
             (await conn.call("submit", to="role:worker", text=f"job {i} [delay=2]"))["id"]
             for i in range(WORKERS)
