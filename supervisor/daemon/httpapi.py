@@ -459,7 +459,7 @@ OPENAPI: dict[str, Any] = {
                                 "properties": {
                                     "to": {
                                         "type": "string",
-                                        "description": "agent, role:NAME, any, or chief",
+                                        "description": "agent, HOST/agent, role:NAME, any, chief",
                                     },
                                     "text": {"type": "string"},
                                     "wait": {"type": "number", "minimum": 0, "maximum": MAX_WAIT},
@@ -483,12 +483,12 @@ OPENAPI: dict[str, Any] = {
         "/tasks/{id}": {
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "get": {
-                "summary": "a task",
-                "responses": {"200": {"description": "the task", **_TASK}, "404": _ERR},
+                "summary": "a task (HOST/T-…: one on another host)",
+                "responses": {"200": {"description": "the task", **_TASK}, "404": _ERR, "503": _ERR},
             },
             "delete": {
                 "summary": "cancel a task",
-                "responses": {"200": {"description": "the task", **_TASK}, "404": _ERR},
+                "responses": {"200": {"description": "the task", **_TASK}, "404": _ERR, "503": _ERR},
             },
         },
         "/events": {

@@ -195,6 +195,8 @@ def test_the_http_api_and_the_web_calls_reach_a_remote_agent_and_refuse_input_wh
         assert line.startswith("host box is ") and line.endswith("nothing was sent") and "\n" not in line
         status, refused = api(info, token, "POST", f"/web/agents/{PATH}/answer", {"key": "1"})
         assert status == 503 and refused["error"]["code"] == "host_down", refused
+        status, refused = api(info, token, "GET", f"/tasks/{done['id']}")  # its journal is there
+        assert status == 503 and refused["error"]["code"] == "host_down", refused
         status, held = api(info, token, "POST", "/tasks", {"to": FAR, "text": "while it is down"})
         assert status == 202 and held["id"].startswith("box/Q-") and held["state"] == "queued", held
 
