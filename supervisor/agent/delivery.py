@@ -83,8 +83,9 @@ class Delivery:
         """The keys that put `text` into the input box (not the Enter)."""
         text = self.typed(text)
         agent = self.agent
+        paste = agent.profile.settings.paste
         multi = "\n" in text or len(text) >= 64
-        if agent.profile.settings.paste == "bracketed" and multi and agent.term.bracketed_paste:
+        if agent.term.bracketed_paste and (paste == "always" or (paste == "bracketed" and multi)):
             return f"\x1b[200~{text}\x1b[201~"
         return text
 

@@ -283,7 +283,9 @@ class Settings:
     and line (`parse_profile`), never silently ignored."""
 
     paste: str = "plain"
-    """"bracketed": multi-line or long text goes as a bracketed paste (if the program enabled it)."""
+    """"bracketed": multi-line or long text goes as a bracketed paste (if the program enabled it);
+    "always": every task does (a program that takes typed characters as keys of its own:
+    opencode turns its box into a shell at a `!` typed anywhere)."""
     enter: str = "\r"
     """Submits the text; sent as a separate write once the box shows it."""
     interrupt: str = "\x1b"
@@ -344,8 +346,8 @@ class Settings:
     background shell, a sub-agent): group `n`."""
 
     def __post_init__(self) -> None:
-        if self.paste not in ("plain", "bracketed"):
-            raise ValueError(f"paste must be 'plain' or 'bracketed', not {self.paste!r}")
+        if self.paste not in ("plain", "bracketed", "always"):
+            raise ValueError(f"paste must be 'plain', 'bracketed' or 'always', not {self.paste!r}")
         if self.transcript not in ("", "claude", *TRANSCRIPTS):
             known = ", ".join(repr(t) for t in ("claude", *TRANSCRIPTS))
             raise ValueError(f"transcript must be one of {known} or '', not {self.transcript!r}")

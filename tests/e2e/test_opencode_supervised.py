@@ -73,6 +73,13 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert during.count("idle") == 1 and during[-1] == "idle", during
     assert "middelay-end" in [name for _t, name in server.events]
 
+    # "!" (typed, it switches opencode's box to a shell) and a leading "/" (its commands) reach
+    # the model as a prompt: pasted, the "/" after the profile's literal prefix
+    r = staff("ask", "oc", "!echo not run, not here!", "--json", timeout=90)
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: !echo not run, not here!", r.stdout + r.stderr
+    r = staff("ask", "oc", "/exit", "--json", timeout=90)
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: Task: /exit", r.stdout + r.stderr
+
     # a shell command opencode asks permission for: blocked, answered with `staff answer`
     tid = staff("submit", "oc", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
     events.wait_state("oc", "blocked", 60)

@@ -138,7 +138,7 @@ def test_shipped_settings_are_typed() -> None:
     [
         ('pastee = "plain"', r"mine\.toml:4: unknown key 'pastee' in \[profile\] \(did you mean 'paste'\?\)"),
         ("colour = 3", r"mine\.toml:4: unknown key 'colour' in \[profile\]; known: name, extends"),
-        ('paste = "fast"', r"mine\.toml:4: paste must be 'plain' or 'bracketed'"),
+        ('paste = "fast"', r"mine\.toml:4: paste must be 'plain', 'bracketed' or 'always'"),
         ('exit_keys = "\\u0003"', r"mine\.toml:4: exit_keys must be a list of strings"),
         ("enter = 13", r"mine\.toml:4: enter must be a string"),
         ('settle_after_blocked_ms = "soon"', r"mine\.toml:4: settle_after_blocked_ms must be a number"),
