@@ -65,12 +65,18 @@ class AnswerError(Exception):
 
 def box_text(box: str | None, prefix: str) -> str | None:
     """The text in an input box region: its lines stripped, the prompt mark and blank lines
-    dropped ('' for an empty box, None when no box is shown)."""
+    dropped ('' for an empty box, None when no box is shown).
+
+    A region that is a paragraph can hold more than the box: Aider draws a rule, then the
+    files in the chat, then its prompt, with no blank line between. So what is above the
+    first line with the prompt mark is not the box; the mark is dropped from every line
+    that has it (Aider's continuation lines repeat it)."""
     if box is None:
         return None
     lines = [ln.strip() for ln in box.splitlines()]
-    if lines and prefix and lines[0].startswith(prefix):
-        lines[0] = lines[0][len(prefix) :].strip()
+    if prefix:
+        first = next((i for i, ln in enumerate(lines) if ln.startswith(prefix)), 0)
+        lines = [ln[len(prefix) :].strip() if ln.startswith(prefix) else ln for ln in lines[first:]]
     return "\n".join(ln for ln in lines if ln)
 
 

@@ -244,7 +244,7 @@ class Delivery:
         return task.state
 
     def text_in_box(self, text: str) -> bool:
-        box = self.agent.input_box()
+        box = self.agent.box_text()  # without prompt marks (Aider repeats "> " on each line)
         if box is None:
             return False
         first = " ".join(text.split())[:20]
