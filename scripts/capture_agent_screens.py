@@ -167,8 +167,10 @@ def aider_spawn(binary: str, name: str, mock: MockServer) -> ClaudeTerm:
     home, work = root / "home", root / "work"
     aider_env.prepare_home(home)
     aider_env.prepare_repo(work)
-    return ClaudeTerm(binary, aider_env.args(mock.port, home), env=aider_env.aider_env(home),
+    term = ClaudeTerm(binary, aider_env.args(mock.port, home), env=aider_env.aider_env(home),
                       cwd=work, answer_queries=True)
+    term.real_cpr = True
+    return term
 
 
 def _reading(term: ClaudeTerm) -> bool:
@@ -179,7 +181,7 @@ def _reading(term: ClaudeTerm) -> bool:
 
 def _aider_idle(term: ClaudeTerm) -> bool:
     filled = [ln for ln in term.lines() if ln.strip()]
-    return _reading(term) and bool(filled) and filled[-1].startswith(">")
+    return _reading(term) and bool(filled) and filled[-1].startswith(">") and "[Yes]" not in filled[-1]
 
 
 def _aider_asks(term: ClaudeTerm, question: str) -> bool:
@@ -278,6 +280,8 @@ def aider_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.send("\x04")  # Ctrl-D at the prompt quits
         term.wait_for(lambda: term.exited, 15, "exit")
         cap.snap(term, s, "exit_after_ctrld", "exited")
+        # the history the session wrote: the answer reader's test data (sessionfiles/aider.py)
+        shutil.copy(BASE / "aider" / s / "work" / ".aider.chat.history.md", cap.out / "chat.history.md")
     finally:
         cap.save_raw(term, s)
         term.close()
