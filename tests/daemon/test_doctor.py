@@ -57,3 +57,15 @@ def test_quiet_rules_are_those_silent_for_an_hour_of_uptime() -> None:
     ids = ["approval-dialog", "working-title", "idle-prompt"]
     assert quiet(ids, hits, now - 7200, now) == ["approval-dialog", "working-title"]
     assert quiet(ids, hits, now - 600, now) is None  # up for 10 minutes: too early to say
+
+
+def test_doctor_reads_aiders_version_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`aider --version` says `aider 0.86.2`: the shipped profile's version, a match."""
+    from supervisor.client.cli.doctor import program_report
+
+    _fake_program(tmp_path, "aider", "aider 0.86.2")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.defpath}")
+    row = program_report("aider", "aider")
+    assert (row["version"], row["profile_version"], row["matches"]) == ("aider 0.86.2", "0.86.2", True)
+    _fake_program(tmp_path, "aider", "aider 0.87.0")
+    assert program_report("aider", "aider")["matches"] is False

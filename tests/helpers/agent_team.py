@@ -1,5 +1,5 @@
-"""A daemon with one real agent other than Claude (`cx`: Codex CLI, `oc`: opencode) against
-its mock API."""
+"""A daemon with one real agent other than Claude (`cx`: Codex CLI, `oc`: opencode, `ad`:
+Aider) against its mock API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fixtures import codex_env, opencode_env
+from fixtures import aider_env, codex_env, opencode_env
 from fixtures.mock_openai import MockServer, start_mock
 from tests.conftest import staff
 
@@ -59,6 +59,32 @@ def opencode_daemon(tmp_path: Path, opencode: str, extra: str = "") -> Iterator[
         'profile = "opencode"\n'
         f"cwd = {json.dumps(str(work))}\n" + extra +
         "[agents.oc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        yield work, server
+    finally:
+        staff("down")
+        server.stop()
+
+
+@contextmanager
+def aider_daemon(tmp_path: Path, aider: str, extra: str = "") -> Iterator[tuple[Path, MockServer]]:
+    """The mock (chat completions), a fresh git repo and `staff up` with agent `ad` running
+    Aider on it (fixtures/aider_env.py: no network but the mock); yields the repo and the mock."""
+    server, port = start_mock(log_path=tmp_path / "mock.log")
+    work = tmp_path / "work"
+    aider_env.prepare_repo(work)
+    home = tmp_path / "aider-user"
+    aider_env.prepare_home(home)
+    env = aider_env.aider_env(home)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        "[agents.ad]\n"
+        f"command = {json.dumps([aider, *aider_env.args(port, home)])}\n"
+        'profile = "aider"\n'
+        f"cwd = {json.dumps(str(work))}\n" + extra +
+        "[agents.ad.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
     )
     staff("up", "-c", str(cfg), check=True)
     try:

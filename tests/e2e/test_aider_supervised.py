@@ -1,0 +1,106 @@
+"""The real Aider (PyPI aider-chat, pinned 0.86.2) supervised by the daemon, against the mock
+chat completions API: spawn → idle → task → working → idle with the reply Aider recorded in
+its chat history (exactly what the mock sent), a reply paused 5 s mid-way never read as idle,
+its questions ("Run shell command?", "Add command output to the chat?") surfaced as `blocked`
+and answered with `staff answer`, a multi-line task of over 1 000 characters arriving whole,
+and a restart that loads the chat back (`--restore-chat-history`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.aider_env import find_aider
+from fixtures.mock_openai import MockServer
+from tests.conftest import staff
+from tests.helpers.agent_team import aider_daemon
+from tests.helpers.events import Events
+
+pytestmark = pytest.mark.agents
+AIDER = find_aider()
+if AIDER is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs the real Aider: `make agents` installs it into .cache/aider")
+    pytest.skip("the real Aider is not installed (make agents)", allow_module_level=True)
+
+
+@pytest.fixture
+def aider_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
+    with aider_daemon(tmp_path, AIDER) as (work, server):
+        events = Events(home)
+        try:
+            yield work, server, events
+        finally:
+            events.close()
+
+
+def _chats(server: MockServer) -> list[dict[str, object]]:
+    """The model requests of turns (streamed); commit messages are asked without a stream."""
+    return [r for r in server.records if r.get("kind") == "chat" and r.get("stream")]
+
+
+def _argv(agent: str = "ad") -> list[str]:
+    status = json.loads(staff("status", "--json", check=True).stdout)
+    return list(next(a for a in status["agents"] if a["agent_id"] == agent)["argv"])
+
+
+def test_real_aider_round_trip_pause_questions_long_task_and_restart(
+    aider_team: tuple[Path, MockServer, Events], home: Path,
+) -> None:
+    work, server, events = aider_team
+    r = staff("ask", "ad", "hello world [delay=1]", "--json", timeout=90)
+    assert r.returncode == 0, r.stderr
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
+    assert task["answer_source"] == "transcript"  # .aider.chat.history.md, not the screen
+    seen = events.states("ad")
+    i = seen.index("working")
+    assert "idle" in seen[:i] and "idle" in seen[i:], seen
+    assert "idle by rule 'idle-prompt'" in staff("explain", "ad", check=True).stdout
+    assert _chats(server)[-1]["last_user_text"] == "hello world [delay=1]"
+
+    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
+    before = len(events.states("ad"))
+    r = staff("ask", "ad", "pause half-way [middelay=5]", "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
+    during = events.states("ad")[before:]
+    assert during.count("idle") == 1 and during[-1] == "idle", during
+    assert "middelay-end" in [name for _t, name in server.events]
+
+    # a shell command in the reply: two questions, each blocked and answered with `staff answer`
+    tid = staff("submit", "ad", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
+    events.wait_state("ad", "blocked", 60)
+    assert "Run shell command?" in staff("screen", "ad", check=True).stdout
+    assert "blocked by rule 'question'" in staff("explain", "ad", check=True).stdout
+    assert "answered, now" in staff("answer", "ad", "y", "Enter", check=True).stdout
+    with events.cond:  # the second question: blocked again
+        assert events.cond.wait_for(lambda: events.states("ad").count("blocked") >= 2, 30), (
+            events.states("ad"), staff("screen", "ad").stdout, staff("explain", "ad").stdout)
+    assert "Add command output to the chat?" in staff("screen", "ad", check=True).stdout
+    assert "answered, now" in staff("answer", "ad", "n", "Enter", check=True).stdout
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["state"] == "done", done
+    assert done["answer"] == "MOCK-REPLY: run this:\n\n```bash\necho hi > made.txt; cat made.txt\n```"
+    assert (work / "made.txt").read_text().strip() == "hi"
+
+    # a multi-line task over 1 000 characters: Aider gets it whole, the answer is exact
+    long = "first line\n" + "x" * 1200 + "\nlast line"
+    r = staff("ask", "ad", long, "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == f"MOCK-REPLY: {long}", (task["error"], staff("screen", "ad").stdout[-3000:])
+    assert _chats(server)[-1]["last_user_text"] == long
+
+    # a restart loads the chat history back: the model sees the earlier turns
+    assert "--restore-chat-history" not in _argv()
+    staff("restart", "ad", check=True)
+    events.wait_state("ad", "idle", 60)
+    assert _argv()[-1] == "--restore-chat-history", _argv()
+    r = staff("ask", "ad", "which word?", "--json", timeout=90)
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
+    texts = _chats(server)[-1]["user_texts"]
+    assert isinstance(texts, list) and any("hello world [delay=1]" in t for t in texts), texts
