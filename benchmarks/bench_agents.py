@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fixtures import claude_env, codex_env, opencode_env
+from fixtures import aider_env, claude_env, codex_env, opencode_env
 from fixtures.mockhttp import MockServer
 
 from .harness import Context, Daemon, EventTap, pcts, row
@@ -95,10 +95,19 @@ def _opencode(binary: str, root: Path, port: int) -> dict[str, Any]:
             "env": opencode_env.opencode_env(home)}
 
 
+def _aider(binary: str, root: Path, port: int) -> dict[str, Any]:
+    work, home = root / "work", root / "aider-user"
+    aider_env.prepare_repo(work)
+    aider_env.prepare_home(home)
+    return {"command": [binary, *aider_env.args(port, home)], "profile": "aider", "cwd": str(work),
+            "env": aider_env.aider_env(home)}
+
+
 PROGRAMS: list[Program] = [
     Program("claude", "Claude Code", claude_env.find_claude, _anthropic, _claude),  # the baseline: first
     Program("codex", "Codex CLI", codex_env.find_codex, _openai, _codex),
     Program("opencode", "opencode", opencode_env.find_opencode, _openai, _opencode),
+    Program("aider", "Aider", aider_env.find_aider, _openai, _aider),
 ]
 
 
