@@ -17,6 +17,7 @@ not change from one capture to the next except for clock times.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -328,6 +329,14 @@ def _oc_type(term: ClaudeTerm, text: str, cap: Capture | None = None, mark: str 
                            "reply": f"MOCK-REPLY: {text}"}
 
 
+def _oc_turn_end(term: ClaudeTerm, cap: Capture, mark: str) -> None:
+    """Where the turn `mark` ended on screen: its summary row ("▣  Build · Mock Model · 3.3s"),
+    drawn in the frame that turns the footer idle. (Its last text can come a frame later:
+    opencode draws text in batches; the answer is read from its database, not the screen.)"""
+    rows = [ln.strip() for ln in term.lines() if re.fullmatch(r"▣ .* · [\d.]+m?s", ln.strip())]
+    cap.index[mark]["reply"] = rows[-1]
+
+
 def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
     s = "main"
     term = opencode_spawn(binary, s, mock)
@@ -351,6 +360,7 @@ def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.wait_for(lambda: term.contains("MOCK-REPLY: slow one") and _oc_idle(term), 20, "reply")
         term.drain(quiet=0.5, limit=3)
         cap.snap(term, s, "idle_after_reply", "idle")
+        _oc_turn_end(term, cap, "turn_delay")
 
         _oc_type(term, "a paused reply that streams in two halves [middelay=3]", cap, "turn_midstream")
         term.wait_for(lambda: term.contains("MOCK-REPLY: a paused"), 15, "first half")
@@ -359,6 +369,7 @@ def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
         term.wait_for(lambda: term.contains("halves middelay=3") and _oc_idle(term), 20, "end")
         term.drain(quiet=0.5, limit=3)
         cap.snap(term, s, "idle_after_midstream", "idle")
+        _oc_turn_end(term, cap, "turn_midstream")
 
         term.send("\x1b[200~first line\nsecond line\nthird line\x1b[201~")
         term.wait_for(lambda: "[Pasted" in _oc_box(term), 10, "paste shown")
@@ -396,6 +407,14 @@ def opencode_main(binary: str, mock: MockServer, cap: Capture) -> None:
                       and _oc_idle(term), 30, "answered")
         term.drain(quiet=0.5, limit=3)
         cap.snap(term, s, "question_after_enter", "idle")
+
+        _oc_type(term, "fail me [status=500]")
+        term.wait_for(lambda: "attempt #2" in _oc_footer(term), 20, "a retry")
+        term.drain(quiet=0.3, limit=0.5)
+        cap.snap(term, s, "working_retry", "working", note="the call failed: it retries by itself")
+        term.send("\x1b[27u\x1b[27u")  # the profile's interrupt
+        term.wait_for(lambda: _oc_idle(term), 15, "retry interrupted")
+        term.drain(quiet=0.5, limit=3)
 
         _oc_type(term, "interrupt me [delay=10]")
         term.wait_for(lambda: "interrupt" in _oc_footer(term), 10, "working 2")
