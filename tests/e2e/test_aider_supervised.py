@@ -2,8 +2,9 @@
 chat completions API: spawn → idle → task → working → idle with the reply Aider recorded in
 its chat history (exactly what the mock sent), a reply paused 5 s mid-way never read as idle,
 its questions ("Run shell command?", "Add command output to the chat?") surfaced as `blocked`
-and answered with `staff answer`, a multi-line task of over 1 000 characters arriving whole,
-and a restart that loads the chat back (`--restore-chat-history`)."""
+and answered with `staff answer`, a multi-line task of over 1 000 characters arriving whole, a
+cancel that interrupts a turn, and a restart (of the agent, or of the daemon) that loads the
+chat back (`--restore-chat-history`)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,17 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
     assert task["answer"] == f"MOCK-REPLY: {long}", (task["error"], staff("screen", "ad").stdout[-3000:])
     assert _chats(server)[-1]["last_user_text"] == long
 
+    # a cancelled turn: one Ctrl-C ends it long before its reply would have come, the next
+    # task starts from a clean prompt and its answer is its own (not the cancelled turn's)
+    tid = staff("submit", "ad", "never mind this one [delay=30]", check=True).stdout.strip()
+    events.wait(lambda e: e.get("type") == "task" and e["task"]["id"] == tid
+                and e["task"]["state"] == "working", 30)
+    staff("cancel", tid, check=True)
+    r = staff("ask", "ad", "after the cancel", "--json", timeout=25)  # within the 30 s wait
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: after the cancel", r.stdout + r.stderr
+    pauses = [name for _t, name in server.events if name.startswith("delay-")]
+    assert pauses.count("delay-start") == pauses.count("delay-end") + 1, "Aider hung up mid-wait"
+
     # a restart loads the chat history back: the model sees the earlier turns
     assert "--restore-chat-history" not in _argv()
     staff("restart", "ad", check=True)
@@ -104,3 +116,17 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
     texts = _chats(server)[-1]["user_texts"]
     assert isinstance(texts, list) and any("hello world [delay=1]" in t for t in texts), texts
+
+    # the daemon goes down (Aider with it) and comes up: the journal says it ran before
+    staff("down", check=True)
+    staff("up", "-c", str(work.parent / "staff.toml"), check=True)
+    fresh = Events(home)  # the first subscription ended with the daemon
+    try:
+        fresh.wait_state("ad", "idle", 60)
+    finally:
+        fresh.close()
+    assert _argv()[-1] == "--restore-chat-history", _argv()
+    r = staff("ask", "ad", "and after down and up", "--json", timeout=90)
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and after down and up", r.stdout + r.stderr
+    texts = _chats(server)[-1]["user_texts"]
+    assert isinstance(texts, list) and "which word?" in [t.strip() for t in texts], texts
