@@ -35,8 +35,9 @@ BRACKETED_PASTE = 2004
 
 # CSI sequences with a '<', '=' or '>' prefix (kitty keyboard, XTVERSION, DA2, xterm
 # modifyOtherKeys): pyte's parser does not know the prefixes and would draw the final
-# byte as a character. They change nothing a screen reader needs, so they are dropped.
-_DROP_CSI = re.compile(r"\x1b\[[<=>][0-9;:]*[ -/]*[@-~]")
+# byte as a character, or raise (Gemini CLI's modifyOtherKeys query ``ESC[>4;?m`` reached
+# SGR with private=True: a TypeError). They change nothing a screen reader needs: dropped.
+_DROP_CSI = re.compile(r"\x1b\[[<=>][0-9;:?]*[ -/]*[@-~]")
 # An incomplete CSI at the end of a chunk is held back until the next chunk completes it.
 _PARTIAL_CSI = re.compile(r"\x1b(?:\[[0-9;:<=>?]*[ -/]*)?\Z")
 

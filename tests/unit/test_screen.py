@@ -42,6 +42,13 @@ def test_prefixed_csi_dropped_even_when_split() -> None:
     assert t.lines()[0] == "ab"
 
 
+def test_a_query_with_a_question_mark_in_its_parameters_is_dropped() -> None:
+    """Gemini CLI 0.61 asks ``ESC[>4;?m`` (modifyOtherKeys) first thing; pyte raised on it."""
+    t = Terminal(20, 5)
+    t.feed("a\x1b[>4;?mb")
+    assert t.lines()[0] == "ab"
+
+
 def test_wide_characters() -> None:
     t = Terminal(10, 2)
     t.feed("日本x")
