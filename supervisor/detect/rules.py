@@ -30,6 +30,9 @@ class RuleError(Exception):
 
 # -- the view a detector reads ------------------------------------------------------------
 _RULE_LINE = re.compile(r"[─━═]{8,}")
+_PAD_ROW = re.compile(r"[▀▄]+")
+"""A row of half blocks only: the padding above and below a box drawn in a background colour
+(Gemini CLI's input box in a true-colour terminal; without true colour it pads with spaces)."""
 
 
 TRANSCRIPTS = ("codex", "gemini", "opencode", "aider")
@@ -70,11 +73,13 @@ class View:
     def paragraph_rows(self, n: int) -> tuple[int, int] | None:
         """Rows [start, end) of the n-th block of non-empty lines counted from the bottom:
         the input box of a program that draws no rules around it (Codex: the box, a blank
-        line, the footer) is `paragraph:2`."""
+        line, the footer) is `paragraph:2`. A row of half blocks is a blank line: the padding
+        of a box drawn in a background colour, not its text."""
         blocks: list[tuple[int, int]] = []
         end: int | None = None
         for y in range(len(self.lines) - 1, -1, -1):
-            filled = bool(self.lines[y].strip())
+            text = self.lines[y].strip()
+            filled = bool(text) and not _PAD_ROW.fullmatch(text)
             if filled and end is None:
                 end = y + 1
             elif not filled and end is not None:
@@ -285,7 +290,8 @@ class Settings:
     paste: str = "plain"
     """"bracketed": multi-line or long text goes as a bracketed paste (if the program enabled it);
     "always": every task does (a program that takes typed characters as keys of its own:
-    opencode turns its box into a shell at a `!` typed anywhere)."""
+    opencode turns its box into a shell at a `!` typed anywhere; Gemini
+    CLI drops a '?' typed in a burst: its shortcuts key)."""
     enter: str = "\r"
     """Submits the text; sent as a separate write once the box shows it."""
     interrupt: str = "\x1b"
