@@ -13,6 +13,7 @@ AGENTS=(
     "codex npm @openai/codex 0.171.0 node_modules/.bin/codex codex-cli 0.171.0"
     "aider pypi aider-chat 0.86.2 venv/bin/aider aider 0.86.2"
     "opencode npm opencode-ai 1.18.33 node_modules/.bin/opencode 1.18.33"
+    "gemini npm @google/gemini-cli 0.61.0 node_modules/.bin/gemini 0.61.0"
 )
 
 install_one() {
