@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fixtures import aider_env, codex_env, opencode_env  # noqa: E402  (needs the repo on sys.path first)
+from fixtures import aider_env, codex_env, gemini_env, mock_gemini, opencode_env  # noqa: E402  (the repo on sys.path first)
 from fixtures.claude_env import ClaudeTerm  # noqa: E402
 from fixtures.mock_openai import MockServer, start_mock  # noqa: E402
 from scripts.capture_claude_screens import Capture  # noqa: E402
@@ -160,6 +160,144 @@ def codex_main(binary: str, mock: MockServer, cap: Capture) -> None:
     finally:
         cap.save_raw(term, s)
         term.close()
+
+
+# -- Gemini CLI -----------------------------------------------------------------------------
+GEMINI_HINT = "Type your message or @path/to/file"
+
+
+def gemini_spawn(binary: str, name: str, port: int) -> ClaudeTerm:
+    root = BASE / "gemini" / name
+    shutil.rmtree(root, ignore_errors=True)
+    home, work = root / "home", root / "work"
+    work.mkdir(parents=True)
+    gemini_env.prepare_home(home)
+    env = gemini_env.gemini_env(home, port)
+    return ClaudeTerm(binary, list(gemini_env.ARGS), env=env, cwd=work, answer_queries=True)
+
+
+def _g_bottom(term: ClaudeTerm, n: int = 14) -> list[str]:
+    return [ln for ln in term.lines() if ln.strip()][-n:]
+
+
+def _g_box(term: ClaudeTerm) -> list[str]:
+    return [ln for ln in _g_bottom(term) if ln.startswith(" > ")]
+
+
+def _g_idle(term: ClaudeTerm) -> bool:
+    return (term.title.startswith("◇") and any(GEMINI_HINT in ln for ln in _g_box(term))
+            and not any("● 1." in ln for ln in _g_bottom(term)))
+
+
+def _g_type(term: ClaudeTerm, text: str, cap: Capture | None = None, mark: str = "") -> None:
+    """Type text, wait until the box shows it, then Enter as its own write (in the same
+    write, Gemini takes the Enter as a newline of a paste)."""
+    term.send(text)
+    head = text.splitlines()[0][:30]
+    term.wait_for(lambda: any(head in ln or "[Pasted Text" in ln for ln in _g_box(term)), 10,
+                  f"{head!r} typed")
+    term.drain(quiet=0.3, limit=2)
+    term.send("\r")
+    if cap is not None and mark:
+        cap.index[mark] = {"raw": "main.raw", "offset": len(term.raw), "expected": "turn",
+                           "reply": f"MOCK-REPLY: {text}"}
+
+
+def gemini_main(binary: str, _mock: MockServer, cap: Capture) -> None:
+    """Every state of one Gemini CLI session, against mock_gemini (not the OpenAI mock)."""
+    s = "main"
+    server, port = mock_gemini.start_mock()
+    term = gemini_spawn(binary, s, port)
+    try:
+        term.wait_for(lambda: _g_idle(term), 40, "the prompt")
+        term.drain(quiet=1.0, limit=5)
+        cap.snap(term, s, "idle_start", "idle")
+
+        term.send("half a thought")
+        term.wait_for(lambda: any("half a thought" in ln for ln in _g_box(term)), 10, "draft")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_draft", "idle", note="text typed, not submitted")
+        term.send("\x15")  # Ctrl-U empties the box
+        term.wait_for(lambda: _g_idle(term), 10, "draft cleared")
+
+        _g_type(term, "slow one [delay=3]", cap, "turn_delay")
+        term.wait_for(lambda: term.contains("esc to cancel"), 10, "working")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_delay", "working", note="~1 s into a 3 s wait")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: slow one") and _g_idle(term), 20, "reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_reply", "idle")
+
+        _g_type(term, "a paused reply that streams in two halves [middelay=3]", cap, "turn_midstream")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: a paused"), 15, "first half")
+        term.drain(quiet=1.0, limit=1.0)
+        cap.snap(term, s, "working_midstream", "working", note="half the text shown, 3 s pause")
+        term.wait_for(lambda: term.contains("halves [middelay=3]") and _g_idle(term), 20, "end")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_midstream", "idle")
+
+        term.send("\x1b[200~first line\nsecond line\nthird line\x1b[201~")
+        term.wait_for(lambda: term.contains("third line"), 10, "paste shown")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_multiline_draft", "idle", note="a 3-line bracketed paste in the box")
+        term.send("\r")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: first line") and _g_idle(term), 20, "ml reply")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_multiline", "idle")
+
+        _g_type(term, "run it [bash=echo hi > made.txt]")
+        term.wait_for(lambda: term.contains("Allow execution of"), 20, "approval")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec", "blocked")
+        term.send("1")
+        term.wait_for(lambda: term.contains("MOCK-REPLY: tool result") and _g_idle(term), 30, "ran")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec_after_yes", "idle")
+
+        _g_type(term, "again [bash=echo no > never.txt]")
+        term.wait_for(lambda: term.contains("never.txt") and term.contains("Allow execution of"),
+                      20, "approval 2")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec_2", "blocked")
+        term.send("\x1b")
+        term.wait_for(lambda: not term.contains("Allow execution of") and _g_idle(term), 20, "declined")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "approval_exec_after_esc", "idle")
+
+        # The mock echoes a repetitive prompt in 12-character chunks: Gemini's loop detection
+        # stops the stream and asks, under a '◇  Ready' title.
+        term.send("\x1b[200~" + "loop " + "x" * 600 + "\x1b[201~")
+        term.wait_for(lambda: any("[Pasted Text" in ln for ln in _g_box(term)), 10, "long paste")
+        term.drain(quiet=0.3, limit=2)
+        term.send("\r")
+        term.wait_for(lambda: term.contains("A potential loop was detected") and term.contains("● 1."),
+                      20, "loop question")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "loop_dialog", "blocked", note="its title says Ready meanwhile")
+        term.send("\x1b")
+        term.wait_for(lambda: _g_idle(term), 20, "loop answered")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_loop", "idle")
+
+        _g_type(term, "interrupt me [delay=10]")
+        term.wait_for(lambda: term.contains("esc to cancel"), 10, "working 2")
+        term.drain(quiet=0.5, limit=0.5)
+        term.send("\x1b")
+        term.wait_for(lambda: _g_idle(term), 15, "interrupted")
+        term.drain(quiet=0.5, limit=3)
+        cap.snap(term, s, "idle_after_esc_interrupt", "idle")
+
+        term.send("\x03")
+        term.wait_for(lambda: term.contains("Press Ctrl+C again to exit"), 10, "quit armed")
+        term.drain(quiet=0.3, limit=2)
+        cap.snap(term, s, "idle_ctrlc_once", "idle", note="one Ctrl-C at an empty box")
+        term.send("\x03")
+        term.wait_for(lambda: term.exited, 15, "exit")
+        cap.snap(term, s, "exit_after_ctrlc", "exited")
+    finally:
+        cap.save_raw(term, s)
+        term.close()
+        server.stop()
 
 
 def aider_spawn(binary: str, name: str, mock: MockServer) -> ClaudeTerm:
@@ -459,6 +597,7 @@ PROGRAMS = {
     "codex": (codex_env.find_codex, codex_env.CODEX_VERSION, [codex_main]),
     "aider": (aider_env.find_aider, aider_env.AIDER_VERSION, [aider_main]),
     "opencode": (opencode_env.find_opencode, opencode_env.OPENCODE_VERSION, [opencode_main]),
+    "gemini": (gemini_env.find_gemini, gemini_env.GEMINI_VERSION, [gemini_main]),
 }
 
 

@@ -1,5 +1,5 @@
 """A daemon with one real agent other than Claude (`cx`: Codex CLI, `oc`: opencode, `ad`:
-Aider) against its mock API."""
+Aider, `gm`: Gemini CLI) against its mock API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fixtures import aider_env, codex_env, opencode_env
+from fixtures import aider_env, codex_env, gemini_env, mock_gemini, opencode_env
 from fixtures.mock_openai import MockServer, start_mock
 from tests.conftest import staff
 
@@ -85,6 +85,34 @@ def aider_daemon(tmp_path: Path, aider: str, extra: str = "") -> Iterator[tuple[
         'profile = "aider"\n'
         f"cwd = {json.dumps(str(work))}\n" + extra +
         "[agents.ad.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+    )
+    staff("up", "-c", str(cfg), check=True)
+    try:
+        yield work, server
+    finally:
+        staff("down")
+        server.stop()
+
+
+@contextmanager
+def gemini_daemon(
+    tmp_path: Path, gemini: str, extra: str = ""
+) -> Iterator[tuple[Path, mock_gemini.MockServer]]:
+    """The Gemini mock, a Gemini home (API-key auth, nothing that calls out) and `staff up`
+    with agent `gm`; yields the workdir and the mock. `extra`: more TOML for the agent."""
+    server, port = mock_gemini.start_mock(log_path=tmp_path / "mock.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    home = tmp_path / "gemini-user"
+    gemini_env.prepare_home(home)
+    env = gemini_env.gemini_env(home, port)
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text(
+        "[agents.gm]\n"
+        f"command = {json.dumps([gemini, *gemini_env.ARGS])}\n"
+        'profile = "gemini"\n'
+        f"cwd = {json.dumps(str(work))}\n" + extra +
+        "[agents.gm.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
     )
     staff("up", "-c", str(cfg), check=True)
     try:

@@ -14,7 +14,7 @@ from supervisor.detect.rules import View, load_profile
 from supervisor.screen.emulator import Terminal, available_backends
 
 DATA = Path(__file__).parents[1] / "data"
-PROGRAMS = {"codex": "0.171.0", "aider": "0.86.2", "opencode": "1.18.33"}
+PROGRAMS = {"codex": "0.171.0", "aider": "0.86.2", "opencode": "1.18.33", "gemini": "0.61.0"}
 BACKENDS = available_backends()
 
 
@@ -84,7 +84,7 @@ def test_no_false_idle_while_a_turn_runs(program: str, name: str) -> None:
         det = profile.detect(View(lines, term.title, term.modes))
         # The box still shows the text until the program redraws; a half-drawn frame (the
         # fallback, debounced in the agent) is not yet the turn: Aider clears and redraws
-        # its prompt line as it takes it.
+        # its prompt line as it takes it; Gemini empties its box before its title turns.
         if states or (det.state != "idle" and det.rule != "fallback"):
             states.append(det.state)
     else:

@@ -29,7 +29,7 @@ def rollout(path: Path, session: str, cwd: str, prompt: str, answer: str | None)
 
 def test_every_reader_has_a_name_profiles_may_give() -> None:
     assert set(sessionfiles.READERS) <= set(TRANSCRIPTS)
-    for name in ("claude", "codex", "aider", "opencode"):  # naming an unknown reader is refused at load
+    for name in ("claude", "codex", "aider", "opencode", "gemini"):  # an unknown reader is refused
         assert load_profile(name).settings.transcript in ("claude", *sessionfiles.READERS)
 
 
@@ -123,3 +123,47 @@ def test_opencode_resumes_its_session_with_the_session_flag(tmp_path: Path) -> N
     agent.starts = 1
     agent.session.adopt("ses_abc")
     assert agent.argv() == ["opencode", "--session", "ses_abc"]
+
+
+def gemini_chat(path: Path, session: str, cwd: str, records: list[dict[str, object]]) -> Path:
+    """A Gemini CLI chat file as 0.61.0 writes one: the session's record, then messages."""
+    import hashlib
+
+    head = {"sessionId": session, "projectHash": hashlib.sha256(cwd.encode()).hexdigest(),
+            "kind": "main"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in [head, *records]))
+    return path
+
+
+def test_gemini_chat_gives_the_reply_after_its_tool_calls_and_the_session(tmp_path: Path) -> None:
+    reader = sessionfiles.READERS["gemini"]
+    env = {"GEMINI_CLI_HOME": str(tmp_path), "HOME": "/nowhere"}
+    where = tmp_path / ".gemini/tmp/w/chats/session-2026-11-28T13-02-68ceeb44.jsonl"
+    call = {"id": "m1", "type": "gemini", "content": ""}
+    records: list[dict[str, object]] = [
+        {"id": "u0", "type": "user", "content": [{"text": "<session_context>…</session_context>"}]},
+        {"id": "u1", "type": "user", "content": [{"text": "run it"}]},
+        call,  # written when its stream ended, then again with the tool calls it asked for
+    ]
+    path = gemini_chat(where, "68ceeb44-a08d", "/w", records)
+    assert reader.files(env, "/w", 0.0) == [path]
+    assert reader.session_id(path) == "68ceeb44-a08d"
+    got = reader.read(path, "run it", "/w")
+    assert got.seen_prompt and not got.complete  # a model message with no text yet: not the end
+    records += [
+        {**call, "toolCalls": [{"name": "run_shell_command"}]},
+        {"id": "u2", "type": "user", "content": [{"functionResponse": {"name": "run_shell_command"}}]},
+        {"$set": {"lastUpdated": "now"}},
+        {"id": "m2", "type": "gemini", "content": "done: hi"},
+    ]
+    gemini_chat(where, "68ceeb44-a08d", "/w", records)
+    got = reader.read(path, "run it", "/w")
+    assert (got.text, got.complete) == ("done: hi", True)
+    assert not reader.read(path, "run it", "/elsewhere").seen_prompt  # another directory's
+    cancelled = gemini_chat(tmp_path / "c.jsonl", "s2", "/w", [
+        {"id": "u1", "type": "user", "content": [{"text": "stop me"}]},
+        {"id": "i1", "type": "info", "content": "Request cancelled."},
+    ])
+    got = reader.read(cancelled, "stop me", "/w")
+    assert got.seen_prompt and got.text is None and not got.complete

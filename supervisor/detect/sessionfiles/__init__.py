@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supervisor.detect.answers import TranscriptAnswer
-from supervisor.detect.sessionfiles import aider, codex, opencode
+from supervisor.detect.sessionfiles import aider, codex, gemini, opencode
 
 
 def _no_session(_path: Path) -> str | None:
@@ -45,4 +45,5 @@ READERS: dict[str, SessionFiles] = {
     "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id, codex.has_session),
     "aider": SessionFiles(aider.histories, aider.read_turn),
     "opencode": SessionFiles(opencode.files, opencode.read_turn, opencode.session_id),
+    "gemini": SessionFiles(gemini.chats, gemini.read_turn, gemini.session_id),
 }

@@ -1,0 +1,105 @@
+"""The real Gemini CLI (npm, pinned 0.61.0) supervised by the daemon, against the mock Gemini
+API: spawn → idle → task → working → idle with the answer Gemini recorded in its chat file, a
+reply paused 5 s mid-way never read as idle, a shell approval surfaced as `blocked` and
+answered with `staff answer`, a multi-line task of over 1 000 characters arriving whole, and
+a restart resuming Gemini's own session (`--resume <id>`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.gemini_env import find_gemini
+from fixtures.mock_gemini import MockServer
+from tests.conftest import staff
+from tests.helpers.agent_team import gemini_daemon
+from tests.helpers.events import Events
+
+pytestmark = pytest.mark.agents
+GEMINI = find_gemini()
+if GEMINI is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs the real Gemini CLI: `make agents` installs it into .cache/gemini")
+    pytest.skip("the real Gemini CLI is not installed (make agents)", allow_module_level=True)
+
+
+@pytest.fixture
+def gemini_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
+    with gemini_daemon(tmp_path, GEMINI) as (work, server):
+        events = Events(home)
+        try:
+            yield work, server, events
+        finally:
+            events.close()
+
+
+def _argv(agent: str = "gm") -> list[str]:
+    status = json.loads(staff("status", "--json", check=True).stdout)
+    return list(next(a for a in status["agents"] if a["agent_id"] == agent)["argv"])
+
+
+def test_real_gemini_round_trip_pause_approval_long_task_and_resume(
+    gemini_team: tuple[Path, MockServer, Events], home: Path, tmp_path: Path,
+) -> None:
+    work, server, events = gemini_team
+    r = staff("ask", "gm", "hello world [delay=1]", "--json", timeout=90)
+    assert r.returncode == 0, r.stderr
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
+    assert task["answer_source"] == "transcript"
+    seen = events.states("gm")
+    i = seen.index("working")
+    assert "idle" in seen[:i] and "idle" in seen[i:], seen
+    assert "idle by rule 'idle-prompt'" in staff("explain", "gm", check=True).stdout
+
+    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
+    before = len(events.states("gm"))
+    r = staff("ask", "gm", "pause half-way [middelay=5]", "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
+    during = events.states("gm")[before:]
+    assert during.count("idle") == 1 and during[-1] == "idle", during
+    assert "middelay-end" in [name for _t, name in server.events]
+
+    # a shell command needs approval: blocked, answered with `staff answer`, then done
+    tid = staff("submit", "gm", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
+    events.wait_state("gm", "blocked", 60)
+    assert "Allow execution of" in staff("screen", "gm", check=True).stdout
+    assert "blocked by rule" in staff("explain", "gm", check=True).stdout
+    assert "answered, now" in staff("answer", "gm", "1", check=True).stdout
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["state"] == "done", done
+    assert done["answer"] == "MOCK-REPLY: tool result: hi", done
+    assert (work / "made.txt").read_text().strip() == "hi"
+
+    # a multi-line task over 1 000 characters: Gemini gets it whole, the answer is exact
+    # (varied words: a run of one character streamed back trips Gemini's loop detection)
+    long = "first line\n" + " ".join(f"w{i:04d}" for i in range(220)) + "\nlast line"
+    assert len(long) > 1000
+    r = staff("ask", "gm", long, "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == f"MOCK-REPLY: {long}", task
+    assert [x["last_user_text"] for x in server.records if x.get("kind") == "stream"][-1] == long
+
+    # Gemini picks its own session id; the daemon reads it from the chat file and a restart
+    # starts `gemini --resume <id>`: the model gets the earlier turns again
+    session = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"]
+    chat = next((tmp_path / "gemini-user" / ".gemini" / "tmp").glob("*/chats/session-*.jsonl"))
+    assert session and session[:8] in chat.name, (session, chat)
+    assert "--resume" not in _argv()
+    fresh = Events(home)
+    try:
+        staff("restart", "gm", check=True)
+        fresh.wait_state("gm", "idle", 60)
+    finally:
+        fresh.close()
+    argv = _argv()
+    assert argv[argv.index("--resume") + 1] == session, argv
+    r = staff("ask", "gm", "which word?", "--json", timeout=90)
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
+    last = [x for x in server.records if x.get("last_user_text") == "which word?"][-1]
+    assert "hello world [delay=1]" in last["user_texts"], last["user_texts"]
