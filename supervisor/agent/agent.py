@@ -426,6 +426,8 @@ class Agent:
         delay = det.debounce
         if det.state == IDLE and self.screen_state == BLOCKED:
             delay = max(delay, self.profile.settings.settle_after_blocked_ms / 1000)
+        if det.state == IDLE and self.state == STARTING:
+            delay = max(delay, self.profile.settings.settle_after_start_ms / 1000)
         if det.state != self.screen_state and delay > 0:
             now = time.monotonic()
             if self._pending is None or self._pending[0] != det.state:

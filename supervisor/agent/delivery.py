@@ -124,6 +124,7 @@ class Delivery:
                 await self._not_taken(task)
         else:
             await agent.until(lambda: agent.term.generation != gen or not agent.alive, 1.0)
+        await self._quiet(agent.profile.settings.enter_quiet_ms / 1000.0)
         enter = agent.profile.settings.enter
         for attempt in range(2):
             if self._done.done() or not agent.alive:
@@ -145,6 +146,17 @@ class Delivery:
                 self.fail("the agent did not take the task: its text stayed in the input box "
                           "after Enter twice (the box was cleared)")
         await asyncio.shield(self._done)
+
+    async def _quiet(self, quiet: float, bound: float = 1.0) -> None:
+        """Wait until the program has drawn nothing for `quiet` seconds, `bound` at most."""
+        agent = self.agent
+        end = time.monotonic() + bound
+        while quiet > 0 and (left := end - time.monotonic()) > 0 and agent.alive:
+            def drew(gen: int = agent.term.generation) -> bool:
+                return agent.term.generation != gen or not agent.alive
+
+            if not await agent.until(drew, min(quiet, left)):
+                return
 
     async def _until_drawn(self, pred: Callable[[], bool], gen: int, window: float = 2.0) -> bool:
         """Wait for `pred`, `window` seconds after each time the program draws something.

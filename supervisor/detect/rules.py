@@ -294,6 +294,9 @@ class Settings:
     CLI drops a '?' typed in a burst: its shortcuts key)."""
     enter: str = "\r"
     """Submits the text; sent as a separate write once the box shows it."""
+    enter_quiet_ms: float = 0
+    """Before that Enter, wait until the program has drawn nothing for this long (at most 1 s):
+    Gemini CLI takes an Enter within 40 ms of a paste, by its own slow clock, as a newline."""
     interrupt: str = "\x1b"
     """Aborts a turn (a cancel, the stall policy `interrupt`)."""
     clear_input: str = "\x03"
@@ -337,6 +340,9 @@ class Settings:
     """Typed before a task that begins with one of `command_chars`, so it stays a prompt."""
     settle_after_blocked_ms: float = 300
     """An idle screen right after a question must last this long (the dialog may redraw)."""
+    settle_after_start_ms: float = 0
+    """The first idle screen after a start must last this long: Gemini CLI draws its box first,
+    then its banner and a resumed session's history, and what was typed in between is lost."""
     fallback_debounce_ms: float = 150
     """A screen no rule recognises must persist this long before it counts."""
     session_registry: str = ""

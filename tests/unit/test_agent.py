@@ -71,6 +71,21 @@ async def test_multiline_text_goes_as_one_bracketed_paste_when_asked_for(agent: 
     assert task.state == "done"
 
 
+async def test_paste_always_sends_a_short_task_as_a_paste_too(agent: Agent) -> None:
+    """Gemini CLI's profile: typed in a burst, its '?' is a shortcuts key and is lost."""
+    import dataclasses
+
+    settings = dataclasses.replace(agent.profile.settings, paste="always", enter_quiet_ms=20)
+    agent.profile = dataclasses.replace(agent.profile, settings=settings)
+    p = sim(agent)
+    p.paste_mode = True
+    p.draw()
+    task = Task(to="a", text="which word?")
+    await agent.run_task(task)
+    assert keys(p) == [b"\x1b[200~which word?\x1b[201~", b"\r"]
+    assert task.state == "done" and p.received == ["which word?"]
+
+
 async def test_multiline_text_is_typed_plain_when_paste_was_not_asked_for(agent: Agent) -> None:
     await agent.run_task(Task(to="a", text="line one\nline two"))
     assert keys(sim(agent)) == [b"line one\nline two", b"\r"]
