@@ -403,6 +403,7 @@ class Delivery:
             answer_prefix=p.answer_prefix,
             drop=list(p.answer_drop),
             prompt_regex=p.prompt_regex,
+            framed=region != "paragraph",
         )
         return text
 

@@ -458,15 +458,18 @@ def from_screen(
     answer_prefix: str = "",
     drop: Sequence[str] = (),
     prompt_regex: str | None = None,
+    framed: bool = True,
 ) -> str | None:
     """The text between the submitted prompt and the input box (or the next prompt).
 
     Only a prompt line showing our text counts (the start of its first line: a multi-line
     prompt is drawn over several rows); never merely the newest prompt, which may be
     another turn's. With an `answer_prefix`, the answer starts at its first marked row,
-    so the rest of a multi-line prompt is not part of it."""
+    so the rest of a multi-line prompt is not part of it. `framed`: the box is the one
+    between the last two full rules (Claude's), so the screen ends at the first of them;
+    else `lines` end above the box already (Aider draws a rule before every prompt)."""
     view = View(lines)
-    rules = view.rule_rows()
+    rules = view.rule_rows() if framed else []
     visible = list(lines[: rules[-2]]) if len(rules) >= 2 else list(lines)
     allrows = [*history, *visible]
     first_line = next((ln for ln in prompt.splitlines() if ln.strip()), "")

@@ -61,3 +61,30 @@ def test_history_is_found_at_the_repo_root_when_written_since(tmp_path: Path) ->
     named = sub / "h.md"
     named.write_text("")
     assert READER.files({"AIDER_CHAT_HISTORY_FILE": "h.md"}, str(sub), 0.0) == [named]
+
+
+def test_screen_fallback_reads_the_reply_above_the_prompt() -> None:
+    """When the history cannot be read, the reply is read off the screen: between the prompt's
+    echo and the rule Aider draws before its next prompt, its own lines dropped."""
+    import json
+
+    from supervisor.detect import answers
+    from supervisor.detect.rules import View, load_profile
+    from supervisor.screen.emulator import Terminal
+
+    folder = HISTORY.parent
+    offset = json.loads((folder / "index.json").read_text())["idle_after_reply"]["offset"]
+    term = Terminal(120, 40, backend="pyte")
+    term.feed((folder / "main.raw").read_bytes()[:offset].decode("utf-8", "replace"))
+    lines = term.lines()
+    rows = View(lines).paragraph_rows(1)
+    assert rows is not None
+    p = load_profile("aider").settings
+
+    def read(framed: bool) -> str | None:
+        return answers.from_screen(term.history_text(), lines[: rows[0]], "slow one [delay=3]",
+                                   prompt_prefix=p.prompt_prefix, answer_prefix=p.answer_prefix,
+                                   drop=list(p.answer_drop), framed=framed)
+
+    assert read(framed=False) == "MOCK-REPLY: slow one [delay=3]"
+    assert read(framed=True) is None  # cut at the rule before the prompt's echo: nothing left
