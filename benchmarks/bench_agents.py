@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fixtures import aider_env, claude_env, codex_env, opencode_env
+from fixtures import aider_env, claude_env, codex_env, gemini_env, opencode_env
 from fixtures.mockhttp import MockServer
 
 from .harness import Context, Daemon, EventTap, pcts, row
@@ -71,6 +71,12 @@ def _openai(log: Path) -> MockServer:
     return start_mock(log_path=log)[0]
 
 
+def _gemini_mock(log: Path) -> MockServer:
+    from fixtures.mock_gemini import start_mock
+
+    return start_mock(log_path=log)[0]
+
+
 def _claude(binary: str, root: Path, port: int) -> dict[str, Any]:
     work, home = root / "work", root / "claude-home"
     work.mkdir(parents=True)
@@ -103,11 +109,20 @@ def _aider(binary: str, root: Path, port: int) -> dict[str, Any]:
             "env": aider_env.aider_env(home)}
 
 
+def _gemini(binary: str, root: Path, port: int) -> dict[str, Any]:
+    work, home = root / "work", root / "gemini-user"
+    work.mkdir(parents=True)
+    gemini_env.prepare_home(home)
+    return {"command": [binary, *gemini_env.ARGS], "profile": "gemini", "cwd": str(work),
+            "env": gemini_env.gemini_env(home, port)}
+
+
 PROGRAMS: list[Program] = [
     Program("claude", "Claude Code", claude_env.find_claude, _anthropic, _claude),  # the baseline: first
     Program("codex", "Codex CLI", codex_env.find_codex, _openai, _codex),
     Program("opencode", "opencode", opencode_env.find_opencode, _openai, _opencode),
     Program("aider", "Aider", aider_env.find_aider, _openai, _aider),
+    Program("gemini", "Gemini CLI", gemini_env.find_gemini, _gemini_mock, _gemini),
 ]
 
 
