@@ -194,3 +194,36 @@ async def test_what_a_person_typed_during_a_task_is_a_draft_when_it_ends(agent: 
     await run
     assert agent.draft == "my own prompt"
     assert b"\x03" not in keys(p)  # their words were not cleared away
+
+
+async def test_a_start_reads_idle_only_once_the_box_has_held(tmp_path: Path) -> None:
+    """settle_after_start_ms (Gemini CLI draws its box, then its banner and history: a task
+    typed in between was lost): a redraw within it puts the first idle off."""
+    import dataclasses
+
+    from supervisor.events import StateChanged
+
+    profile = load_profile("claude")
+    profile = dataclasses.replace(
+        profile, settings=dataclasses.replace(profile.settings, settle_after_start_ms=300))
+    SimProcess.auto = True
+    a = Agent(AgentSpec(name="s", command=["sim"]), profile, env={"HOME": str(tmp_path)},
+              process_factory=SimProcess)
+    states: list[str] = []
+
+    def listen(_agent: Agent, event: AgentEvent) -> None:
+        if isinstance(event, StateChanged):
+            states.append(event.new.value)
+
+    a.listener = listen
+    a.start()
+    p = sim(a)
+    await a.until(lambda: a.term.generation > 0, 5)  # the idle box is drawn
+    assert a.state.value == "starting"  # it has not held yet
+    p.working = True
+    p.draw()  # a redraw that is not the idle box (its banner coming)
+    p.working = False
+    p.draw()
+    assert await a.until(lambda: a.state == IDLE, 5), a.state
+    assert states == ["idle"], states
+    await a.stop(0.1)
