@@ -4,8 +4,9 @@
 A transport (`ssh host staff bridge`, `kubectl exec -i … staff bridge`) runs it on the far
 side; the hub then speaks the ordinary protocol (JSON lines) through it. The bridge starts
 the daemon if none runs (with this host's own team file, or an empty team that the hub
-places agents on) and copies bytes both ways; it ends when its stdin closes (the link
-dropped), and the daemon, in its own session, keeps the agents and their tasks.
+places agents on) once the hub's first request has come, and copies bytes both ways; it
+ends when its stdin closes (the link dropped), and the daemon, in its own session, keeps
+the agents and their tasks.
 
 Who may use it is the transport's business (ssh keys, kube RBAC); the daemon's socket
 accepts only its own user, so the bridge cannot be a way in for anyone else.
@@ -34,9 +35,17 @@ DRAIN = 10.0
 def cmd_bridge(args: argparse.Namespace, home: Path) -> int:
     try:
         team = configmod.locate(args.config)
+        if team is not None:
+            configmod.find(str(team))  # a bad team file is said at once, whoever is there
+        # the hub's first request, before any daemon is started: a link the hub already gave up
+        # (it stopped while ssh was connecting) must not start a daemon after its `staff down`
+        first = _first(sys.stdin.fileno())
+        if not first:
+            return 0
         start_daemon(home, str(team) if team else None, quiet=True, empty=team is None)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(socket_path(home)))
+        sock.sendall(first)
     except (CliError, configmod.ConfigError, ProtocolError, OSError) as exc:
         message = getattr(exc, "message", None) or str(exc)
         if isinstance(exc, OSError):
@@ -48,6 +57,14 @@ def cmd_bridge(args: argparse.Namespace, home: Path) -> int:
         print(f"staff: bridge: {message}", file=sys.stderr)
         return 2
     return relay(sock, sys.stdin.fileno(), sys.stdout.fileno())
+
+
+def _first(rfd: int) -> bytes:
+    """What came first on stdin; empty when it closed before anything came."""
+    try:
+        return os.read(rfd, 65536)
+    except OSError:
+        return b""
 
 
 def relay(sock: socket.socket, rfd: int, wfd: int) -> int:
