@@ -600,13 +600,17 @@ class Hosts:
         self.links = {name: Link(spec, publish, home, post=post) for name, spec in specs.items()}
         self.publish = publish
         self._keyed = Keyed(home / "hosts" / "keyed.jsonl")
+        self._viewers: set[Link] = set()
+        """Every viewer link open (a console's, a web page's): ended with the hub, so none of
+        their transports outlives it (an ssh still connecting would start a bridge later)."""
 
     def start(self) -> None:
         for link in self.links.values():
             link.start()
 
     async def close(self) -> None:
-        await asyncio.gather(*(link.close() for link in self.links.values()))
+        every = [*self.links.values(), *self._viewers]
+        await asyncio.gather(*(link.close() for link in every))
 
     def _link(self, host: str, what: str) -> Link:
         link = self.links.get(host)
@@ -842,6 +846,8 @@ class Hosts:
         viewer = viewers.get(host)
         if viewer is None or viewer._closed:
             viewer = viewers[host] = Link(link.spec, lambda e: None, link.cwd, viewer=True)
+            self._viewers = {v for v in self._viewers if not v._closed}
+            self._viewers.add(viewer)
             viewer.start()
         await viewer.connected(asyncio.get_running_loop().time() + HELLO_TIMEOUT)
         fields = {k: v for k, v in req.items() if k not in ("id", "cmd")}
