@@ -10,9 +10,11 @@ is the bridge is one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import select
 import signal
 import sys
 import urllib.parse
@@ -138,6 +140,50 @@ def hub(tmp_path: Path, home: Path, remote: Path, sshd: Sshd) -> Iterator[tuple[
         yield info, (home / "http.token").read_text().strip()
     finally:
         staff("down")
+    assert not ssh_clients(sshd.config)  # every ssh client of the hub ended with it
+    # a session its last ssh client opened may still be starting a bridge there (which starts
+    # the far daemon): the far side is stopped (the `remote` fixture) once every one has ended
+    assert sshd.proc is not None
+    wait_gone(children(sshd.proc.pid))
+    wait_gone(bridges(remote, tmp_path / "far-side" / "staff"))
+
+
+def children(ppid: int) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int((proc / "stat").read_text().rpartition(")")[2].split()[1]) == ppid:
+                pids.append(int(proc.name))
+    return pids
+
+
+def bridges(far: Path, script: Path) -> list[int]:
+    """The far side's `staff bridge` processes: the script that starts one, or the bridge
+    itself (its environment names the far state dir)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes()  # `sh -c 'SCRIPT bridge'`, then the script's
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"bridge" in argv and (str(script).encode() in argv or f"STAFF_HOME={far}".encode() in env):
+            pids.append(int(proc.name))
+    return pids
+
+
+def wait_gone(pids: list[int], limit: float = 30) -> None:
+    """Each process's end, awaited on a pidfd (no polling), bounded."""
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], limit)
+            assert ready, f"process {pid} did not end in {limit} s"
+        finally:
+            os.close(fd)
 
 
 def test_the_http_api_and_the_web_calls_reach_a_remote_agent_and_refuse_input_while_its_host_is_down(
