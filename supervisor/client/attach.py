@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.client.connection import Connection
-from supervisor.protocol import ERR_BAD_REQUEST, ERR_NO_DAEMON, ProtocolError, socket_path
+from supervisor.protocol import ERR_BAD_REQUEST, ERR_HOST_DOWN, ERR_NO_DAEMON, ProtocolError, socket_path
 
 DETACH_KEY = "\x1d"  # Ctrl-]
 MODES_OFF = "\x1b[?1l\x1b[?25h\x1b[?7h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l\x1b[?2004l"
@@ -97,6 +97,8 @@ async def _attach(home: Path, agent: str, detach: str, fd_in: int, fd_out: int, 
         exc = stream.exception()
         if isinstance(exc, ProtocolError) and exc.code == ERR_NO_DAEMON:
             return "the daemon went away"
+        if isinstance(exc, ProtocolError) and exc.code == ERR_HOST_DOWN:  # another host's agent
+            return f"{exc.message}; attach again once the link is back"
         if exc is not None:
             raise exc
         return "the stream ended"
