@@ -112,6 +112,11 @@ class Screen(pyte.Screen):
         if text:
             self._stream.feed(text)
 
+    def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
+        """A private SGR (``CSI ? … m``, prompt_toolkit's) is no colour: pyte raised on it."""
+        if not private:
+            super().select_graphic_rendition(*attrs)
+
     # -- modes -------------------------------------------------------------------------
     def set_mode(self, *modes: int, **kwargs: Any) -> None:
         if kwargs.get("private") and ALT_SCREEN_MODES.intersection(modes):

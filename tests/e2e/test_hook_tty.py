@@ -13,7 +13,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyte
 import pytest
 
 from fixtures.claude_env import ClaudeTerm
@@ -21,19 +20,9 @@ from tests.conftest import staff
 from tests.e2e.test_hook import HOOK, prompt, stub_editor
 
 
-class Screen(pyte.Screen):  # type: ignore[misc]
-    """pyte chokes on a private SGR (CSI ? … m, sent by prompt_toolkit); ignore it."""
-
-    def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
-        if not private:
-            super().select_graphic_rendition(*attrs)
-
-
 class Term(ClaudeTerm):
-    def __init__(self, *args: object, **kw: object) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.screen = Screen(self.cols, self.rows)
-        self._stream = pyte.ByteStream(self.screen)
+    """ClaudeTerm renders with the daemon's pyte screen, which ignores the private SGR
+    (``CSI ? … m``) prompt_toolkit sends."""
 
 
 @pytest.fixture

@@ -49,6 +49,13 @@ def test_a_query_with_a_question_mark_in_its_parameters_is_dropped() -> None:
     assert t.lines()[0] == "ab"
 
 
+def test_a_private_sgr_is_ignored() -> None:
+    """prompt_toolkit writes ``CSI ? … m``; pyte's SGR raised a TypeError on it."""
+    t = Terminal(20, 5, backend="pyte")
+    t.feed("a\x1b[?4mb\x1b[1mc")
+    assert t.lines()[0] == "abc"
+
+
 def test_wide_characters() -> None:
     t = Terminal(10, 2)
     t.feed("日本x")
