@@ -160,9 +160,16 @@ class Supervisor:
             # the fake writes Claude-shaped transcripts and session files: keep them out of the
             # person's real ~/.claude, where a real Claude Code would list them for --resume
             env["CLAUDE_CONFIG_DIR"] = str(self.home / "fake-claude")
+        profile = self._profile(spec.profile)
+        if spec.role_text and not profile.settings.role_flag:
+            said = (f"{spec.role or spec.name}: the {profile.name} profile has no way to give a program "
+                    "its role text, so role_text is not given to it (README: Other agents on the team)")
+            if said not in self.warnings:  # once, not once per pool clone
+                log.warning("%s", said)
+                self.warnings.append(said)
         agent = Agent(
             spec,
-            self._profile(spec.profile),
+            profile,
             env=env,
             listener=self._on_agent_event,
             clock=self.clock,

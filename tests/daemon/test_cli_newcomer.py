@@ -247,3 +247,17 @@ def test_logs_follow_on_the_alternate_screen_prints_the_conversation(fake_team: 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_role_text_the_profile_cannot_give_is_said_at_up(home: Path, tmp_path: Path) -> None:
+    """A profile with no role flag (a shell here; Aider, Gemini CLI and opencode have none
+    either) would drop the role text without a word: `staff up` says so, once."""
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text('[agents.sh]\ncommand = ["bash", "--norc"]\nprofile = "shell"\n'
+                   'role_text = "You review code."\n')
+    try:
+        r = staff("up", "-c", str(cfg), check=True)
+        said = [line for line in r.stderr.splitlines() if "role_text is not given" in line]
+        assert len(said) == 1 and said[0].startswith("staff: ") and "shell profile" in said[0], r.stderr
+    finally:
+        staff("down")
