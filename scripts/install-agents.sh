@@ -46,7 +46,10 @@ install_one() {
                 echo "install-agents.sh: $py (3.10+) not found to install $package==$version" >&2
                 return 1
             fi
-            rm -rf "$prefix/venv"; mkdir -p "$prefix"
+            # The venv's scripts name its python by absolute path: take the physical one, not
+            # a worktree's .cache symlink that goes away with the worktree.
+            mkdir -p "$prefix"; prefix="$(cd "$prefix" && pwd -P)"; path="$prefix/$bin"
+            rm -rf "$prefix/venv"
             if ! { "$py" -m venv "$prefix/venv" \
                     && "$prefix/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
                         "$package==$version"; } >"$log" 2>&1; then
