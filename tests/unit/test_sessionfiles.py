@@ -120,6 +120,9 @@ def test_opencode_database_gives_the_turn_its_last_step_and_its_session(tmp_path
 def test_opencode_resumes_its_session_with_the_session_flag(tmp_path: Path) -> None:
     agent = Agent(AgentSpec(name="o", command=["opencode"]), load_profile("opencode"),
                   env={"HOME": str(tmp_path)})
+    db = opencode_db(tmp_path / ".local/share/opencode/opencode.db")
+    db.execute("INSERT INTO session VALUES ('ses_abc', ?)", (agent.cwd(),))
+    db.close()
     agent.starts = 1
     agent.session.adopt("ses_abc")
     assert agent.argv() == ["opencode", "--session", "ses_abc"]
@@ -167,3 +170,30 @@ def test_gemini_chat_gives_the_reply_after_its_tool_calls_and_the_session(tmp_pa
     ])
     got = reader.read(cancelled, "stop me", "/w")
     assert got.seen_prompt and got.text is None and not got.complete
+
+
+def test_gemini_and_opencode_resume_only_a_session_they_keep_for_this_directory(tmp_path: Path) -> None:
+    """Both exit at once on a session id they do not have for the directory (seen on Gemini CLI
+    0.61.0 and opencode 1.18.33): a restart then starts a new conversation instead."""
+    gemini = sessionfiles.READERS["gemini"]
+    env = {"GEMINI_CLI_HOME": str(tmp_path / "g")}
+    assert not gemini.kept(env, "/w", "68ceeb44-a08d")
+    gemini_chat(tmp_path / "g/.gemini/tmp/w/chats/session-2026-11-28T13-02-68ceeb44.jsonl",
+                "68ceeb44-a08d", "/w", [])
+    assert gemini.kept(env, "/w", "68ceeb44-a08d")
+    assert not gemini.kept(env, "/elsewhere", "68ceeb44-a08d")
+    assert not gemini.kept(env, "/w", "68ceeb44-ffff")
+
+    opencode = sessionfiles.READERS["opencode"]
+    env = {"HOME": str(tmp_path / "o")}
+    assert not opencode.kept(env, "/w", "ses_1")  # no database at all
+    db = opencode_db(tmp_path / "o/.local/share/opencode/opencode.db")
+    db.execute("INSERT INTO session VALUES ('ses_1', '/w')")
+    assert opencode.kept(env, "/w", "ses_1")
+    assert not opencode.kept(env, "/elsewhere", "ses_1")
+    assert not opencode.kept(env, "/w", "ses_2")
+    db.close()
+    agent = Agent(AgentSpec(name="o", command=["opencode"], cwd="/w"), load_profile("opencode"), env=env)
+    agent.starts = 1
+    agent.session.adopt("ses_gone")
+    assert agent.argv() == ["opencode"]

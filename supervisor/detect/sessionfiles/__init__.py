@@ -44,6 +44,6 @@ class SessionFiles:
 READERS: dict[str, SessionFiles] = {
     "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id, codex.has_session),
     "aider": SessionFiles(aider.histories, aider.read_turn),
-    "opencode": SessionFiles(opencode.files, opencode.read_turn, opencode.session_id),
-    "gemini": SessionFiles(gemini.chats, gemini.read_turn, gemini.session_id),
+    "opencode": SessionFiles(opencode.files, opencode.read_turn, opencode.session_id, opencode.has_session),
+    "gemini": SessionFiles(gemini.chats, gemini.read_turn, gemini.session_id, gemini.has_session),
 }

@@ -9,6 +9,7 @@ tools), ``{"$set": …}`` metadata updates and ``{"$rewindTo": id}`` after a rew
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 from pathlib import Path
@@ -90,3 +91,16 @@ def session_id(path: Path) -> str | None:
     first = entries[0] if entries else {}
     value = first.get("sessionId")
     return value if isinstance(value, str) else None
+
+
+def has_session(env: dict[str, str], cwd: str, session: str) -> bool:
+    """Gemini keeps the session for this directory: ``gemini --resume <id>`` of one it has not
+    prints ``Error resuming session: No previous sessions found for this project.`` and exits
+    (0.61.0)."""
+    pattern = f"*/chats/session-*-{glob.escape(session[:8])}.jsonl"
+    for path in (home(env) / "tmp").glob(pattern):
+        entries, _end = read_entries(path, 0)
+        first = entries[0] if entries else {}
+        if first.get("sessionId") == session and first.get("projectHash") in (None, _project_hash(cwd)):
+            return True
+    return False

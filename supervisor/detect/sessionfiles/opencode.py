@@ -123,3 +123,13 @@ def read_turn(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:
 def session_id(path: Path) -> str | None:
     """The id of the session our last read prompt is in (what ``--session <id>`` takes)."""
     return _found.get(path)
+
+
+def has_session(env: dict[str, str], cwd: str, session: str) -> bool:
+    """opencode keeps the session, for this directory: ``opencode --session <id>`` of one it
+    has not prints ``Error: Session not found: <id>`` and exits (1.18.33)."""
+    db = database(env)
+    if db is None:
+        return False
+    rows = _rows(db, "SELECT directory FROM session WHERE id = ?", (session,))
+    return any(os.path.realpath(str(d)) == os.path.realpath(cwd) for (d,) in rows)
