@@ -202,46 +202,61 @@ def test_hub_drives_an_agent_on_another_host_over_ssh_and_a_killed_link_loses_no
         staff("down")
 
 
-@pytest.fixture
-def netns_pair() -> Iterator[tuple[str, str, str]]:
-    """Two network namespaces the test makes, joined by a veth pair with 10.217.N.1 (hub side)
-    and 10.217.N.2 (host side): (hub ns, host ns, the hub side's link, which a test cuts)."""
+@contextlib.contextmanager
+def _namespaces(hosts: int) -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
+    """A hub's network namespace and `hosts` host namespaces the test makes, each host joined to
+    the hub by a veth pair of its own (10.217.N.4i+1 on the hub side, .4i+2 on the host's):
+    (hub ns, [(host ns, the hub side's link, which a test cuts, the host's address)])."""
     if os.getuid() != 0 or not shutil.which("ip"):
         pytest.skip("network namespaces need root and iproute2")
     n = os.getpid() % 250 + 1
-    a, b, va, vb = f"s17h{n}", f"s17r{n}", f"s17a{n}", f"s17b{n}"
+    hub = f"s17h{n}"
+    made: list[str] = []
 
     def ip(*args: str) -> None:
         subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
     try:
-        ip("netns", "add", a)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot make a network namespace here: {exc.stderr.decode().strip()}")
-    try:
-        ip("netns", "add", b)
-        ip("link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b)
-        for ns, dev, addr in ((a, va, f"10.217.{n}.1/30"), (b, vb, f"10.217.{n}.2/30")):
-            ip("-n", ns, "addr", "add", addr, "dev", dev)
-            ip("-n", ns, "link", "set", dev, "up")
+        try:
+            ip("netns", "add", hub)
+        except subprocess.CalledProcessError as exc:
+            pytest.skip(f"cannot make a network namespace here: {exc.stderr.decode().strip()}")
+        made.append(hub)
+        ip("-n", hub, "link", "set", "lo", "up")
+        links = []
+        for i in range(hosts):
+            ns, va, vb = f"s17r{n}x{i}", f"s17a{n}x{i}", f"s17b{n}x{i}"
+            ip("netns", "add", ns)
+            made.append(ns)
+            ip("link", "add", va, "netns", hub, "type", "veth", "peer", "name", vb, "netns", ns)
+            for where, dev, last in ((hub, va, 4 * i + 1), (ns, vb, 4 * i + 2)):
+                ip("-n", where, "addr", "add", f"10.217.{n}.{last}/30", "dev", dev)
+                ip("-n", where, "link", "set", dev, "up")
             ip("-n", ns, "link", "set", "lo", "up")
-        yield a, b, va
+            links.append((ns, va, f"10.217.{n}.{4 * i + 2}"))
+        yield hub, links
     finally:
-        for ns in (a, b):
+        for ns in made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
 
 
+@pytest.fixture
+def netns_pair() -> Iterator[tuple[str, str, str, str]]:
+    """The hub's namespace and one host's: (hub ns, host ns, the hub side's link, host address)."""
+    with _namespaces(1) as (hub, [(ns, dev, addr)]):
+        yield hub, ns, dev, addr
+
+
 def test_a_cut_network_link_loses_nothing(
-    tmp_path: Path, home: Path, remote: Path, netns_pair: tuple[str, str, str]
+    tmp_path: Path, home: Path, remote: Path, netns_pair: tuple[str, str, str, str]
 ) -> None:
     """The hub and the host in namespaces of their own; the veth between them set down while a
     task runs there: the host keeps its agent and finishes the task, the hub says the host is
     down, and once the link is up again the waiting client gets the answer, once."""
     if not Path(SSHD).exists():
         pytest.skip("openssh-server is not installed (.ci/run installs it: apt-get install openssh-server)")
-    hub_ns, host_ns, hub_dev = netns_pair
-    n = hub_dev.removeprefix("s17a")
-    sshd = Sshd(tmp_path / "ssh", address=f"10.217.{n}.2", netns=host_ns)
+    hub_ns, host_ns, hub_dev, address = netns_pair
+    sshd = Sshd(tmp_path / "ssh", address=address, netns=host_ns)
     sshd.start()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     try:
@@ -509,3 +524,65 @@ def test_a_remote_agents_monitor_runs_on_its_host_and_its_inbox_reaches_the_hub_
     finally:
         events.close()
         staff("down")
+
+
+def test_two_hosts_in_namespaces_of_their_own_answer_through_the_hub_and_recall_their_history(
+    tmp_path: Path, home: Path
+) -> None:
+    """#17 must-show 1: two hosts, each with its own HOME and state dir, reachable only at
+    addresses inside namespaces the test made (the hub in a third): tasks to each host's agent
+    and by role across both are answered through the hub, `recall` on a remote agent shows its
+    own history there, and one host cut leaves the other answering."""
+    if not Path(SSHD).exists():
+        pytest.skip("openssh-server is not installed (.ci/run installs it: apt-get install openssh-server)")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with _namespaces(2) as (hub_ns, links):
+        servers, remotes = [], []
+        cfg_text = fake_team_toml(("near",))
+        try:
+            for i, (ns, _dev, address) in enumerate(links):
+                name = f"h{i}"
+                sshd = Sshd(tmp_path / f"ssh-{name}", address=address, netns=ns)
+                sshd.start()
+                servers.append(sshd)
+                far = tmp_path / f"far-{name}"  # this host's state dir, under a HOME of its own
+                remotes.append(far)
+                far_staff = far_side(tmp_path / f"far-side-{name}", far)
+                cfg_text += (
+                    f'\n[hosts.{name}]\nssh = "staffbox"\nssh_options = ["-F", "{sshd.config}"]\n'
+                    f'staff = "{far_staff}"\nalive_interval = 1\n'
+                    f'\n[agents.w{i}]\nhost = "{name}"\n'
+                    f'command = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
+                    'profile = "fake"\nrole = "worker"\n'
+                )
+            cfg = tmp_path / "staff.toml"
+            cfg.write_text(cfg_text)
+            up = subprocess.run(["ip", "netns", "exec", hub_ns, *STAFF, "up", "-c", str(cfg)], env=env,
+                                capture_output=True, text=True, timeout=60)
+            assert up.returncode == 0, up.stderr
+            st = _hub_until(lambda s: [h["state"] for h in s["hosts"]] == ["connected", "connected"])
+            assert [a["agent_id"] for a in st["agents"]] == ["near", "h0/w0", "h1/w1"]
+            for i in (0, 1):
+                for word in ("alpha", "beta"):
+                    got = staff("ask", f"h{i}/w{i}", f"{word} on h{i}", check=True).stdout
+                    assert got.startswith(f"FAKE-REPLY(w{i}#") and f"{word} on h{i}" in got
+            recall = staff("ask", "h1/w1", "recall", check=True).stdout
+            assert "1) alpha on h1 | 2) beta on h1" in recall and "h0" not in recall, recall
+            for i, far in enumerate(remotes):  # each host keeps its own agents and journal
+                rows = json.loads(remote_staff(far, "status", "--json").stdout)["agents"]
+                assert [r["agent_id"] for r in rows] == [f"w{i}"], rows
+            routed = [json.loads(staff("ask", "role:worker", f"routed {k}", "--json", check=True).stdout)
+                      for k in range(4)]
+            assert {t["agent"] for t in routed} <= {"h0/w0", "h1/w1"}
+            assert all(f"routed {k}" in t["answer"] for k, t in enumerate(routed))
+            # h0's link cut: h1 still answers, h0's agent is shown unreachable
+            subprocess.run(["ip", "-n", hub_ns, "link", "set", links[0][1], "down"], check=True, timeout=10)
+            down = _hub_until(lambda s: s["hosts"][0]["state"] != "connected")
+            assert [a["status"] for a in down["agents"] if a["agent_id"] == "h0/w0"] == ["unreachable"]
+            assert "after the cut" in staff("ask", "h1/w1", "after the cut", check=True).stdout
+        finally:
+            staff("down")
+            for far in remotes:
+                remote_staff(far, "down")
+            for sshd in servers:
+                sshd.stop()
