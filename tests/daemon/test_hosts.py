@@ -422,10 +422,14 @@ def test_any_and_a_mixed_role_go_to_a_host_when_here_is_busy_and_a_pool_grows_th
         anyone = json.loads(staff("ask", "any", "whoever is free", "--json", check=True).stdout)
         assert anyone["agent"].startswith("box/") and "whoever is free" in anyone["answer"], anyone
         flow = tmp_path / "flow.toml"  # a workflow's step for `any`: the same rule
-        flow.write_text('[workflow]\nname = "f"\n[steps.one]\nto = "any"\nprompt = "a step"\n')
+        flow.write_text('[workflow]\nname = "f"\n[steps.one]\nto = "any"\nprompt = "a step"\n'
+                        '[steps.two]\nto = "box/far"\nneeds = ["one"]\n'  # and one named by host
+                        'prompt = "after {{ steps.one.answer[:30] }}"\n')
         staff("run", str(flow), "--headless", check=True)
         run = json.loads(max((home / "runs").glob("R-*.json"), key=lambda p: p.stat().st_mtime).read_text())
         assert run["steps"]["one"]["agent"].startswith("box/"), run["steps"]["one"]
+        two = run["steps"]["two"]
+        assert two["agent"] == "box/far" and "after FAKE-REPLY(far#" in two["answer"], two
         staff("cancel", busy, check=True)
         roll = staff("ask", "--all", "role:builder", "roll call", "--timeout", "60", check=True).stdout
         assert "FAKE-REPLY(far#" in roll and "FAKE-REPLY(near#" in roll  # fan-out: here and there
