@@ -9,44 +9,24 @@ chat back (`--restore-chat-history`)."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.aider_env import find_aider
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import aider_daemon
+from tests.helpers.agent_team import argv, require_agent, restart, team_fixture
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-AIDER = find_aider()
-if AIDER is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Aider: `make agents` installs it into .cache/aider")
-    pytest.skip("the real Aider is not installed (make agents)", allow_module_level=True)
-
-
-@pytest.fixture
-def aider_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
-    with aider_daemon(tmp_path, AIDER) as (work, server):
-        events = Events(home)
-        try:
-            yield work, server, events
-        finally:
-            events.close()
+AIDER = require_agent("aider")
+aider_team = team_fixture("aider", AIDER)
 
 
 def _chats(server: MockServer) -> list[dict[str, object]]:
     """The model requests of turns (streamed); commit messages are asked without a stream."""
     return [r for r in server.records if r.get("kind") == "chat" and r.get("stream")]
 
-
-def _argv(agent: str = "ad") -> list[str]:
-    status = json.loads(staff("status", "--json", check=True).stdout)
-    return list(next(a for a in status["agents"] if a["agent_id"] == agent)["argv"])
 
 
 def test_real_aider_round_trip_pause_questions_long_task_and_restart(
@@ -108,10 +88,9 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
     assert pauses.count("delay-start") == pauses.count("delay-end") + 1, "Aider hung up mid-wait"
 
     # a restart loads the chat history back: the model sees the earlier turns
-    assert "--restore-chat-history" not in _argv()
-    staff("restart", "ad", check=True)
-    events.wait_state("ad", "idle", 60)
-    assert _argv()[-1] == "--restore-chat-history", _argv()
+    assert "--restore-chat-history" not in argv("ad")
+    restart(home, "ad")
+    assert argv("ad")[-1] == "--restore-chat-history", argv("ad")
     r = staff("ask", "ad", "which word?", "--json", timeout=90)
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
     texts = _chats(server)[-1]["user_texts"]
@@ -125,7 +104,7 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
         fresh.wait_state("ad", "idle", 60)
     finally:
         fresh.close()
-    assert _argv()[-1] == "--restore-chat-history", _argv()
+    assert argv("ad")[-1] == "--restore-chat-history", argv("ad")
     r = staff("ask", "ad", "and after down and up", "--json", timeout=90)
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and after down and up", r.stdout + r.stderr
     texts = _chats(server)[-1]["user_texts"]

@@ -6,35 +6,18 @@ and answered with `staff answer`, a multi-line task of over 1 000 characters arr
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.codex_env import find_codex
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import codex_daemon
+from tests.helpers.agent_team import agent_daemon, argv, require_agent, restart, team_fixture
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-CODEX = find_codex()
-if CODEX is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Codex CLI: `make agents` installs it into .cache/codex")
-    pytest.skip("the real Codex CLI is not installed (make agents)", allow_module_level=True)
-
-
-@pytest.fixture
-def codex_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
-    role = 'role_text = "You review code."\n'
-    with codex_daemon(tmp_path, CODEX, role) as (work, server):
-        events = Events(home)
-        try:
-            yield work, server, events
-        finally:
-            events.close()
+CODEX = require_agent("codex")
+codex_team = team_fixture("codex", CODEX, 'role_text = "You review code."\n')
 
 
 def test_real_codex_round_trip_pause_approval_and_long_task(
@@ -93,7 +76,7 @@ def test_workflow_review_by_codex_code_by_another_kind(home: Path, tmp_path: Pat
         f'command = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
         'profile = "fake"\nrole = "coding"\n'
     )
-    with codex_daemon(tmp_path, CODEX, 'role = "review"\n', coder):
+    with agent_daemon(tmp_path, "codex", CODEX, 'role = "review"\n', coder):
         r = staff("run", str(REPO / "examples" / "code-review.toml"), "--headless",
                   "--input", "change=a dry-run flag", timeout=180)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -103,11 +86,6 @@ def test_workflow_review_by_codex_code_by_another_kind(home: Path, tmp_path: Pat
         assert steps["review"]["answer"].startswith("MOCK-REPLY: Review this change (round 1)")
         assert steps["code"]["answer"] in steps["review"]["answer"]
 
-
-def _argv(agent: str = "cx") -> list[str]:
-    """The command line the agent's program was started with, as `staff status --json` says."""
-    status = json.loads(staff("status", "--json", check=True).stdout)
-    return next(a for a in status["agents"] if a["agent_id"] == agent)["argv"]
 
 
 def _resumes(argv: list[str], session: str) -> bool:
@@ -123,21 +101,16 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
     journal, and a restart (of the agent, or of the daemon) starts `codex resume <id>`: the
     model then gets the earlier turns again, and the role too. A session Codex lost is not
     resumed (it would exit on the unknown id)."""
-    with codex_daemon(tmp_path, CODEX, 'role_text = "You review code."\n') as (_work, server):
+    with agent_daemon(tmp_path, "codex", CODEX, 'role_text = "You review code."\n') as (_work, server):
         r = staff("ask", "cx", "remember the word teal", "--json", timeout=90)
         assert r.returncode == 0, r.stderr
         session = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"]
         rollout = next((tmp_path / "codex-user" / ".codex" / "sessions").glob("*/*/*/rollout-*.jsonl"))
         assert session and session in rollout.name, (session, rollout)
-        assert "resume" not in _argv()
+        assert "resume" not in argv("cx")
 
-        events = Events(home)
-        try:
-            staff("restart", "cx", check=True)
-            events.wait_state("cx", "idle", 60)
-        finally:
-            events.close()
-        assert _resumes(_argv(), session), _argv()
+        restart(home, "cx")
+        assert _resumes(argv("cx"), session), argv("cx")
         r = staff("ask", "cx", "which word?", "--json", timeout=90)
         assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
         second = [x for x in server.records if x.get("last_user_text") == "which word?"][-1]
@@ -149,14 +122,14 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
         staff("reload", check=True)
         status = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]
         assert (status["pid"], status["session_id"]) == (pid, session)
-        assert _resumes(_argv(), session), _argv()
+        assert _resumes(argv("cx"), session), argv("cx")
 
         # the daemon goes down (the program with it) and comes up: the journal had the id
         staff("down", check=True)
         staff("up", "-c", str(tmp_path / "staff.toml"), check=True)
         status = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]
         assert status["session_id"] == session
-        assert _resumes(_argv(), session), _argv()
+        assert _resumes(argv("cx"), session), argv("cx")
         r = staff("ask", "cx", "and now?", "--json", timeout=90)
         assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and now?", r.stdout + r.stderr
         third = [x for x in server.records if x.get("last_user_text") == "and now?"][-1]
@@ -166,12 +139,7 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
         # Codex lost the session (its home wiped): `resume <id>` would exit at once, so a
         # restart starts a new conversation instead
         rollout.unlink()
-        events = Events(home)
-        try:
-            staff("restart", "cx", check=True)
-            events.wait_state("cx", "idle", 60)
-        finally:
-            events.close()
-        assert "resume" not in _argv(), _argv()
+        restart(home, "cx")
+        assert "resume" not in argv("cx"), argv("cx")
         r = staff("ask", "cx", "fresh start", "--json", timeout=90)
         assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: fresh start", r.stdout + r.stderr

@@ -7,39 +7,19 @@ a restart resuming Gemini's own session (`--resume <id>`)."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fixtures.gemini_env import find_gemini
 from fixtures.mock_gemini import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import gemini_daemon
+from tests.helpers.agent_team import argv, require_agent, restart, team_fixture
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-GEMINI = find_gemini()
-if GEMINI is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real Gemini CLI: `make agents` installs it into .cache/gemini")
-    pytest.skip("the real Gemini CLI is not installed (make agents)", allow_module_level=True)
+GEMINI = require_agent("gemini")
+gemini_team = team_fixture("gemini", GEMINI)
 
-
-@pytest.fixture
-def gemini_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
-    with gemini_daemon(tmp_path, GEMINI) as (work, server):
-        events = Events(home)
-        try:
-            yield work, server, events
-        finally:
-            events.close()
-
-
-def _argv(agent: str = "gm") -> list[str]:
-    status = json.loads(staff("status", "--json", check=True).stdout)
-    return list(next(a for a in status["agents"] if a["agent_id"] == agent)["argv"])
 
 
 def test_real_gemini_round_trip_pause_approval_long_task_and_resume(
@@ -90,15 +70,10 @@ def test_real_gemini_round_trip_pause_approval_long_task_and_resume(
     session = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"]
     chat = next((tmp_path / "gemini-user" / ".gemini" / "tmp").glob("*/chats/session-*.jsonl"))
     assert session and session[:8] in chat.name, (session, chat)
-    assert "--resume" not in _argv()
-    fresh = Events(home)
-    try:
-        staff("restart", "gm", check=True)
-        fresh.wait_state("gm", "idle", 60)
-    finally:
-        fresh.close()
-    argv = _argv()
-    assert argv[argv.index("--resume") + 1] == session, argv
+    assert "--resume" not in argv("gm")
+    restart(home, "gm")
+    started = argv("gm")
+    assert started[started.index("--resume") + 1] == session, started
     r = staff("ask", "gm", "which word?", "--json", timeout=90)
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
     last = [x for x in server.records if x.get("last_user_text") == "which word?"][-1]

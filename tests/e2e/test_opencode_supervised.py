@@ -8,35 +8,19 @@ whole, and a restart (and `staff down` / `up`) resuming opencode's own session."
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fixtures.mock_openai import MockServer
-from fixtures.opencode_env import find_opencode
 from tests.conftest import staff
-from tests.helpers.agent_team import opencode_daemon
+from tests.helpers.agent_team import require_agent, restart, team_fixture
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-OPENCODE = find_opencode()
-if OPENCODE is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the real opencode: `make agents` installs it into .cache/opencode")
-    pytest.skip("the real opencode is not installed (make agents)", allow_module_level=True)
-
-
-@pytest.fixture
-def opencode_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, MockServer, Events]]:
-    with opencode_daemon(tmp_path, OPENCODE) as (work, server):
-        events = Events(home)
-        try:
-            yield work, server, events
-        finally:
-            events.close()
+OPENCODE = require_agent("opencode")
+opencode_team = team_fixture("opencode", OPENCODE)
 
 
 def _agent() -> dict[str, Any]:
@@ -49,7 +33,7 @@ def _user_texts(server: MockServer) -> list[str]:
 
 
 def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
-    opencode_team: tuple[Path, MockServer, Events],
+    opencode_team: tuple[Path, MockServer, Events], home: Path,
 ) -> None:
     work, server, events = opencode_team
     r = staff("ask", "oc", "hello world [delay=1]", "--json", timeout=90)
@@ -122,8 +106,7 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert pauses.count("delay-start") == pauses.count("delay-end") + 1, "opencode hung up mid-wait"
 
     # a restart resumes opencode's own session: --session <id>, and the model sees the past
-    staff("restart", "oc", check=True)
-    events.wait_state("oc", "idle", 60)
+    restart(home, "oc")
     argv = Path(f"/proc/{_agent()['pid']}/cmdline").read_bytes().split(b"\0")
     assert b"--session" in argv and argv[argv.index(b"--session") + 1].decode() == session, argv
     r = staff("ask", "oc", "after the restart", "--json", timeout=90)

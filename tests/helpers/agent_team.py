@@ -1,122 +1,150 @@
 """A daemon with one real agent other than Claude (`cx`: Codex CLI, `oc`: opencode, `ad`:
-Aider, `gm`: Gemini CLI) against its mock API."""
+Aider, `gm`: Gemini CLI) against its mock API: one helper, the programs as data."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from fixtures import aider_env, codex_env, gemini_env, mock_gemini, opencode_env
-from fixtures.mock_openai import MockServer, start_mock
+import pytest
+
+from fixtures import aider_env, codex_env, gemini_env, mock_gemini, mock_openai, opencode_env
 from tests.conftest import staff
+from tests.helpers.events import Events
+
+Setup = Callable[[Path, str, int], tuple[Path, list[str], dict[str, str]]]
+"""(tmp_path, binary, mock port) → the workdir, the command line and the environment."""
 
 
-@contextmanager
-def codex_daemon(
-    tmp_path: Path, codex: str, extra: str = "", others: str = ""
-) -> Iterator[tuple[Path, MockServer]]:
-    """The mock, a Codex home trusting the workdir and `staff up` with agent `cx`; yields the
-    workdir and the mock (its records are what Codex sent). `extra`: more TOML for the agent;
-    `others`: more agents."""
-    server, port = start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
+def _codex(tmp_path: Path, codex: str, port: int) -> tuple[Path, list[str], dict[str, str]]:
+    """A Codex home trusting the workdir."""
+    work, home = tmp_path / "work", tmp_path / "codex-user"
     work.mkdir()
-    home = tmp_path / "codex-user"
     codex_env.prepare_home(home / ".codex", work, port)
-    env = codex_env.codex_env(home, home / ".codex")
-    cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.cx]\n"
-        f"command = {json.dumps([codex, *codex_env.ARGS])}\n"
-        'profile = "codex"\n'
-        f"cwd = {json.dumps(str(work))}\n" + extra +
-        "[agents.cx.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items()) + others
-    )
-    staff("up", "-c", str(cfg), check=True)
-    try:
-        yield work, server
-    finally:
-        staff("down")
-        server.stop()
+    return work, [codex, *codex_env.ARGS], codex_env.codex_env(home, home / ".codex")
 
 
-@contextmanager
-def opencode_daemon(tmp_path: Path, opencode: str, extra: str = "") -> Iterator[tuple[Path, MockServer]]:
-    """The mock, an opencode home whose only provider is the mock, and `staff up` with agent
-    `oc`; yields the workdir and the mock. `extra`: more TOML for the agent."""
-    server, port = start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
+def _opencode(tmp_path: Path, opencode: str, port: int) -> tuple[Path, list[str], dict[str, str]]:
+    """An opencode home whose only provider is the mock."""
+    work, home = tmp_path / "work", tmp_path / "opencode-user"
     work.mkdir()
-    home = tmp_path / "opencode-user"
     opencode_env.prepare_home(home, port)
-    env = opencode_env.opencode_env(home)
-    cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.oc]\n"
-        f"command = {json.dumps([opencode])}\n"
-        'profile = "opencode"\n'
-        f"cwd = {json.dumps(str(work))}\n" + extra +
-        "[agents.oc.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
-    )
-    staff("up", "-c", str(cfg), check=True)
-    try:
-        yield work, server
-    finally:
-        staff("down")
-        server.stop()
+    return work, [opencode], opencode_env.opencode_env(home)
 
 
-@contextmanager
-def aider_daemon(tmp_path: Path, aider: str, extra: str = "") -> Iterator[tuple[Path, MockServer]]:
-    """The mock (chat completions), a fresh git repo and `staff up` with agent `ad` running
-    Aider on it (fixtures/aider_env.py: no network but the mock); yields the repo and the mock."""
-    server, port = start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
+def _aider(tmp_path: Path, aider: str, port: int) -> tuple[Path, list[str], dict[str, str]]:
+    """A fresh git repo for Aider (fixtures/aider_env.py: no network but the mock)."""
+    work, home = tmp_path / "work", tmp_path / "aider-user"
     aider_env.prepare_repo(work)
-    home = tmp_path / "aider-user"
     aider_env.prepare_home(home)
-    env = aider_env.aider_env(home)
-    cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.ad]\n"
-        f"command = {json.dumps([aider, *aider_env.args(port, home)])}\n"
-        'profile = "aider"\n'
+    return work, [aider, *aider_env.args(port, home)], aider_env.aider_env(home)
+
+
+def _gemini(tmp_path: Path, gemini: str, port: int) -> tuple[Path, list[str], dict[str, str]]:
+    """A Gemini home (API-key auth, nothing that calls out)."""
+    work, home = tmp_path / "work", tmp_path / "gemini-user"
+    work.mkdir()
+    gemini_env.prepare_home(home)
+    return work, [gemini, *gemini_env.ARGS], gemini_env.gemini_env(home, port)
+
+
+@dataclass(frozen=True)
+class Program:
+    agent: str  # its id in the team file
+    title: str  # as the skip and CI messages name it
+    find: Callable[[], str | None]
+    setup: Setup
+    start_mock: Callable[..., tuple[Any, int]] = mock_openai.start_mock
+
+
+PROGRAMS = {
+    "codex": Program("cx", "Codex CLI", codex_env.find_codex, _codex),
+    "opencode": Program("oc", "opencode", opencode_env.find_opencode, _opencode),
+    "aider": Program("ad", "Aider", aider_env.find_aider, _aider),  # chat completions
+    "gemini": Program("gm", "Gemini CLI", gemini_env.find_gemini, _gemini, mock_gemini.start_mock),
+}
+
+
+def require_program(found: str | None, title: str, target: str, cache: str) -> str:
+    """The real program's path for a module of e2e tests: in CI its absence is an error
+    (`make <target>` installs it), elsewhere the module is skipped with that hint."""
+    if found is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI needs the real {title}: `make {target}` installs it into .cache/{cache}")
+        pytest.skip(f"the real {title} is not installed (make {target})", allow_module_level=True)
+    return found
+
+
+def require_agent(program: str) -> str:
+    """require_program for one of PROGRAMS (all installed by `make agents`)."""
+    p = PROGRAMS[program]
+    return require_program(p.find(), p.title, "agents", program)
+
+
+def team_toml(agent: str, profile: str, command: list[str], work: Path, env: dict[str, str],
+              extra: str = "", others: str = "") -> str:
+    """A team file with the one agent (`extra`: more TOML for it; `others`: more agents)."""
+    return (
+        f"[agents.{agent}]\n"
+        f"command = {json.dumps(command)}\n"
+        f"profile = {json.dumps(profile)}\n"
         f"cwd = {json.dumps(str(work))}\n" + extra +
-        "[agents.ad.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+        f"[agents.{agent}.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
+        + others
     )
-    staff("up", "-c", str(cfg), check=True)
-    try:
-        yield work, server
-    finally:
-        staff("down")
-        server.stop()
 
 
 @contextmanager
-def gemini_daemon(
-    tmp_path: Path, gemini: str, extra: str = ""
-) -> Iterator[tuple[Path, mock_gemini.MockServer]]:
-    """The Gemini mock, a Gemini home (API-key auth, nothing that calls out) and `staff up`
-    with agent `gm`; yields the workdir and the mock. `extra`: more TOML for the agent."""
-    server, port = mock_gemini.start_mock(log_path=tmp_path / "mock.log")
-    work = tmp_path / "work"
-    work.mkdir()
-    home = tmp_path / "gemini-user"
-    gemini_env.prepare_home(home)
-    env = gemini_env.gemini_env(home, port)
+def agent_daemon(tmp_path: Path, program: str, binary: str, extra: str = "",
+                 others: str = "") -> Iterator[tuple[Path, Any]]:
+    """The program's mock, its home and `staff up` with its agent (`extra`: more TOML for the
+    agent; `others`: more agents); yields the workdir and the mock (its records are what the
+    program sent)."""
+    p = PROGRAMS[program]
+    server, port = p.start_mock(log_path=tmp_path / "mock.log")
+    work, command, env = p.setup(tmp_path, binary, port)
     cfg = tmp_path / "staff.toml"
-    cfg.write_text(
-        "[agents.gm]\n"
-        f"command = {json.dumps([gemini, *gemini_env.ARGS])}\n"
-        'profile = "gemini"\n'
-        f"cwd = {json.dumps(str(work))}\n" + extra +
-        "[agents.gm.env]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in env.items())
-    )
+    cfg.write_text(team_toml(p.agent, program, command, work, env, extra, others))
     staff("up", "-c", str(cfg), check=True)
     try:
         yield work, server
     finally:
         staff("down")
         server.stop()
+
+
+def team_fixture(program: str, binary: str, extra: str = "") -> Any:
+    """A fixture `<program>_team`: agent_daemon's workdir and mock, and the daemon's events."""
+
+    @pytest.fixture(name=f"{program}_team")
+    def team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, Any, Events]]:
+        with agent_daemon(tmp_path, program, binary, extra) as (work, server):
+            events = Events(home)
+            try:
+                yield work, server, events
+            finally:
+                events.close()
+
+    return team
+
+
+def argv(agent: str) -> list[str]:
+    """The command line the agent's program was started with, as `staff status --json` says."""
+    status = json.loads(staff("status", "--json", check=True).stdout)
+    return list(next(a for a in status["agents"] if a["agent_id"] == agent)["argv"])
+
+
+def restart(home: Path, agent: str, timeout: float = 60) -> None:
+    """`staff restart <agent>`, then until it reads idle again (on a subscription made
+    before the restart, so its idle cannot pass unseen)."""
+    events = Events(home)
+    try:
+        staff("restart", agent, check=True)
+        events.wait_state(agent, "idle", timeout)
+    finally:
+        events.close()
