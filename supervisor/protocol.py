@@ -28,6 +28,17 @@ from typing import Any
 from supervisor.states import AgentState
 
 PROTOCOL_VERSION = 1
+
+
+def release() -> str:
+    """This agentstaff's package version (what `staff --version` and a hub's `staff hosts` say)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentstaff")
+    except PackageNotFoundError:
+        return "(not installed)"
+
 MAX_FRAME = 1 << 20
 """The largest request line the daemon reads (1 MiB); larger ones are refused."""
 

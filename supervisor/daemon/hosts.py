@@ -40,6 +40,7 @@ from supervisor.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
     encode,
+    release,
 )
 from supervisor.states import DOWN
 from supervisor.team import routing
@@ -253,6 +254,8 @@ class Link:
         self.since = time.time()
         self.error = ""
         self.version: Any = None
+        self.release: str | None = None
+        """The far side's agentstaff version (its daemon's ping)."""
         self.pid: int | None = None
         self.connects = 0
         self.agents: list[dict[str, Any]] = []  # the last status rows seen, for when it is down
@@ -292,6 +295,7 @@ class Link:
             "error": self.error,
             "pid": self.pid,
             "version": self.version,
+            "release": self.release,
             "agents": len(self.agents),
             "connects": self.connects,
             "held": len(self.held.waiting()),
@@ -366,11 +370,13 @@ class Link:
                     self.error = f"no answer from the bridge in {HELLO_TIMEOUT:.0f} s"
                 return
             self.version = hello.get("version")
+            there = hello.get("release")
+            self.release = there if isinstance(there, str) else None
             if self.version != PROTOCOL_VERSION:
                 side = "this hub" if (self.version or 0) > PROTOCOL_VERSION else f"host {self.spec.name}"
                 self.error = (
-                    f"protocol version {self.version} there, {PROTOCOL_VERSION} here: upgrade "
-                    f"agentstaff on {side}"
+                    f"protocol version {self.version} there (agentstaff {self.release or 'unknown'}), "
+                    f"{PROTOCOL_VERSION} here (agentstaff {release()}): upgrade agentstaff on {side}"
                 )
                 return
             if self.viewer:

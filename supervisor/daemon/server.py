@@ -30,6 +30,7 @@ from supervisor.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
     encode,
+    release,
     validate,
 )
 from supervisor.team import config as configmod
@@ -212,6 +213,7 @@ class Server:
         return {
             "pid": os.getpid(),
             "version": PROTOCOL_VERSION,
+            "release": release(),
             "uptime": time.time() - self.started,
             "agents": list(self.sup.agents),
             "config": self.sup.config.source,

@@ -322,7 +322,7 @@ def test_tasks_for_a_host_that_is_down_are_held_and_each_answered_once_when_it_i
             assert c.call("task", task=ids[0])["state"] == "queued"
             assert _host(c.call("status"))["held"] == HELD
         table = staff("hosts", check=True).stdout.splitlines()
-        assert table[0].split() == ["host", "link", "rtt", "agents", "held", "protocol", "transport"]
+        assert table[0].split() == ["host", "link", "rtt", "agents", "held", "protocol", "agentstaff", "transport"]
         assert table[1].split()[:2] == ["box", _host(json.loads(staff("status", "--json").stdout))["state"]]
         assert f" {HELD} " in table[1] and table[2].startswith("host box: ")  # and why it is down
         sshd.start()  # back: the next reconnect hands the 30 over, in order, once each
@@ -336,6 +336,7 @@ def test_tasks_for_a_host_that_is_down_are_held_and_each_answered_once_when_it_i
         assert far["context_summary"].startswith(f"{HELD} tasks:"), far  # each ran once there
         hosts = json.loads(staff("hosts", "--json", check=True).stdout)
         assert hosts[0]["held"] == 0 and hosts[0]["rtt_ms"] > 0 and hosts[0]["version"] == 1
+        assert hosts[0]["release"] == staff("--version", check=True).stdout.split()[1]  # the far side's
         # a role only a host's agents have is routed there (and that host's daemon picks the agent)
         routed = json.loads(staff("ask", "role:builder", "which of you", "--json", check=True).stdout)
         assert routed["id"].startswith("box/T-") and routed["agent"] == "box/far", routed

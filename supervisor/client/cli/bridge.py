@@ -112,13 +112,14 @@ def cmd_hosts(args: argparse.Namespace, home: Path) -> int:
     if not hosts:
         print("staff: no hosts in the team file (add a [hosts.NAME] table: see the README)")
         return 0
-    rows = [["host", "link", "rtt", "agents", "held", "protocol", "transport"]]
+    rows = [["host", "link", "rtt", "agents", "held", "protocol", "agentstaff", "transport"]]
     for h in hosts:
         since = time.strftime("%H:%M:%S", time.localtime(h["since"]))
         link = h["state"] if h["state"] == "connected" else f"{h['state']} since {since}"
         rtt = f"{h['rtt_ms']:.0f} ms" if h.get("rtt_ms") is not None else "-"
         version = str(h["version"]) if h.get("version") is not None else "-"
-        rows.append([h["host"], link, rtt, str(h["agents"]), str(h["held"]), version, h["transport"]])
+        rows.append([h["host"], link, rtt, str(h["agents"]), str(h["held"]), version, h.get("release") or "-",
+                     h["transport"]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

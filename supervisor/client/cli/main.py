@@ -31,7 +31,7 @@ from supervisor.client.cli.common import (
 )
 from supervisor.client.cli.doctor import cmd_doctor
 from supervisor.client.statusline import state_text, usage_text
-from supervisor.protocol import ERR_INTERNAL, ERR_UNKNOWN_AGENT, Client, ProtocolError, state_home
+from supervisor.protocol import ERR_INTERNAL, ERR_UNKNOWN_AGENT, Client, ProtocolError, release, state_home
 from supervisor.team import config as configmod
 
 
@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Shell completion: `staff completion bash|zsh|fish` (README, Commands).",
     )
     ap.add_argument("--home", help="state directory (default $STAFF_HOME or the XDG state dir)")
-    ap.add_argument("--version", action="version", version=f"staff {_version()}")
+    ap.add_argument("--version", action="version", version=f"staff {release()}")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
@@ -531,15 +531,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_completion_commands(add, ap)  # completion bash|zsh|fish; agent and task completers
     return ap
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("agentstaff")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
