@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from supervisor.detect.answers import TranscriptAnswer, flat
+from supervisor.detect.sessionfiles.recent import written_since
 
 HISTORY = ".aider.chat.history.md"
 
@@ -31,11 +32,7 @@ def histories(env: dict[str, str], cwd: str, since: float) -> list[Path]:
     """The chat history Aider writes for `cwd`, if written to since `since`."""
     named = env.get("AIDER_CHAT_HISTORY_FILE")
     path = Path(cwd, named) if named else _root(cwd) / HISTORY
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return []
-    return [path] if mtime >= since - 1.0 else []
+    return written_since([path], since)
 
 
 def _kind(line: str) -> str:

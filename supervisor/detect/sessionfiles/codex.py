@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from supervisor.detect.answers import TranscriptAnswer, flat, read_entries
+from supervisor.detect.sessionfiles.recent import written_since
 
 
 def home(env: dict[str, str]) -> Path:
@@ -20,15 +21,7 @@ def home(env: dict[str, str]) -> Path:
 def rollouts(env: dict[str, str], _cwd: str, since: float) -> list[Path]:
     """Codex's session files (``sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``) written to
     since `since` (epoch seconds), newest first: a turn is recorded in one of them."""
-    found: list[tuple[float, Path]] = []
-    for path in (home(env) / "sessions").glob("*/*/*/rollout-*.jsonl"):
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            continue
-        if mtime >= since - 1.0:
-            found.append((mtime, path))
-    return [p for _m, p in sorted(found, reverse=True)]
+    return written_since((home(env) / "sessions").glob("*/*/*/rollout-*.jsonl"), since)
 
 
 def read_turn(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.detect.answers import TranscriptAnswer, flat, read_entries
+from supervisor.detect.sessionfiles.recent import written_since
 
 
 def home(env: dict[str, str]) -> Path:
@@ -27,15 +28,7 @@ def chats(env: dict[str, str], _cwd: str, since: float) -> list[Path]:
     """The chat files written to since `since` (epoch seconds), newest first. Every project's
     folder is looked at (its name is a short form of the directory, kept in projects.json);
     `read_turn` tells ours by the hash of the directory."""
-    found: list[tuple[float, Path]] = []
-    for path in (home(env) / "tmp").glob("*/chats/session-*.jsonl"):
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            continue
-        if mtime >= since - 1.0:
-            found.append((mtime, path))
-    return [p for _m, p in sorted(found, reverse=True)]
+    return written_since((home(env) / "tmp").glob("*/chats/session-*.jsonl"), since)
 
 
 def _text(content: Any) -> str:
