@@ -15,7 +15,14 @@ import pytest
 
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import argv, require_agent, restart, team_fixture
+from tests.helpers.agent_team import (
+    argv,
+    check_paused_reply,
+    check_round_trip,
+    require_agent,
+    restart,
+    team_fixture,
+)
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
@@ -33,25 +40,10 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
     aider_team: tuple[Path, MockServer, Events], home: Path,
 ) -> None:
     work, server, events = aider_team
-    r = staff("ask", "ad", "hello world [delay=1]", "--json", timeout=90)
-    assert r.returncode == 0, r.stderr
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
-    assert task["answer_source"] == "transcript"  # .aider.chat.history.md, not the screen
-    seen = events.states("ad")
-    i = seen.index("working")
-    assert "idle" in seen[:i] and "idle" in seen[i:], seen
-    assert "idle by rule 'idle-prompt'" in staff("explain", "ad", check=True).stdout
+    check_round_trip(events, "ad", "idle-prompt")
     assert _chats(server)[-1]["last_user_text"] == "hello world [delay=1]"
 
-    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
-    before = len(events.states("ad"))
-    r = staff("ask", "ad", "pause half-way [middelay=5]", "--json", timeout=90)
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
-    during = events.states("ad")[before:]
-    assert during.count("idle") == 1 and during[-1] == "idle", during
-    assert "middelay-end" in [name for _t, name in server.events]
+    check_paused_reply(events, server, "ad")  # working throughout, idle at its end
 
     # a shell command in the reply: two questions, each blocked and answered with `staff answer`
     tid = staff("submit", "ad", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import staff
+from tests.helpers.agent_team import check_round_trip
 from tests.helpers.claude_team import claude_daemon, require_claude
 from tests.helpers.events import Events
 
@@ -34,17 +35,7 @@ def claude_team(home: Path, tmp_path: Path) -> Iterator[tuple[Path, Events]]:
 
 def test_real_claude_round_trip_and_permission(claude_team: tuple[Path, Events]) -> None:
     work, events = claude_team
-    r = staff("ask", "cc", "hello world [delay=1]", "--json", timeout=90)
-    assert r.returncode == 0, r.stderr
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
-    assert task["answer_source"] == "transcript"
-    seen = events.states("cc")
-    assert seen[:1] == ["idle"] or "idle" in seen
-    i = seen.index("working")
-    assert "idle" in seen[:i] and "idle" in seen[i:], seen
-    ex = staff("explain", "cc", check=True).stdout
-    assert "idle by rule 'idle-prompt'" in ex
+    check_round_trip(events, "cc", "idle-prompt")
 
     # a tool that needs permission: blocked, answered with `staff answer`, then done
     tid = staff("submit", "cc", "run it [bash=echo hi > made.txt]", check=True).stdout.strip()

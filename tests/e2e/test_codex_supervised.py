@@ -12,7 +12,15 @@ import pytest
 
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import agent_daemon, argv, require_agent, restart, team_fixture
+from tests.helpers.agent_team import (
+    agent_daemon,
+    argv,
+    check_paused_reply,
+    check_round_trip,
+    require_agent,
+    restart,
+    team_fixture,
+)
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
@@ -24,26 +32,11 @@ def test_real_codex_round_trip_pause_approval_and_long_task(
     codex_team: tuple[Path, MockServer, Events],
 ) -> None:
     work, server, events = codex_team
-    r = staff("ask", "cx", "hello world [delay=1]", "--json", timeout=90)
-    assert r.returncode == 0, r.stderr
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
-    assert task["answer_source"] == "transcript"
-    seen = events.states("cx")
-    i = seen.index("working")
-    assert "idle" in seen[:i] and "idle" in seen[i:], seen
-    assert "idle by rule 'idle-prompt'" in staff("explain", "cx", check=True).stdout
+    check_round_trip(events, "cx", "idle-prompt")
     first = next(r for r in server.records if r.get("last_user_text") == "hello world [delay=1]")
     assert "You review code." in first["developer_text"], "the role reached the model"
 
-    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
-    before = len(events.states("cx"))
-    r = staff("ask", "cx", "pause half-way [middelay=5]", "--json", timeout=90)
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
-    during = events.states("cx")[before:]
-    assert during.count("idle") == 1 and during[-1] == "idle", during
-    assert "middelay-end" in [name for _t, name in server.events]
+    check_paused_reply(events, server, "cx")  # working throughout, idle at its end
 
     # a command that needs approval: blocked, answered with `staff answer`, then done
     tid = staff("submit", "cx", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()

@@ -13,7 +13,14 @@ import pytest
 
 from fixtures.mock_gemini import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import argv, require_agent, restart, team_fixture
+from tests.helpers.agent_team import (
+    argv,
+    check_paused_reply,
+    check_round_trip,
+    require_agent,
+    restart,
+    team_fixture,
+)
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
@@ -26,24 +33,9 @@ def test_real_gemini_round_trip_pause_approval_long_task_and_resume(
     gemini_team: tuple[Path, MockServer, Events], home: Path, tmp_path: Path,
 ) -> None:
     work, server, events = gemini_team
-    r = staff("ask", "gm", "hello world [delay=1]", "--json", timeout=90)
-    assert r.returncode == 0, r.stderr
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
-    assert task["answer_source"] == "transcript"
-    seen = events.states("gm")
-    i = seen.index("working")
-    assert "idle" in seen[:i] and "idle" in seen[i:], seen
-    assert "idle by rule 'idle-prompt'" in staff("explain", "gm", check=True).stdout
+    check_round_trip(events, "gm", "idle-prompt")
 
-    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
-    before = len(events.states("gm"))
-    r = staff("ask", "gm", "pause half-way [middelay=5]", "--json", timeout=90)
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
-    during = events.states("gm")[before:]
-    assert during.count("idle") == 1 and during[-1] == "idle", during
-    assert "middelay-end" in [name for _t, name in server.events]
+    check_paused_reply(events, server, "gm")  # working throughout, idle at its end
 
     # a shell command needs approval: blocked, answered with `staff answer`, then done
     tid = staff("submit", "gm", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()

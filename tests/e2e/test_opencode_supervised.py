@@ -15,7 +15,13 @@ import pytest
 
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import require_agent, restart, team_fixture
+from tests.helpers.agent_team import (
+    check_paused_reply,
+    check_round_trip,
+    require_agent,
+    restart,
+    team_fixture,
+)
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
@@ -36,26 +42,11 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     opencode_team: tuple[Path, MockServer, Events], home: Path,
 ) -> None:
     work, server, events = opencode_team
-    r = staff("ask", "oc", "hello world [delay=1]", "--json", timeout=90)
-    assert r.returncode == 0, r.stderr
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]"
-    assert task["answer_source"] == "transcript"
-    seen = events.states("oc")
-    i = seen.index("working")
-    assert "idle" in seen[:i] and "idle" in seen[i:], seen
-    assert "idle by rule 'idle-box'" in staff("explain", "oc", check=True).stdout
+    check_round_trip(events, "oc", "idle-box")
     session = _agent()["session_id"]
     assert session and session.startswith("ses_"), "the session opencode chose was adopted"
 
-    # a reply that pauses 5 s half-way: working the whole time, idle only at its end
-    before = len(events.states("oc"))
-    r = staff("ask", "oc", "pause half-way [middelay=5]", "--json", timeout=90)
-    task = json.loads(r.stdout)
-    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
-    during = events.states("oc")[before:]
-    assert during.count("idle") == 1 and during[-1] == "idle", during
-    assert "middelay-end" in [name for _t, name in server.events]
+    check_paused_reply(events, server, "oc")  # working throughout, idle at its end
 
     # "!" (typed, it switches opencode's box to a shell) and a leading "/" (its commands) reach
     # the model as a prompt: pasted, the "/" after the profile's literal prefix

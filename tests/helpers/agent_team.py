@@ -148,3 +148,29 @@ def restart(home: Path, agent: str, timeout: float = 60) -> None:
         events.wait_state(agent, "idle", timeout)
     finally:
         events.close()
+
+
+def check_round_trip(events: Events, agent: str, rule: str) -> None:
+    """`staff ask` of a reply after 1 s: the answer as the program recorded it, idle before
+    and after working, and `staff explain` naming the idle rule `rule`."""
+    r = staff("ask", agent, "hello world [delay=1]", "--json", timeout=90)
+    assert r.returncode == 0, r.stderr
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: hello world [delay=1]", task
+    assert task["answer_source"] == "transcript", task  # the program's record, not the screen
+    seen = events.states(agent)
+    i = seen.index("working")
+    assert "idle" in seen[:i] and "idle" in seen[i:], seen
+    explained = staff("explain", agent, check=True).stdout
+    assert f"idle by rule '{rule}'" in explained, explained
+
+
+def check_paused_reply(events: Events, server: Any, agent: str) -> None:
+    """A reply that pauses 5 s half-way: working the whole time, idle only at its end."""
+    before = len(events.states(agent))
+    r = staff("ask", agent, "pause half-way [middelay=5]", "--json", timeout=90)
+    task = json.loads(r.stdout)
+    assert task["answer"] == "MOCK-REPLY: pause half-way [middelay=5]", task
+    during = events.states(agent)[before:]
+    assert during.count("idle") == 1 and during[-1] == "idle", during
+    assert "middelay-end" in [name for _t, name in server.events], server.events
