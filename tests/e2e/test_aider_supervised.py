@@ -17,6 +17,7 @@ from fixtures.mock_openai import MockServer
 from tests.conftest import staff
 from tests.helpers.agent_team import (
     argv,
+    check_cancel,
     check_paused_reply,
     check_round_trip,
     require_agent,
@@ -70,14 +71,7 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
 
     # a cancelled turn: one Ctrl-C ends it long before its reply would have come, the next
     # task starts from a clean prompt and its answer is its own (not the cancelled turn's)
-    tid = staff("submit", "ad", "never mind this one [delay=30]", check=True).stdout.strip()
-    events.wait(lambda e: e.get("type") == "task" and e["task"]["id"] == tid
-                and e["task"]["state"] == "working", 30)
-    staff("cancel", tid, check=True)
-    r = staff("ask", "ad", "after the cancel", "--json", timeout=25)  # within the 30 s wait
-    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: after the cancel", r.stdout + r.stderr
-    pauses = [name for _t, name in server.events if name.startswith("delay-")]
-    assert pauses.count("delay-start") == pauses.count("delay-end") + 1, "Aider hung up mid-wait"
+    check_cancel(events, server, "ad")
 
     # a restart loads the chat history back: the model sees the earlier turns
     assert "--restore-chat-history" not in argv("ad")

@@ -15,6 +15,7 @@ from tests.conftest import staff
 from tests.helpers.agent_team import (
     agent_daemon,
     argv,
+    check_approval,
     check_paused_reply,
     check_round_trip,
     require_agent,
@@ -39,15 +40,7 @@ def test_real_codex_round_trip_pause_approval_and_long_task(
     check_paused_reply(events, server, "cx")  # working throughout, idle at its end
 
     # a command that needs approval: blocked, answered with `staff answer`, then done
-    tid = staff("submit", "cx", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
-    events.wait_state("cx", "blocked", 60)
-    assert "Would you like to run the following command?" in staff("screen", "cx", check=True).stdout
-    assert "blocked by rule 'approval-dialog'" in staff("explain", "cx", check=True).stdout
-    assert "answered, now" in staff("answer", "cx", "y", check=True).stdout
-    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
-    assert done["state"] == "done", done
-    assert done["answer"] == "MOCK-REPLY: tool result: hi", done
-    assert (work / "made.txt").read_text().strip() == "hi"
+    check_approval(events, work, "cx", "Would you like to run the following command?", "approval-dialog", "y")
 
     # a multi-line task over 1 000 characters: Codex gets it whole, the answer is exact
     long = "first line\n" + "x" * 1200 + "\nlast line"

@@ -16,6 +16,8 @@ import pytest
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
 from tests.helpers.agent_team import (
+    check_approval,
+    check_cancel,
     check_paused_reply,
     check_round_trip,
     require_agent,
@@ -56,15 +58,7 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: Task: /exit", r.stdout + r.stderr
 
     # a shell command opencode asks permission for: blocked, answered with `staff answer`
-    tid = staff("submit", "oc", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
-    events.wait_state("oc", "blocked", 60)
-    assert "Permission required" in staff("screen", "oc", check=True).stdout
-    assert "blocked by rule 'permission-ask'" in staff("explain", "oc", check=True).stdout
-    assert "answered, now" in staff("answer", "oc", "Enter", check=True).stdout  # Allow once
-    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
-    assert done["state"] == "done", done
-    assert done["answer"] == "MOCK-REPLY: tool result: hi", done
-    assert (work / "made.txt").read_text().strip() == "hi"
+    check_approval(events, work, "oc", "Permission required", "permission-ask", "Enter")  # Allow once
 
     # its question tool: blocked too, the first choice taken with Enter
     tid = staff("submit", "oc", "pick one [ask=Which colour?]", check=True).stdout.strip()
@@ -87,14 +81,7 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
 
     # a cancelled turn: the profile's interrupt (Esc twice) ends it long before its reply
     # would have come, and the next task starts from a clean box
-    tid = staff("submit", "oc", "never mind this one [delay=30]", check=True).stdout.strip()
-    events.wait(lambda e: e.get("type") == "task" and e["task"]["id"] == tid
-                and e["task"]["state"] == "working", 30)
-    staff("cancel", tid, check=True)
-    r = staff("ask", "oc", "after the cancel", "--json", timeout=25)  # within the 30 s wait
-    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: after the cancel", r.stdout + r.stderr
-    pauses = [name for _t, name in server.events if name.startswith("delay-")]
-    assert pauses.count("delay-start") == pauses.count("delay-end") + 1, "opencode hung up mid-wait"
+    check_cancel(events, server, "oc")
 
     # a restart resumes opencode's own session: --session <id>, and the model sees the past
     restart(home, "oc")

@@ -174,3 +174,34 @@ def check_paused_reply(events: Events, server: Any, agent: str) -> None:
     during = events.states(agent)[before:]
     assert during.count("idle") == 1 and during[-1] == "idle", during
     assert "middelay-end" in [name for _t, name in server.events], server.events
+
+
+def check_approval(events: Events, work: Path, agent: str, shown: str, rule: str | None,
+                   *keys: str) -> None:
+    """A shell command that needs approval: `blocked` with `shown` on screen, by `rule`
+    (None: any blocked rule), answered with `staff answer <keys>`, then done with the
+    command's output as the tool result."""
+    tid = staff("submit", agent, "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
+    events.wait_state(agent, "blocked", 60)
+    screen = staff("screen", agent, check=True).stdout
+    assert shown in screen, screen
+    explained = staff("explain", agent, check=True).stdout
+    assert (f"blocked by rule '{rule}'" if rule else "blocked by rule") in explained, explained
+    assert "answered, now" in staff("answer", agent, *keys, check=True).stdout
+    done = json.loads(staff("wait", tid, "--json", "--timeout", "90", check=True).stdout)
+    assert done["state"] == "done", done
+    assert done["answer"] == "MOCK-REPLY: tool result: hi", done
+    assert (work / "made.txt").read_text().strip() == "hi"
+
+
+def check_cancel(events: Events, server: Any, agent: str) -> None:
+    """`staff cancel` of a turn waiting 30 s for its reply: the next task's answer is its
+    own, well within those 30 s, and the program left the cancelled request mid-wait."""
+    tid = staff("submit", agent, "never mind this one [delay=30]", check=True).stdout.strip()
+    events.wait(lambda e: e.get("type") == "task" and e["task"]["id"] == tid
+                and e["task"]["state"] == "working", 30)
+    staff("cancel", tid, check=True)
+    r = staff("ask", agent, "after the cancel", "--json", timeout=25)  # within the 30 s wait
+    assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: after the cancel", r.stdout + r.stderr
+    pauses = [name for _t, name in server.events if name.startswith("delay-")]
+    assert pauses.count("delay-start") == pauses.count("delay-end") + 1, f"{agent} hung up mid-wait"
