@@ -15,20 +15,12 @@ import pytest
 
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import (
-    argv,
-    check_cancel,
-    check_paused_reply,
-    check_round_trip,
-    require_agent,
-    restart,
-    team_fixture,
-)
+from tests.helpers import agent_team as team
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-AIDER = require_agent("aider")
-aider_team = team_fixture("aider", AIDER)
+AIDER = team.require_agent("aider")
+aider_team = team.team_fixture("aider", AIDER)
 
 
 def _chats(server: MockServer) -> list[dict[str, object]]:
@@ -36,15 +28,14 @@ def _chats(server: MockServer) -> list[dict[str, object]]:
     return [r for r in server.records if r.get("kind") == "chat" and r.get("stream")]
 
 
-
 def test_real_aider_round_trip_pause_questions_long_task_and_restart(
     aider_team: tuple[Path, MockServer, Events], home: Path,
 ) -> None:
     work, server, events = aider_team
-    check_round_trip(events, "ad", "idle-prompt")
+    team.check_round_trip(events, "ad", "idle-prompt")
     assert _chats(server)[-1]["last_user_text"] == "hello world [delay=1]"
 
-    check_paused_reply(events, server, "ad")  # working throughout, idle at its end
+    team.check_paused_reply(events, server, "ad")  # working throughout, idle at its end
 
     # a shell command in the reply: two questions, each blocked and answered with `staff answer`
     tid = staff("submit", "ad", "run it [bash=echo hi > made.txt; cat made.txt]", check=True).stdout.strip()
@@ -71,12 +62,12 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
 
     # a cancelled turn: one Ctrl-C ends it long before its reply would have come, the next
     # task starts from a clean prompt and its answer is its own (not the cancelled turn's)
-    check_cancel(events, server, "ad")
+    team.check_cancel(events, server, "ad")
 
     # a restart loads the chat history back: the model sees the earlier turns
-    assert "--restore-chat-history" not in argv("ad")
-    restart(home, "ad")
-    assert argv("ad")[-1] == "--restore-chat-history", argv("ad")
+    assert "--restore-chat-history" not in team.argv("ad")
+    team.restart(home, "ad")
+    assert team.argv("ad")[-1] == "--restore-chat-history", team.argv("ad")
     r = staff("ask", "ad", "which word?", "--json", timeout=90)
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
     texts = _chats(server)[-1]["user_texts"]
@@ -90,7 +81,7 @@ def test_real_aider_round_trip_pause_questions_long_task_and_restart(
         fresh.wait_state("ad", "idle", 60)
     finally:
         fresh.close()
-    assert argv("ad")[-1] == "--restore-chat-history", argv("ad")
+    assert team.argv("ad")[-1] == "--restore-chat-history", team.argv("ad")
     r = staff("ask", "ad", "and after down and up", "--json", timeout=90)
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and after down and up", r.stdout + r.stderr
     texts = _chats(server)[-1]["user_texts"]

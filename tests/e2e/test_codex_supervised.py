@@ -12,35 +12,27 @@ import pytest
 
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import (
-    agent_daemon,
-    argv,
-    check_approval,
-    check_paused_reply,
-    check_round_trip,
-    require_agent,
-    restart,
-    team_fixture,
-)
+from tests.helpers import agent_team as team
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-CODEX = require_agent("codex")
-codex_team = team_fixture("codex", CODEX, 'role_text = "You review code."\n')
+CODEX = team.require_agent("codex")
+codex_team = team.team_fixture("codex", CODEX, 'role_text = "You review code."\n')
 
 
 def test_real_codex_round_trip_pause_approval_and_long_task(
     codex_team: tuple[Path, MockServer, Events],
 ) -> None:
     work, server, events = codex_team
-    check_round_trip(events, "cx", "idle-prompt")
+    team.check_round_trip(events, "cx", "idle-prompt")
     first = next(r for r in server.records if r.get("last_user_text") == "hello world [delay=1]")
     assert "You review code." in first["developer_text"], "the role reached the model"
 
-    check_paused_reply(events, server, "cx")  # working throughout, idle at its end
+    team.check_paused_reply(events, server, "cx")  # working throughout, idle at its end
 
     # a command that needs approval: blocked, answered with `staff answer`, then done
-    check_approval(events, work, "cx", "Would you like to run the following command?", "approval-dialog", "y")
+    team.check_approval(events, work, "cx", "Would you like to run the following command?",
+                        "approval-dialog", "y")
 
     # a multi-line task over 1 000 characters: Codex gets it whole, the answer is exact
     long = "first line\n" + "x" * 1200 + "\nlast line"
@@ -62,7 +54,7 @@ def test_workflow_review_by_codex_code_by_another_kind(home: Path, tmp_path: Pat
         f'command = ["{sys.executable}", "{FAKE}", "--startup-delay", "0"]\n'
         'profile = "fake"\nrole = "coding"\n'
     )
-    with agent_daemon(tmp_path, "codex", CODEX, 'role = "review"\n', coder):
+    with team.agent_daemon(tmp_path, "codex", CODEX, 'role = "review"\n', coder):
         r = staff("run", str(REPO / "examples" / "code-review.toml"), "--headless",
                   "--input", "change=a dry-run flag", timeout=180)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -71,7 +63,6 @@ def test_workflow_review_by_codex_code_by_another_kind(home: Path, tmp_path: Pat
         assert steps["code"]["agent"] == "coder" and steps["review"]["agent"] == "cx", steps
         assert steps["review"]["answer"].startswith("MOCK-REPLY: Review this change (round 1)")
         assert steps["code"]["answer"] in steps["review"]["answer"]
-
 
 
 def _resumes(argv: list[str], session: str) -> bool:
@@ -87,16 +78,16 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
     journal, and a restart (of the agent, or of the daemon) starts `codex resume <id>`: the
     model then gets the earlier turns again, and the role too. A session Codex lost is not
     resumed (it would exit on the unknown id)."""
-    with agent_daemon(tmp_path, "codex", CODEX, 'role_text = "You review code."\n') as (_work, server):
+    with team.agent_daemon(tmp_path, "codex", CODEX, 'role_text = "You review code."\n') as (_work, server):
         r = staff("ask", "cx", "remember the word teal", "--json", timeout=90)
         assert r.returncode == 0, r.stderr
         session = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"]
         rollout = next((tmp_path / "codex-user" / ".codex" / "sessions").glob("*/*/*/rollout-*.jsonl"))
         assert session and session in rollout.name, (session, rollout)
-        assert "resume" not in argv("cx")
+        assert "resume" not in team.argv("cx")
 
-        restart(home, "cx")
-        assert _resumes(argv("cx"), session), argv("cx")
+        team.restart(home, "cx")
+        assert _resumes(team.argv("cx"), session), team.argv("cx")
         r = staff("ask", "cx", "which word?", "--json", timeout=90)
         assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr
         second = [x for x in server.records if x.get("last_user_text") == "which word?"][-1]
@@ -108,14 +99,14 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
         staff("reload", check=True)
         status = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]
         assert (status["pid"], status["session_id"]) == (pid, session)
-        assert _resumes(argv("cx"), session), argv("cx")
+        assert _resumes(team.argv("cx"), session), team.argv("cx")
 
         # the daemon goes down (the program with it) and comes up: the journal had the id
         staff("down", check=True)
         staff("up", "-c", str(tmp_path / "staff.toml"), check=True)
         status = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]
         assert status["session_id"] == session
-        assert _resumes(argv("cx"), session), argv("cx")
+        assert _resumes(team.argv("cx"), session), team.argv("cx")
         r = staff("ask", "cx", "and now?", "--json", timeout=90)
         assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: and now?", r.stdout + r.stderr
         third = [x for x in server.records if x.get("last_user_text") == "and now?"][-1]
@@ -125,7 +116,7 @@ def test_restart_resumes_codex_own_session_also_after_a_daemon_restart(
         # Codex lost the session (its home wiped): `resume <id>` would exit at once, so a
         # restart starts a new conversation instead
         rollout.unlink()
-        restart(home, "cx")
-        assert "resume" not in argv("cx"), argv("cx")
+        team.restart(home, "cx")
+        assert "resume" not in team.argv("cx"), team.argv("cx")
         r = staff("ask", "cx", "fresh start", "--json", timeout=90)
         assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: fresh start", r.stdout + r.stderr

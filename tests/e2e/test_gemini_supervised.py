@@ -13,33 +13,24 @@ import pytest
 
 from fixtures.mock_gemini import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import (
-    argv,
-    check_approval,
-    check_paused_reply,
-    check_round_trip,
-    require_agent,
-    restart,
-    team_fixture,
-)
+from tests.helpers import agent_team as team
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-GEMINI = require_agent("gemini")
-gemini_team = team_fixture("gemini", GEMINI)
-
+GEMINI = team.require_agent("gemini")
+gemini_team = team.team_fixture("gemini", GEMINI)
 
 
 def test_real_gemini_round_trip_pause_approval_long_task_and_resume(
     gemini_team: tuple[Path, MockServer, Events], home: Path, tmp_path: Path,
 ) -> None:
     work, server, events = gemini_team
-    check_round_trip(events, "gm", "idle-prompt")
+    team.check_round_trip(events, "gm", "idle-prompt")
 
-    check_paused_reply(events, server, "gm")  # working throughout, idle at its end
+    team.check_paused_reply(events, server, "gm")  # working throughout, idle at its end
 
     # a shell command needs approval: blocked, answered with `staff answer`, then done
-    check_approval(events, work, "gm", "Allow execution of", None, "1")  # either blocked rule
+    team.check_approval(events, work, "gm", "Allow execution of", None, "1")  # either blocked rule
 
     # a multi-line task over 1 000 characters: Gemini gets it whole, the answer is exact
     # (varied words: a run of one character streamed back trips Gemini's loop detection)
@@ -55,9 +46,9 @@ def test_real_gemini_round_trip_pause_approval_long_task_and_resume(
     session = json.loads(staff("status", "--json", check=True).stdout)["agents"][0]["session_id"]
     chat = next((tmp_path / "gemini-user" / ".gemini" / "tmp").glob("*/chats/session-*.jsonl"))
     assert session and session[:8] in chat.name, (session, chat)
-    assert "--resume" not in argv("gm")
-    restart(home, "gm")
-    started = argv("gm")
+    assert "--resume" not in team.argv("gm")
+    team.restart(home, "gm")
+    started = team.argv("gm")
     assert started[started.index("--resume") + 1] == session, started
     r = staff("ask", "gm", "which word?", "--json", timeout=90)
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: which word?", r.stdout + r.stderr

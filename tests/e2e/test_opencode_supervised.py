@@ -15,20 +15,12 @@ import pytest
 
 from fixtures.mock_openai import MockServer
 from tests.conftest import staff
-from tests.helpers.agent_team import (
-    check_approval,
-    check_cancel,
-    check_paused_reply,
-    check_round_trip,
-    require_agent,
-    restart,
-    team_fixture,
-)
+from tests.helpers import agent_team as team
 from tests.helpers.events import Events
 
 pytestmark = pytest.mark.agents
-OPENCODE = require_agent("opencode")
-opencode_team = team_fixture("opencode", OPENCODE)
+OPENCODE = team.require_agent("opencode")
+opencode_team = team.team_fixture("opencode", OPENCODE)
 
 
 def _agent() -> dict[str, Any]:
@@ -44,11 +36,11 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     opencode_team: tuple[Path, MockServer, Events], home: Path,
 ) -> None:
     work, server, events = opencode_team
-    check_round_trip(events, "oc", "idle-box")
+    team.check_round_trip(events, "oc", "idle-box")
     session = _agent()["session_id"]
     assert session and session.startswith("ses_"), "the session opencode chose was adopted"
 
-    check_paused_reply(events, server, "oc")  # working throughout, idle at its end
+    team.check_paused_reply(events, server, "oc")  # working throughout, idle at its end
 
     # "!" (typed, it switches opencode's box to a shell) and a leading "/" (its commands) reach
     # the model as a prompt: pasted, the "/" after the profile's literal prefix
@@ -58,7 +50,7 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
     assert json.loads(r.stdout)["answer"] == "MOCK-REPLY: Task: /exit", r.stdout + r.stderr
 
     # a shell command opencode asks permission for: blocked, answered with `staff answer`
-    check_approval(events, work, "oc", "Permission required", "permission-ask", "Enter")  # Allow once
+    team.check_approval(events, work, "oc", "Permission required", "permission-ask", "Enter")  # Allow once
 
     # its question tool: blocked too, the first choice taken with Enter
     tid = staff("submit", "oc", "pick one [ask=Which colour?]", check=True).stdout.strip()
@@ -81,10 +73,10 @@ def test_real_opencode_round_trip_pause_approval_long_task_and_resume(
 
     # a cancelled turn: the profile's interrupt (Esc twice) ends it long before its reply
     # would have come, and the next task starts from a clean box
-    check_cancel(events, server, "oc")
+    team.check_cancel(events, server, "oc")
 
     # a restart resumes opencode's own session: --session <id>, and the model sees the past
-    restart(home, "oc")
+    team.restart(home, "oc")
     argv = Path(f"/proc/{_agent()['pid']}/cmdline").read_bytes().split(b"\0")
     assert b"--session" in argv and argv[argv.index(b"--session") + 1].decode() == session, argv
     r = staff("ask", "oc", "after the restart", "--json", timeout=90)
