@@ -85,24 +85,24 @@ def split(name: str) -> tuple[str, str] | None:
     return (host, rest) if sep and host and rest else None
 
 
+def _behind(host: str, record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of `record` with the names under `keys` behind the host name, and `host` set."""
+    out = dict(record)
+    for key in keys:
+        if isinstance(out.get(key), str):
+            out[key] = f"{host}/{out[key]}"
+    out["host"] = host
+    return out
+
+
 def task_out(host: str, task: dict[str, Any]) -> dict[str, Any]:
     """A host's task record as the hub shows it: its id, target and agent behind the host name."""
-    t = dict(task)
-    for key in ("id", "to", "agent"):
-        if isinstance(t.get(key), str):
-            t[key] = f"{host}/{t[key]}"
-    t["host"] = host
-    return t
+    return _behind(host, task, ("id", "to", "agent"))
 
 
 def monitor_out(host: str, monitor: dict[str, Any]) -> dict[str, Any]:
     """A host's monitor as the hub shows it: its id, agent and task behind the host name."""
-    m = dict(monitor)
-    for key in ("id", "agent", "task"):
-        if isinstance(m.get(key), str):
-            m[key] = f"{host}/{m[key]}"
-    m["host"] = host
-    return m
+    return _behind(host, monitor, ("id", "agent", "task"))
 
 
 def event_out(host: str, event: dict[str, Any]) -> dict[str, Any] | None:
