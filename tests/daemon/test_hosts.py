@@ -322,7 +322,8 @@ def test_tasks_for_a_host_that_is_down_are_held_and_each_answered_once_when_it_i
             assert c.call("task", task=ids[0])["state"] == "queued"
             assert _host(c.call("status"))["held"] == HELD
         table = staff("hosts", check=True).stdout.splitlines()
-        assert table[0].split() == ["host", "link", "rtt", "agents", "held", "protocol", "agentstaff", "transport"]
+        head = ["host", "link", "rtt", "agents", "held", "protocol", "agentstaff", "transport"]
+        assert table[0].split() == head
         assert table[1].split()[:2] == ["box", _host(json.loads(staff("status", "--json").stdout))["state"]]
         assert f" {HELD} " in table[1] and table[2].startswith("host box: ")  # and why it is down
         sshd.start()  # back: the next reconnect hands the 30 over, in order, once each

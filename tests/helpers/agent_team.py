@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,11 +151,20 @@ def restart(home: Path, agent: str, timeout: float = 60) -> None:
         events.close()
 
 
+def failed(r: subprocess.CompletedProcess[str], agent: str) -> str:
+    """What a failed `staff ask` leaves to read in CI: the task, the agent's screen and the
+    end of the daemon's log (a flake seen once in a fresh clone said only `1 == 0`)."""
+    log = Path(os.environ.get("STAFF_HOME", "")) / "daemon.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.is_file() else "(no daemon.log)"
+    screen = staff("screen", agent).stdout
+    return f"{r.stdout}\n{r.stderr}\n--- screen of {agent}:\n{screen}\n--- daemon.log:\n{tail}"
+
+
 def check_round_trip(events: Events, agent: str, rule: str) -> None:
     """`staff ask` of a reply after 1 s: the answer as the program recorded it, idle before
     and after working, and `staff explain` naming the idle rule `rule`."""
     r = staff("ask", agent, "hello world [delay=1]", "--json", timeout=90)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, failed(r, agent)
     task = json.loads(r.stdout)
     assert task["answer"] == "MOCK-REPLY: hello world [delay=1]", task
     assert task["answer_source"] == "transcript", task  # the program's record, not the screen
