@@ -46,7 +46,7 @@ from supervisor.states import DOWN
 from supervisor.team import routing
 from supervisor.team.config import HostSpec, RoleSpec
 from supervisor.team.inbox import InboxItem
-from supervisor.util.atomic import write_json_atomic
+from supervisor.util.atomic import write_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from supervisor.team.supervisor import Supervisor
@@ -189,12 +189,8 @@ class Keyed:
         if self._lines > 2 * MAX_HELD:
             self.hosts = dict(list(self.hosts.items())[-MAX_HELD:])
             text = "".join(json.dumps({"key": k, "host": h}) + "\n" for k, h in self.hosts.items())
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, self.path)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_atomic(self.path, text.encode("utf-8"), mode=0o600)  # never through a planted link
             self._lines = len(self.hosts)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -172,6 +172,23 @@ def test_keyed_routes_are_kept_bounded(tmp_path: Path, monkeypatch: pytest.Monke
     assert len((tmp_path / "keyed.jsonl").read_text().splitlines()) == 3
 
 
+def test_keyed_rewrite_never_writes_through_a_planted_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewrite goes through the atomic writer: a fresh exclusive temp file, not a fixed
+    name another user could have made a symlink to one of ours."""
+    monkeypatch.setattr(hostsmod, "MAX_HELD", 2)
+    victim = tmp_path / "victim"
+    victim.write_text("mine\n")
+    (tmp_path / "keyed.tmp").symlink_to(victim)
+    k = hostsmod.Keyed(tmp_path / "keyed.jsonl")
+    for i in range(5):
+        k.add(f"k{i}", "b1")
+    assert victim.read_text() == "mine\n"
+    assert (tmp_path / "keyed.jsonl").stat().st_mode & 0o777 == 0o600
+    assert list(hostsmod.Keyed(tmp_path / "keyed.jsonl").hosts) == ["k3", "k4"]
+
+
 async def test_a_pool_placed_on_a_host_is_chosen_for_its_room_up_to_its_max(
     hub: tuple[Supervisor, Hosts]
 ) -> None:
