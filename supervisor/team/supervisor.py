@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -56,6 +57,8 @@ log = logging.getLogger("staff")
 
 LIMITS = "limits.json"
 """In the state dir: the agents held by a usage limit, and until when (`_save_limits`)."""
+MAX_LIMIT_HOLD = 7 * 86400
+"""A kept hold further away than this is not a reset time a program gave (`_restore_limits`)."""
 
 EventSink = Callable[[dict[str, Any]], None]
 STOPPED = "interrupted by `staff down`"
@@ -444,14 +447,22 @@ class Supervisor:
         self._restoring_limits = True
         try:
             for name, hold in saved.items() if isinstance(saved, dict) else ():
-                agent = self.agents.get(name)
-                until = hold.get("until") if isinstance(hold, dict) else None
-                reason = hold.get("reason") if isinstance(hold, dict) else None
-                if agent is None or not isinstance(until, (int, float)) or until <= now:
-                    continue
-                log.info("%s: still limited until %s (kept across the restart)", name,
-                         time.strftime("%H:%M:%S", time.localtime(until)))
-                agent.hold(float(until), reason if isinstance(reason, str) else "")
+                try:
+                    agent = self.agents.get(name)
+                    until = hold.get("until") if isinstance(hold, dict) else None
+                    reason = hold.get("reason") if isinstance(hold, dict) else None
+                    if agent is None or not isinstance(until, (int, float)) or until <= now:
+                        continue
+                    if not math.isfinite(until) or until >= now + MAX_LIMIT_HOLD:
+                        # NaN/Infinity/1e300 (JSON allows them) would break localtime below
+                        log.warning("%s: ignoring a kept limit hold until %r (not a time within "
+                                    "%d days)", name, until, MAX_LIMIT_HOLD // 86400)
+                        continue
+                    log.info("%s: still limited until %s (kept across the restart)", name,
+                             time.strftime("%H:%M:%S", time.localtime(until)))
+                    agent.hold(float(until), reason if isinstance(reason, str) else "")
+                except Exception as exc:  # one bad entry never keeps the daemon from starting
+                    log.warning("%s: ignoring its kept limit hold: %s", name, exc)
         finally:
             self._restoring_limits = False
         self._save_limits()  # without the ones that reset meanwhile

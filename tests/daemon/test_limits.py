@@ -41,7 +41,12 @@ def test_a_limit_hold_is_kept_across_reload_and_down_up(fake_team: Path, home: P
 
 def test_a_limits_file_not_ours_is_ignored(fake_team: Path, home: Path) -> None:
     staff("down", check=True)
-    for junk in ('["x"]', '{"coding": {"until": "soon"}}', '{"nobody": {"until": 9e12}}', "\x00{"):
+    junk_files = ('["x"]', '{"coding": {"until": "soon"}}', '{"nobody": {"until": 9e12}}', "\x00{",
+                  # numbers JSON lets through that are no reset time: time.localtime raised on
+                  # them and the daemon never started; one far off would hold it for ever
+                  '{"coding": {"until": NaN}}', '{"coding": {"until": Infinity}}',
+                  '{"coding": {"until": 1e300}}', '{"coding": {"until": 9e12}}')
+    for junk in junk_files:
         (home / "limits.json").write_text(junk)
         staff("up", "-c", str(fake_team), check=True)
         st = status("coding")
