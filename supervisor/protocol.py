@@ -98,7 +98,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "shutdown": {"reload": (bool,)},
     "wait": {"timeout": (int, float), "progress": (bool,)},
     "logs": {"lines": (int,)},
-    "answer": {"timeout": (int, float)},
+    "answer": {"timeout": (int, float), "question": (str,)},  # the id of the question seen
     "screen": {"scrollback": (bool,)},
     "inbox": {"all": (bool,), "to": (str,)},
     "inbox_ack": {"ids": (list,)},

@@ -25,6 +25,7 @@ from supervisor.agent.session import Session
 from supervisor.agent.task import Task
 from supervisor.agent.watchers import DraftWatch, StallWatch
 from supervisor.detect import answers, sessionfiles
+from supervisor.detect.question import parse_question
 from supervisor.detect.rules import Detection, Profile, View
 from supervisor.events import (
     BackgroundChanged,
@@ -323,8 +324,11 @@ class Agent:
             finally:
                 self.stopping = False
 
-    async def answer(self, keys: str, timeout: float = 10.0) -> int:
+    async def answer(self, keys: str, timeout: float = 10.0, question: str | None = None) -> int:
         """Answer the question the agent is blocked on; returns the tries it took.
+        `question`: the id (`Question.id`) of the question the person saw; checked right
+        before each key is written, so a tap made through a hub (a screen read, then this,
+        a round trip later) never answers another question that showed meanwhile.
 
         Claude Code sometimes ignores a key sent the instant its dialog appears. So the
         key is sent, and if within ANSWER_CONFIRM s the agent is still blocked on the very
@@ -336,9 +340,14 @@ class Agent:
         for attempt in range(1, 4):
             if not self.alive:
                 raise AnswerError(f"{self.name} ended ({self.state})")
-            question = self._question()
+            if question is not None:
+                now = parse_question(self.view().region("after_last_rule"))
+                if now is None or now.id != question:
+                    said = f"now asks something else: {now.text}" if now else "is not asking that any more"
+                    raise AnswerError(f"{self.name} {said}")
+            shown = self._question()
             self.write(keys)
-            if await self.until(partial(self._question_changed, question), ANSWER_CONFIRM):
+            if await self.until(partial(self._question_changed, shown), ANSWER_CONFIRM):
                 return attempt
         raise AnswerError(f"{self.name} did not take {keys!r}: still the same question after 3 tries")
 

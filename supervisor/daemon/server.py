@@ -329,7 +329,7 @@ class Server:
     async def cmd_answer(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         agent = self.sup.agent(req["agent"])
         try:
-            tries = await agent.answer(req["keys"], float(req.get("timeout", 10.0)))
+            tries = await agent.answer(req["keys"], float(req.get("timeout", 10.0)), req.get("question"))
         except AnswerError as exc:
             raise ProtocolError(ERR_NOT_ANSWERED, str(exc)) from None
         return {"agent": agent.name, "state": agent.state, "tries": tries}

@@ -523,10 +523,14 @@ class WebApp:
         if q.choices and key not in {k for k, _ in q.choices}:
             raise ProtocolError(ERR_BAD_REQUEST, f"{key} is not one of the choices")
         if route is not None:
-            got = await self._forward(route, {"cmd": "answer", "agent": name, "keys": key, "timeout": 10.0})
+            # the far daemon checks the id again right before the key: the screen may change
+            # between this check and the answer's round trip
+            got = await self._forward(
+                route, {"cmd": "answer", "agent": name, "keys": key, "timeout": 10.0, "question": q.id}
+            )
             return web.json_response(got)
         try:
-            tries = await agent.answer(key, 10.0)
+            tries = await agent.answer(key, 10.0, q.id)
         except AnswerError as exc:
             raise ProtocolError(ERR_NOT_ANSWERED, str(exc)) from None
         return web.json_response({"agent": agent.name, "state": str(agent.state), "tries": tries})

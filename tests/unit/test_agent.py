@@ -227,3 +227,24 @@ async def test_a_start_reads_idle_only_once_the_box_has_held(tmp_path: Path) -> 
     assert await a.until(lambda: a.state == IDLE, 5), a.state
     assert states == ["idle"], states
     await a.stop(0.1)
+
+
+async def test_an_answer_for_a_question_no_longer_shown_is_refused_before_any_key(agent: Agent) -> None:
+    """The question's id (as the web page and `staff answer` see it) is checked right before
+    the key is written: a tap relayed through a hub never answers a question that showed
+    after its screen was read."""
+    from supervisor.agent.agent import AnswerError
+    from supervisor.daemon.web import question_of
+
+    p = sim(agent)
+    p.dialog = True
+    p.draw()
+    assert await agent.until(lambda: agent.state == "blocked", 5), agent.state
+    seen = question_of(agent)
+    assert seen is not None and seen.choices
+    with pytest.raises(AnswerError, match="now asks something else: Do you want to proceed"):
+        await agent.answer("1", 1.0, question="0123456789abcdef")  # another question's id
+    assert keys(p) == []
+    with pytest.raises(AnswerError, match="still the same question"):  # the sim never closes it
+        await agent.answer("1", 1.0, question=seen.id)
+    assert keys(p)[0] == b"1"  # the id the page saw lets the key through
