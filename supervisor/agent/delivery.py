@@ -367,9 +367,15 @@ class Delivery:
         got = answers.TranscriptAnswer(None, False, False)
         while True:
             path = None
+            # another agent's session is never ours, even for the same text in the same
+            # directory (a fan-out to pool clones): its turn would be the wrong answer
+            skip = agent.session.others()
             for candidate in reader.files(agent.env, agent.cwd(), since):
                 events.armed(candidate)  # before the read: a write in between still wakes us
-                got = reader.read(candidate, self.typed(task.text), agent.cwd())
+                # off the event loop: a read may be a whole rollout or an sqlite query that
+                # waits on the program's lock, and every agent's pty is served by this loop
+                typed = self.typed(task.text)
+                got = await asyncio.to_thread(reader.read, candidate, typed, agent.cwd(), skip)
                 if got.seen_prompt:
                     path = candidate
                     break

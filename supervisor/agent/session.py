@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ class Session:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.meter = answers.UsageMeter()
+        self.others: Callable[[], frozenset[str]] = frozenset
+        """The session ids the team's other agents have (set by the team): an agent never
+        takes an answer from, nor adopts, another's session."""
         self._watch: asyncio.Task[None] | None = None
 
     @property
@@ -68,7 +72,7 @@ class Session:
         """The program named its own session (found in its session files): that id is
         the agent's from now on, and what a restart resumes."""
         agent = self.agent
-        if session_id is None or session_id == agent.session_id:
+        if session_id is None or session_id == agent.session_id or session_id in self.others():
             return
         old, agent.session_id = agent.session_id, session_id
         agent.emit(SessionChanged(old, session_id))

@@ -22,6 +22,7 @@ from typing import Any, assert_never
 from supervisor.agent.agent import Agent, AgentEvent, AgentSpec, ProcessFactory
 from supervisor.agent.delivery import NotTaken
 from supervisor.agent.task import Task, typed_text
+from supervisor.detect import sessionfiles
 from supervisor.detect.rules import Profile, load_profile
 from supervisor.events import (
     BackgroundChanged,
@@ -179,6 +180,19 @@ class Supervisor:
             process_factory=self._keeper_factory(spec.name) if self.keeper else self.process_factory,
         )
         agent.stall_after = float(self.config.settings.get("stall_after", 600))
+        reader = sessionfiles.READERS.get(profile.settings.transcript)
+        if reader is not None and reader.one_per_directory:
+            kind = profile.settings.transcript
+            for other in self.agents.values():
+                if other.profile.settings.transcript == kind and other.cwd() == agent.cwd():
+                    said = (f"{other.name} and {spec.name} run {profile.name} in one directory "
+                            f"({agent.cwd()}): it keeps one record there for both, so one may be given "
+                            "the other's answer; give each `worktree = true` or a cwd of its own")
+                    log.warning("%s", said)
+                    self.warnings.append(said)
+        agent.session.others = lambda: frozenset(
+            a.session_id for a in self.agents.values() if a is not agent and a.session_id
+        )
         self.agents[spec.name] = agent
         return agent
 

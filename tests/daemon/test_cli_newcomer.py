@@ -261,3 +261,17 @@ def test_a_role_text_the_profile_cannot_give_is_said_at_up(home: Path, tmp_path:
         assert len(said) == 1 and said[0].startswith("staff: ") and "shell profile" in said[0], r.stderr
     finally:
         staff("down")
+
+
+def test_two_agents_sharing_one_record_per_directory_are_said_at_up(home: Path, tmp_path: Path) -> None:
+    """Aider keeps one chat history per repo: two Aider agents in one directory would read
+    each other's turns. `staff up` says so (a worktree or a cwd of its own each avoids it)."""
+    cfg = tmp_path / "staff.toml"
+    cfg.write_text("".join(f'[agents.{n}]\ncommand = ["cat"]\nprofile = "aider"\n' for n in ("ad1", "ad2")))
+    try:
+        r = staff("up", "-c", str(cfg), check=True)
+        said = [line for line in r.stderr.splitlines() if "in one directory" in line]
+        assert len(said) == 1 and "ad1 and ad2 run aider" in said[0], r.stderr
+        assert "worktree = true" in said[0]
+    finally:
+        staff("down", "--force")

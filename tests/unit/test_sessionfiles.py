@@ -197,3 +197,29 @@ def test_gemini_and_opencode_resume_only_a_session_they_keep_for_this_directory(
     agent.starts = 1
     agent.session.adopt("ses_gone")
     assert agent.argv() == ["opencode"]
+
+
+async def test_two_agents_given_the_same_text_in_one_directory_each_get_their_own_answer(
+    tmp_path: Path,
+) -> None:
+    """A fan-out to two Codex clones in one directory: both rollouts hold the same prompt.
+    Each agent reads only a session no other agent of the team has, and never adopts one."""
+    from supervisor.agent.task import Task
+
+    env = {"CODEX_HOME": str(tmp_path / "codex"), "HOME": str(tmp_path)}
+    day = tmp_path / "codex/sessions/2026/11/28"
+    rollout(day / "rollout-1-sa.jsonl", "sess-a", str(tmp_path), "same text", "A's answer")
+    rollout(day / "rollout-2-sb.jsonl", "sess-b", str(tmp_path), "same text", "B's answer")
+    reader = sessionfiles.READERS["codex"]
+    profile = load_profile("codex")
+    a = Agent(AgentSpec(name="a", command=["codex"], cwd=str(tmp_path)), profile, env=env)
+    b = Agent(AgentSpec(name="b", command=["codex"], cwd=str(tmp_path)), profile, env=env)
+    a.session.others = lambda: frozenset({b.session_id} - {""})
+    b.session.others = lambda: frozenset({a.session_id} - {""})
+    b.session.adopt("sess-b")  # b read its first answer already
+    got = await a.delivery._session_file_answer(Task(to="a", text="same text", created=0.0), reader)
+    assert got.text == "A's answer" and a.session_id == "sess-a"
+    a.session.adopt("sess-b")  # one another agent has is never adopted
+    assert a.session_id == "sess-a"
+    theirs = reader.read(day / "rollout-2-sb.jsonl", "same text", str(tmp_path), frozenset({"sess-b"}))
+    assert not theirs.seen_prompt

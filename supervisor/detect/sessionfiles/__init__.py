@@ -32,18 +32,22 @@ class SessionFiles:
 
     files: Callable[[dict[str, str], str, float], list[Path]]
     """(env, cwd, since epoch seconds) → the files written to since then, newest first."""
-    read: Callable[[Path, str, str], TranscriptAnswer]
-    """(file, the prompt as typed, cwd) → the turn that prompt began, as far as recorded."""
+    read: Callable[[Path, str, str, frozenset[str]], TranscriptAnswer]
+    """(file, the prompt as typed, cwd, sessions to pass over) → the turn that prompt began,
+    as far as recorded; the sessions passed over are other agents' of the same program."""
     session_id: Callable[[Path], str | None] = _no_session
     """The program's own id of the session a file holds (None: it cannot be resumed by id)."""
     kept: Callable[[dict[str, str], str, str], bool] = _kept
     """(env, cwd, session id) → the program still keeps that session. Resuming one it lost
     fails (Codex exits on an unknown id), and would again at every restart."""
+    one_per_directory: bool = False
+    """The program keeps one record per directory, not per session (Aider's history): two
+    agents of it in one directory cannot be told apart in it."""
 
 
 READERS: dict[str, SessionFiles] = {
     "codex": SessionFiles(codex.rollouts, codex.read_turn, codex.session_id, codex.has_session),
-    "aider": SessionFiles(aider.histories, aider.read_turn),
+    "aider": SessionFiles(aider.histories, aider.read_turn, one_per_directory=True),
     "opencode": SessionFiles(opencode.files, opencode.read_turn, opencode.session_id, opencode.has_session),
     "gemini": SessionFiles(gemini.chats, gemini.read_turn, gemini.session_id, gemini.has_session),
 }

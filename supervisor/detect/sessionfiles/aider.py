@@ -43,7 +43,7 @@ def _kind(line: str) -> str:
     return "reply"
 
 
-def read_turn(path: Path, prompt: str, _cwd: str) -> TranscriptAnswer:
+def read_turn(path: Path, prompt: str, _cwd: str, _skip: frozenset[str] = frozenset()) -> TranscriptAnswer:
     """The reply to the last prompt in the history that is ours: the model's last reply
     before the next prompt (a turn where Aider sent the model a correction holds several).
     A turn that ended in ``^C`` has no answer; one with no reply yet is not complete."""

@@ -24,13 +24,16 @@ def rollouts(env: dict[str, str], _cwd: str, since: float) -> list[Path]:
     return written_since((home(env) / "sessions").glob("*/*/*/rollout-*.jsonl"), since)
 
 
-def read_turn(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:
+def read_turn(path: Path, prompt: str, cwd: str, skip: frozenset[str] = frozenset()) -> TranscriptAnswer:
     """The turn Codex recorded for the prompt we typed, in the rollout at `path`.
 
     Codex records the prompt as a user ``response_item`` and ends the turn with an
     ``event_msg`` of type ``task_complete`` whose ``last_agent_message`` is the answer
     exactly as the model sent it (``turn_aborted`` when it was interrupted: no answer). A
-    rollout of another directory is not ours."""
+    rollout of another directory is not ours, nor one of a session in `skip` (another
+    agent's: two agents in one directory given the same text)."""
+    if skip and session_id(path) in skip:
+        return TranscriptAnswer(None, False, False)
     entries, _end = read_entries(path, 0)
     want = flat(prompt)[-200:]
     start = None

@@ -39,12 +39,15 @@ def _text(content: Any) -> str:
     return ""
 
 
-def read_turn(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:
+def read_turn(path: Path, prompt: str, cwd: str, skip: frozenset[str] = frozenset()) -> TranscriptAnswer:
     """The turn Gemini recorded for the prompt we typed, in the chat file at `path`.
 
     The turn is over when a model message with text asks for no tool (its text is the
     answer, exactly as the model sent it), or an ``info``/``error`` message follows our prompt (a cancel, an
-    API error: no answer). A chat of another directory is not ours."""
+    API error: no answer). A chat of another directory is not ours, nor one of a session in
+    `skip` (another agent's)."""
+    if skip and session_id(path) in skip:
+        return TranscriptAnswer(None, False, False)
     entries, _end = read_entries(path, 0)
     if entries and entries[0].get("projectHash") not in (None, _project_hash(cwd)):
         return TranscriptAnswer(None, False, False)

@@ -76,14 +76,15 @@ def _data(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def read_turn(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:
+def read_turn(path: Path, prompt: str, cwd: str, skip: frozenset[str] = frozenset()) -> TranscriptAnswer:
     """The turn opencode recorded for the prompt we typed.
 
     Our prompt is the newest user message of a session in `cwd` whose text parts hold it.
     Each step of the turn is an assistant message whose parentID is that user message; the
     turn is over when the last one has ``time.completed`` and did not stop for tool calls:
     the answer is its text, exactly as the model sent it. An aborted or failed step ends the
-    turn with no answer."""
+    turn with no answer. Sessions in `skip` are other agents' (one database serves every
+    opencode of a user: two agents in one directory may be given the same text)."""
     want = flat(prompt)[-200:]
     if not want:
         return TranscriptAnswer(None, False, False)
@@ -94,6 +95,8 @@ def read_turn(path: Path, prompt: str, cwd: str) -> TranscriptAnswer:
         " GROUP BY m.id ORDER BY m.time_created DESC LIMIT 50"), (cwd,))
     start = None
     for mid, sid, parts in users:
+        if str(sid) in skip:
+            continue
         text = "".join(str(_data(p).get("text", "")) for p in str(parts).split("\x1e")
                        if _data(p).get("type") == "text")
         if want in flat(text):
