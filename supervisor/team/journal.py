@@ -246,6 +246,10 @@ class Journal:
         self._write("DELETE FROM agents WHERE name = ?", (new,))
         self._write("UPDATE agents SET name = ? WHERE name = ?", (new, old))
 
+    def forget_agent(self, name: str) -> None:
+        """A removed agent's saved session: a later agent of its name must not resume it."""
+        self._write("DELETE FROM agents WHERE name = ?", (name,))
+
     def agents(self) -> dict[str, tuple[str, int | None, int]]:
         rows = self.db.execute("SELECT name, session_id, pid, starts FROM agents").fetchall()
         return {str(r[0]): (str(r[1]), r[2], int(r[3])) for r in rows}

@@ -94,6 +94,7 @@ def local(sup: Supervisor, to: str) -> Candidate:
     fitting = [
         a for a in sup.agents.values()
         if fits(to, a.name, a.spec.role, a.spec.by_name_only) and a.state not in DOWN
+        and not sup.stopping_agent(a.name)
     ]
     free = sum(
         1 for a in fitting

@@ -69,6 +69,20 @@ class StatusWriter:
                 return
             self._written[path] = seq
 
+    def remove(self, path: Path) -> None:
+        """Delete the file, and any write of it still pending: none lands after this."""
+        with self._cond:
+            self._pending.pop(path, None)
+        with self._io:
+            self._last.pop(path, None)
+            self._written[path] = self._seq + 1  # an older write already taken is dropped
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.error("cannot remove the status file %s: %s", path, exc)
+
     def _run(self) -> None:
         while True:
             with self._cond:

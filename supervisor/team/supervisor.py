@@ -544,7 +544,13 @@ class Supervisor:
             except JournalError as exc:
                 log.error("%s", exc)
 
+    def stopping_agent(self, name: str) -> bool:
+        """The agent is being stopped on purpose (kill, restart, remove): it takes no task."""
+        return name in self._killing
+
     def write_status(self, agent: Agent) -> None:
+        if self.agents.get(agent.name) is not agent:
+            return  # removed (or renamed away): its file is gone and stays gone
         # At once when the agent is free again or gone, so a client told "done" finds the
         # file up to date; else once at the end of this loop turn (a task's state change
         # asks several times in one turn) and off the loop (statusfiles.py).
@@ -661,6 +667,8 @@ class Supervisor:
         drafting = []
         for agent in self.agents.values():
             if agent.state != "idle" or agent.current_task is not None or agent.name in self._running:
+                continue
+            if agent.name in self._killing:  # still idle while it quits: nothing goes in now
                 continue
             if agent.limited_until is not None:  # a usage limit: its timer dispatches again
                 continue
@@ -857,12 +865,19 @@ class Supervisor:
         alone fail. The caller says whether it may (`daemon/server.py`: only agents added at
         run time; a team-file agent is removed by editing the file)."""
         agent = self.agent(name)
-        await self.kill(name)
-        if self.agents.get(name) is agent:
-            del self.agents[name]
+        await self.kill(name)  # while it quits, dispatch and routing pass it over (`_killing`)
+        if self.agents.get(name) is not agent:
+            return agent  # renamed or removed meanwhile
+        del self.agents[name]
+        agent.listener = None  # a late event of the old program (its limit timer) reports nothing
+        agent.lift()  # its limit timer goes, and its hold leaves limits.json
+        self._save_limits()
+        self._restarts.pop(name, None)
+        self._draft_noticed.discard(name)
         self._unqueue(name, f"agent {name!r} was removed from the team")
-        with contextlib.suppress(OSError):
-            (self.status_dir / f"{name}.json").unlink()
+        self.status_files.remove(self.status_dir / f"{name}.json")
+        if self.journal is not None:  # a later agent of this name starts a new conversation
+            self.journal.forget_agent(name)
         self.publish({"type": "removed", "agent": name})
         return agent
 
@@ -901,8 +916,7 @@ class Supervisor:
         timer = self._restart_timers.pop(old, None)
         if timer is not None:
             self._restart_timers[new] = timer
-        with contextlib.suppress(OSError):
-            (self.status_dir / f"{old}.json").unlink()
+        self.status_files.remove(self.status_dir / f"{old}.json")
         if self.journal is not None:
             self.journal.rename_agent(old, new)
         self.write_status(agent)

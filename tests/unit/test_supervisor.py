@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -184,3 +185,35 @@ def test_inbox_is_durable_and_acks_append(tmp_path: Path) -> None:
     assert [i.id for i in again.list()] == [b.id]
     assert again.items[a.id].acked and again.items[b.id].delivered
     assert [i.id for i in again.list(unread=False)] == [a.id, b.id]
+
+
+async def test_an_agent_being_removed_takes_no_task_and_leaves_nothing_behind(
+        sup: Supervisor, tmp_path: Path) -> None:
+    """While `remove` waits for the program to quit the agent still reads idle: a task for
+    its role must not be typed into it. Once gone, nothing of it is left to come back: no
+    status file (not even from a late write), no limit hold, no saved conversation."""
+    home = tmp_path / "staff"
+    planning = sup.agents["planning"]
+    removal = asyncio.get_running_loop().create_task(sup.remove("planning"))
+    assert await planning.until(lambda: planning.stopping, 5)
+    assert planning.state == "idle"
+    racing = sup.submit("role:plan", "never typed into a leaving agent")
+    racing_any = sup.submit("any", "nor this one")
+    gone = proc(sup, "planning")
+    await removal
+    typed = "".join(data.decode(errors="replace") for data, _ in gone.writes)
+    assert "never typed" not in typed and "nor this one" not in typed, typed
+    assert racing.state == "queued" and racing.agent is None
+    assert (await sup.wait(racing_any.id, 5)).agent in ("coder1", "coder2")
+
+    coder = sup.agents["coder1"]
+    sup._save_agent(coder)
+    coder.hold(time.time() + 3600, "usage limit")
+    assert "coder1" in json.loads((home / "limits.json").read_text())
+    await sup.remove("coder1")
+    assert coder.limited_until is None and coder._limit_timer is None
+    assert "coder1" not in json.loads((home / "limits.json").read_text())
+    assert sup.journal is not None and "coder1" not in sup.journal.agents()
+    sup.write_status(coder)  # e.g. a delivery's `finally` that ends after the removal
+    assert not (home / "agents" / "coder1.json").exists()
+    assert not (home / "agents" / "planning.json").exists()
