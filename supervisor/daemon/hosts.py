@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 import uuid
@@ -166,6 +167,12 @@ class Held:
         }
 
 
+def _timed(item: Any) -> bool:
+    """An inbox item the hub can order and date: an object with a finite numeric `time`."""
+    when = item.get("time") if isinstance(item, dict) else None
+    return isinstance(when, (int, float)) and not isinstance(when, bool) and math.isfinite(when)
+
+
 class Keyed:
     """Which host each client-keyed task for ``any``/``role:`` went to, so a submit retried with
     its key (a workflow resumed after the hub died mid-submit) goes there again, where the key
@@ -269,6 +276,7 @@ class Link:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._reaping: set[asyncio.Future[int]] = set()
+        self._said: set[str] = set()
 
     def start(self) -> None:
         self._runner = asyncio.ensure_future(self._run())
@@ -394,7 +402,7 @@ class Link:
             self._subscribe()
             await self._catch_up_inbox()
             await self._hand_over()
-            self.agents = (await self.call("status"))["agents"]
+            self.agents = self.status_of(await self.call("status"))
             self.connects += 1
             self.error = ""
             self._set("connected")
@@ -460,7 +468,10 @@ class Link:
             return
         got = await self.call("inbox", all=True)
         items = got.get("items") if isinstance(got, dict) else None
-        for item in sorted((i for i in items or [] if isinstance(i, dict)), key=lambda i: i.get("time") or 0):
+        good = [i for i in items if _timed(i)] if isinstance(items, list) else []
+        if not isinstance(items, list) or len(good) != len(items):
+            self._odd("inbox", "inbox items that are not objects with a numeric time")
+        for item in sorted(good, key=lambda i: float(i["time"])):
             self._relay_item(item)
 
     def _track(self, event: dict[str, Any]) -> None:
@@ -475,15 +486,39 @@ class Link:
                 self.queued.pop(task["id"], None)
                 if task.get("state") == "delivered":  # its agent is taken, whatever its row says yet
                     agent, kind, event = task.get("agent"), "state", {"new": "working"}
-        if kind == "state" and isinstance(agent, str):
+        if kind == "state" and isinstance(agent, str) and isinstance(event.get("new"), str):
             for row in self.agents:
                 if row.get("agent_id") == agent:
-                    row["status"] = event.get("new", row.get("status"))
+                    row["status"] = event["new"]
         elif kind == "pool" and isinstance(agent, str):
             self.agents = [r for r in self.agents if r.get("agent_id") != agent]
             if event.get("action") == "spawn":
-                row = {"agent_id": agent, "status": "starting", "role": event.get("role"), "queue": 0}
+                role = event.get("role") if isinstance(event.get("role"), str) else None
+                row = {"agent_id": agent, "status": "starting", "role": role, "queue": 0}
                 self.agents.append(row)
+
+    def status_of(self, got: Any) -> list[dict[str, Any]]:
+        """The rows of a host's `status` reply the hub can use (a host is not trusted to be
+        well formed: one bad row must not crash `staff status`, the router or the reader):
+        objects naming their agent by a string, `status` and `role` strings or absent."""
+        rows = got.get("agents") if isinstance(got, dict) else None
+        good = []
+        for r in rows if isinstance(rows, list) else []:
+            if isinstance(r, dict) and isinstance(r.get("agent_id"), str):
+                good.append({
+                    **r,
+                    "status": r["status"] if isinstance(r.get("status"), str) else "unknown",
+                    "role": r["role"] if isinstance(r.get("role"), str) else None,
+                })
+        if not isinstance(rows, list) or len(good) != len(rows):
+            self._odd("status", "status rows that are not objects with a string agent_id")
+        return good
+
+    def _odd(self, what: str, said: str) -> None:
+        """Malformed data from the host: dropped, and said once per link and kind."""
+        if what not in self._said:
+            self._said.add(what)
+            log.warning("host %s: dropped %s", self.spec.name, said)
 
     def _drop(self) -> None:
         """The link is gone: every request in flight learns it (callers ask again)."""
@@ -523,7 +558,10 @@ class Link:
             if "event" in frame:
                 cb = self._streams.get(rid)
                 if cb is not None and isinstance(frame["event"], dict):
-                    cb(frame["event"])
+                    try:
+                        cb(frame["event"])
+                    except Exception:  # one odd event is dropped; the link stays up
+                        log.exception("host %s: event not understood", self.spec.name)
                 continue
             fut = self._replies.pop(rid, None) if isinstance(rid, int) else None
             self._streams.pop(rid, None)
@@ -746,7 +784,7 @@ class Hosts:
         async def one(link: Link) -> list[dict[str, Any]]:
             if link.up.is_set():
                 with contextlib.suppress(LinkDown, ProtocolError, TimeoutError):
-                    link.agents = (await asyncio.wait_for(link.call("status"), 5.0))["agents"]
+                    link.agents = link.status_of(await asyncio.wait_for(link.call("status"), 5.0))
             rows = []
             for row in link.agents:
                 r = {**row, "agent_id": f"{link.spec.name}/{row['agent_id']}", "host": link.spec.name}

@@ -274,3 +274,36 @@ async def test_a_pool_role_placed_by_a_hub_comes_up_to_its_min_and_takes_new_lim
     assert not pool.add_role(again)  # placed again after a reconnect: the same role, new limits
     assert pool.room("w") == 3 and [a.name for a in pool.members("w")] == ["w-1"]
     assert routing.local(sup, "role:w").room == 3
+
+
+async def test_malformed_rows_and_items_from_a_host_are_dropped_not_crashed_on(
+    hub: tuple[Supervisor, Hosts], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host's status rows and inbox items are not trusted: rows that are not objects with a
+    string agent_id and items without a numeric time are dropped (said once in the log)."""
+    sup, hosts = hub
+    link = hosts.links["b1"]
+    link.up.set()
+    posted: list[str] = []
+    link.post = lambda item: posted.append(item.title)
+    link.relayed.since = 0.0
+    bad_rows = [
+        "far", None, {"status": "idle"}, {"agent_id": 7, "status": "idle"},
+        {"agent_id": "ok", "status": ["idle"], "role": {"x": 1}}, {"agent_id": "far", "status": "idle"},
+    ]
+    items = [{"id": "i1", "time": 2.0, "title": "second"}, {"id": "i2", "time": "1", "title": "str"},
+             "junk", {"id": "i3", "time": 1, "title": "first"}, {"id": "i4", "time": True, "title": "bool"}]
+
+    async def call(cmd: str, on_event: Any = None, **fields: Any) -> Any:
+        return {"status": {"agents": bad_rows}, "inbox": {"items": items}}[cmd]
+
+    monkeypatch.setattr(link, "call", call)
+    rows = await hosts.status_rows()
+    assert [r["agent_id"] for r in rows] == ["b1/ok", "b1/far"]
+    assert rows[0]["status"] == "unknown" and rows[0]["role"] is None
+    assert [c.where for c, _ in hosts.candidates("any", sup.config.roles)] == ["b1"]
+    ev(link, type="pool", action="spawn", agent="clone", role=["builder"])
+    ev(link, type="state", agent="far", new=["idle"])
+    assert hosts.candidates("role:builder", sup.config.roles) == []
+    await link._catch_up_inbox()
+    assert posted == ["b1: first", "b1: second"]
