@@ -553,7 +553,7 @@ class Server:
             raise ProtocolError(ERR_BAD_REQUEST, str(exc)) from None
         agent, new = self.sup.place(spec)
         if new:  # this host's team now: a restart (`staff reload`) adopts it from the keeper
-            configmod.save_placed(self.sup.home / configmod.PLACED, req["agent"], req["table"])
+            configmod.save_placed(self.sup.home / configmod.PLACED, req["agent"], req["table"], by_hub=True)
         return {**agent.status(), "placed": new}
 
     def _place_role(self, req: dict[str, Any]) -> Any:
@@ -599,10 +599,14 @@ class Server:
         return agent.status()
 
     def _added(self, name: str, what: str) -> None:
-        """Only an agent added at run time (`new`, a hub's `place`) may be renamed or removed
-        here: a team-file agent would come back from the file at the next start."""
+        """Only an agent added at run time with `new` may be renamed or removed here: a
+        team-file agent would come back from the file at the next start, and a hub places its
+        agents again on every reconnect (the old name back, or a duplicate beside the new)."""
         agent = self.sup.agent(name)  # unknown → its own clear error
-        if name in configmod.read_placed(self.sup.home / configmod.PLACED):
+        placed = configmod.read_placed(self.sup.home / configmod.PLACED)
+        if configmod.placed_by_hub(placed.get(name)):
+            raise ProtocolError(ERR_BAD_REQUEST, f"{name} was placed by a hub: edit the hub's team file")
+        if name in placed:
             return
         if any(isinstance(e, Pool) and name in e.spawned for e in self.sup.extensions):
             raise ProtocolError(

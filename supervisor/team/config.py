@@ -670,6 +670,8 @@ def add_placed(cfg: Config, path: Path) -> None:
     for name, table in placed.items():
         if name in have:
             continue
+        if isinstance(table, dict):
+            table = {k: v for k, v in table.items() if k != PLACED_BY}
         try:
             cfg.agents.append(agent_from_table(name, table, f"{path} (placed by a hub)"))
         except ConfigError as exc:
@@ -697,12 +699,24 @@ def read_placed(path: Path) -> dict[str, Any]:
     return placed if isinstance(placed, dict) else {}
 
 
-def save_placed(path: Path, name: str, table: dict[str, Any]) -> None:
-    """Remember an agent a hub placed here, or one added at run time (0600, replaced
-    atomically)."""
+def save_placed(path: Path, name: str, table: dict[str, Any], *, by_hub: bool = False) -> None:
+    """Remember an agent a hub placed here (`by_hub`), or one added at run time (0600,
+    replaced atomically)."""
     placed = read_placed(path)
-    placed[name] = table
+    placed[name] = {**table, PLACED_BY: "hub"} if by_hub else table
     write_json_atomic(path, placed)
+
+
+PLACED_BY = "placed_by"
+"""The key in a placed.json table that marks a hub's placement ("hub"); a table without it
+(`staff new`, or a file from before the marker) is one added here. It is not a team-file key:
+it is taken out before the table is read (`_add_placed`)."""
+
+
+def placed_by_hub(entry: Any) -> bool:
+    """Whether a placed.json entry is a hub's: the hub places it again on every reconnect, so
+    only the hub's team file may rename or remove it."""
+    return isinstance(entry, dict) and entry.get(PLACED_BY) == "hub"
 
 
 PLACED_ROLES = "placed-roles.json"

@@ -5,9 +5,12 @@ from the team file is left to the file, with a line that says so."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+from supervisor.client.connection import Connection
+from supervisor.protocol import socket_path
 from tests.conftest import staff
 from tests.daemon.test_console import PREFIX, status
 from tests.helpers.console_term import Term
@@ -70,3 +73,30 @@ def test_rename_in_the_console(fake_team: Path) -> None:
         assert t.wait_exit() == 0
     finally:
         t.close()
+
+
+def test_an_agent_a_hub_placed_is_left_to_the_hub(fake_team: Path, home: Path) -> None:
+    """A hub places its agents again on every reconnect: removed here, one would come back;
+    renamed, it would run twice. So the host refuses, and says where the agent is edited;
+    the mark survives a restart, and agents added with `staff new` stay editable."""
+    staff("new", "mine", "--like", "coding", check=True)
+    table = json.loads((home / "placed.json").read_text())["mine"]
+
+    async def place() -> None:
+        conn = await Connection.open(socket_path())
+        try:
+            assert (await conn.call("place", agent="far", table=table))["placed"] is True
+        finally:
+            await conn.close()
+
+    asyncio.run(place())
+    assert status("far")["status"] in ("starting", "idle")
+    for _ in range(2):  # and again after a restart, which reads the mark back from placed.json
+        for bad in (("remove", "far"), ("rename", "far", "near")):
+            r = staff(*bad)
+            assert r.returncode != 0 and r.stderr.strip() == (
+                "staff: far was placed by a hub: edit the hub's team file"), (bad, r)
+        assert "far" in names()
+        staff("reload", check=True)
+    assert staff("rename", "mine", "ours").returncode == 0
+    assert staff("remove", "ours").returncode == 0
