@@ -85,6 +85,8 @@ FEED_EVENTS = 256
 HEARTBEAT = 15.0
 """Seconds between comments on an idle event stream: a closed tab is noticed by the write."""
 MAX_KEYS = 4096
+SCREEN_WAIT = 5.0
+"""How long the team view waits for another host's blocked agent's screen (its question)."""
 FEED_TYPES = frozenset({"state", "task", "inbox", "monitor"})
 REFRESH_TYPES = FEED_TYPES | {"inbox_ack", "spawned", "detail", "stalled", "draft", "pool", "session", "host"}
 NAME = r"[^/]+(?:/[^/]+)?"
@@ -303,6 +305,7 @@ class WebApp:
         self.feeds: set[FeedClient] = set()
         self.terms: dict[str, TermStream] = {}
         self._team: tuple[int, dict[str, Any]] | None = None
+        self._building: tuple[int, asyncio.Future[dict[str, Any]]] | None = None
         self.version = 0
         sup.sinks.append(self._on_event)
 
@@ -429,17 +432,26 @@ class WebApp:
             feed.push(event)
 
     async def team_now(self) -> dict[str, Any]:
-        """The team view, made once per change however many pages read it."""
+        """The team view, made once per change however many pages read it. The lock only
+        hands out the one build of a version; the build (other hosts' screens, each bounded)
+        runs outside it, so a slow host never holds every page's reader in line."""
         async with self._team_lock:
-            if self._team is None or self._team[0] != self.version:
-                version = self.version  # an event while other hosts are asked makes the next one
-                hosts = self.server.hosts if self.server is not None else None
-                remote = await self._remote_agents(hosts) if hosts is not None else None
-                view = team_view(self.sup, remote)
-                if hosts is not None:
-                    view["hosts"] = hosts.info()
-                self._team = (version, view)
-            return self._team[1]
+            if self._team is not None and self._team[0] == self.version:
+                return self._team[1]
+            if self._building is None or self._building[0] != self.version or self._building[1].done():
+                self._building = (self.version, asyncio.ensure_future(self._build(self.version)))
+            build = self._building[1]
+        return await asyncio.shield(build)
+
+    async def _build(self, version: int) -> dict[str, Any]:
+        hosts = self.server.hosts if self.server is not None else None
+        remote = await self._remote_agents(hosts) if hosts is not None else None
+        view = team_view(self.sup, remote)
+        if hosts is not None:
+            view["hosts"] = hosts.info()
+        if self._team is None or self._team[0] <= version:  # an event meanwhile makes the next one
+            self._team = (version, view)
+        return view
 
     # -- other hosts' agents ------------------------------------------------------------------
     def _route(self, cmd: str, name: str) -> tuple[hostsmod.Link, str, str] | None:
@@ -452,17 +464,23 @@ class WebApp:
         return await self.server.hosts.forward(req, *route)
 
     async def _remote_agents(self, hosts: hostsmod.Hosts) -> list[dict[str, Any]]:
-        rows = []
-        for st in await hosts.status_rows():
-            q = None
-            if st.get("status") == AgentState.BLOCKED:
-                name = st["agent_id"]
-                route = self._route("screen", name)
-                with contextlib.suppress(ProtocolError):
-                    if route is not None:
-                        q = question_on(await self._forward(route, {"cmd": "screen", "agent": name}))
-            rows.append(agent_row(st, q))
-        return rows
+        """Other hosts' rows; a blocked agent's question read off its screen, all asked at
+        once, each for at most SCREEN_WAIT s (a host that does not answer shows no question)."""
+
+        async def question(st: dict[str, Any]) -> Question | None:
+            name = st["agent_id"]
+            route = self._route("screen", name) if st.get("status") == AgentState.BLOCKED else None
+            if route is None:
+                return None
+            with contextlib.suppress(ProtocolError, TimeoutError):
+                asked = self._forward(route, {"cmd": "screen", "agent": name})
+                screen = await asyncio.wait_for(asked, SCREEN_WAIT)
+                return question_on(screen) if isinstance(screen, dict) else None
+            return None
+
+        rows = await hosts.status_rows()
+        questions = await asyncio.gather(*(question(st) for st in rows))
+        return [agent_row(st, q) for st, q in zip(rows, questions, strict=True)]
 
     async def team(self, request: web.Request) -> web.Response:
         return web.json_response(await self.team_now())
