@@ -96,6 +96,7 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "submit": {"timeout": (int, float), "key": (str,), "notify": (bool,)},
     "shutdown": {"reload": (bool,)},
+    "status": {"tasks": (bool,)},  # the tasks queued (id, to) too: a hub's router refills from it
     "wait": {"timeout": (int, float), "progress": (bool,)},
     "logs": {"lines": (int,)},
     "answer": {"timeout": (int, float), "question": (str,)},  # the id of the question seen

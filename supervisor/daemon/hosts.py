@@ -398,11 +398,11 @@ class Link:
                     await self.call("place", agent=role, table=entry["table"], pool=entry["pool"])
                 except ProtocolError as exc:
                     log.warning("host %s: cannot place role %s: %s", self.spec.name, role, exc.message)
-            self.queued.clear()  # what was queued before the drop is known again from its events
+            self.queued.clear()  # known again from its status (`took_status`) and events
             self._subscribe()
             await self._catch_up_inbox()
             await self._hand_over()
-            self.agents = self.status_of(await self.call("status"))
+            self.took_status(await self.call("status", tasks=True))
             self.connects += 1
             self.error = ""
             self._set("connected")
@@ -496,6 +496,19 @@ class Link:
                 role = event.get("role") if isinstance(event.get("role"), str) else None
                 row = {"agent_id": agent, "status": "starting", "role": role, "queue": 0}
                 self.agents.append(row)
+
+    def took_status(self, got: Any) -> None:
+        """The rows and the tasks queued there, asked once subscribed: the queue the router
+        weighs is known again after a reconnect, not only from the tasks queued after it. The
+        reply comes after every event sent before it, so it replaces what they said; a host
+        that lists no tasks (an older agentstaff) leaves the queue to its events."""
+        self.agents = self.status_of(got)
+        waiting = got.get("waiting") if isinstance(got, dict) else None
+        if isinstance(waiting, list):
+            self.queued = {
+                t["id"]: t["to"] for t in waiting
+                if isinstance(t, dict) and isinstance(t.get("id"), str) and isinstance(t.get("to"), str)
+            }
 
     def status_of(self, got: Any) -> list[dict[str, Any]]:
         """The rows of a host's `status` reply the hub can use (a host is not trusted to be

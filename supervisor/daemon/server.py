@@ -223,6 +223,8 @@ class Server:
 
     async def cmd_status(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         st = self.sup.status()
+        if req.get("tasks"):  # a hub (hosts.py) learns what waits here again after a reconnect
+            st["waiting"] = [{"id": t.id, "to": t.to} for t in self.sup.queue]
         if self.hosts is not None:
             for row in st["agents"]:
                 row["host"] = ""

@@ -307,3 +307,30 @@ async def test_malformed_rows_and_items_from_a_host_are_dropped_not_crashed_on(
     assert hosts.candidates("role:builder", sup.config.roles) == []
     await link._catch_up_inbox()
     assert posted == ["b1: first", "b1: second"]
+
+
+async def test_the_tasks_queued_on_a_host_are_known_again_after_a_reconnect(
+    hub: tuple[Supervisor, Hosts], tmp_path: Path
+) -> None:
+    """After a reconnect the hub asks for the host's status with its queued tasks, so the
+    router counts what waits there, not only what was queued after the link came back."""
+    from supervisor.daemon.server import Server
+
+    sup, hosts = hub
+    SimProcess.auto = False
+    sup.submit("near", "busy")
+    assert await sup.agents["near"].until(lambda: sup.agents["near"].state == "working", 5)
+    waits = sup.submit("role:builder", "waits there")
+    far = await Server(sup, tmp_path / "sock").cmd_status({"cmd": "status", "tasks": True}, None, None)  # type: ignore[arg-type]
+    assert far["waiting"] == [{"id": waits.id, "to": "role:builder"}]
+    link = hosts.links["b1"]
+    link.up.set()
+    far["agents"] = [{"agent_id": "far", "status": "working", "role": "builder"}]
+    link.queued.clear()  # as the link does on a reconnect
+    link.took_status(far)
+    assert link.queued == {waits.id: "role:builder"}
+    c = hosts.candidates("role:builder", sup.config.roles)[0][0]
+    assert (c.where, c.waiting) == ("b1", 1)
+    link.took_status({"agents": []})  # an older agentstaff there: the queue is left to its events
+    assert link.queued == {waits.id: "role:builder"}
+    proc(sup, "near").finish("done")
