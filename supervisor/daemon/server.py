@@ -641,6 +641,7 @@ class Server:
         if (why := configmod.bad_name(new)) is not None:
             raise ProtocolError(ERR_BAD_REQUEST, why)
         agent = self.sup.rename(old, new)
+        self.monitors.rename_agent(old, new)
         configmod.forget_placed(self.sup.home / configmod.PLACED, old, new)
         return {**agent.status(), "old": old}
 

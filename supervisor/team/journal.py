@@ -193,14 +193,15 @@ class Journal:
         self._note_last(task.id)
 
     def update(self, task: Task) -> None:
-        """Record a state change. Intermediate states skip the fsync (WAL + NORMAL survives
-        a daemon crash, only a power cut could lose them, and then the task is retried);
-        a final state and its answer are fsync'd like a submit."""
+        """Record a state change (and the target, which a rename changes). Intermediate
+        states skip the fsync (WAL + NORMAL survives a daemon crash, only a power cut could
+        lose them, and then the task is retried); a final state and its answer are fsync'd
+        like a submit."""
         self._sync(full=task.final)
         self._write(
-            "UPDATE tasks SET state=?, agent=?, delivered=?, finished=?, answer=?, error=?,"
+            "UPDATE tasks SET to_=?, state=?, agent=?, delivered=?, finished=?, answer=?, error=?,"
             " answer_source=?, attempts=?, usage=? WHERE id=?",
-            (task.state, task.agent, task.delivered, task.finished, task.answer, task.error,
+            (task.to, task.state, task.agent, task.delivered, task.finished, task.answer, task.error,
              task.answer_source, task.attempts, _usage_json(task), task.id),
         )
 

@@ -226,6 +226,15 @@ class Monitors:
         self._save()
         return m
 
+    def rename_agent(self, old: str, new: str) -> None:
+        """Monitors on a renamed agent follow it. A watch holds the agent itself (it goes on
+        as it was); the saved name is what a restarted daemon re-arms it on."""
+        moved = [m for m in self.items.values() if m.agent == old]
+        for m in moved:
+            m.agent = new
+        if moved:
+            self._save()
+
     def get(self, mid: str) -> Monitor:
         try:
             return self.items.get(mid) or self.finished[mid]

@@ -919,6 +919,7 @@ class Supervisor:
         self.status_files.remove(self.status_dir / f"{old}.json")
         if self.journal is not None:
             self.journal.rename_agent(old, new)
+        self._save_limits()  # a hold goes with the name, or a restart would forget it
         self.write_status(agent)
         self.publish({"type": "renamed", "agent": old, "new": new})
         return agent

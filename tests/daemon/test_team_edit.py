@@ -14,6 +14,7 @@ from supervisor.protocol import socket_path
 from tests.conftest import staff
 from tests.daemon.test_console import PREFIX, status
 from tests.helpers.console_term import Term
+from tests.helpers.events import Events
 
 
 def names() -> list[str]:
@@ -100,3 +101,28 @@ def test_an_agent_a_hub_placed_is_left_to_the_hub(fake_team: Path, home: Path) -
         staff("reload", check=True)
     assert staff("rename", "mine", "ours").returncode == 0
     assert staff("remove", "ours").returncode == 0
+
+
+def test_a_rename_keeps_the_limit_hold_and_the_monitors(fake_team: Path, home: Path) -> None:
+    """A limit hold and a monitor were kept under the old name: after the next restart the
+    renamed agent was no longer held (the held task typed into it again) and the monitor was
+    dropped. Both follow the new name, on disk too."""
+    staff("new", "rev", "--like", "coding", check=True)
+    events = Events(home)
+    try:
+        held = json.loads(staff("submit", "rev", "over the limit [apierror=429]", "--json",
+                                check=True).stdout)
+        events.wait(lambda e: e.get("type") == "limit" and e.get("until"), 30)
+    finally:
+        events.close()
+    until = status("rev")["limited_until"]
+    mid = staff("watch", "rev", "--until", r"regex:MAGIC-\d+", check=True).stdout.strip()
+
+    staff("rename", "rev", "reviewer", check=True)
+    assert json.loads((home / "limits.json").read_text()).keys() == {"reviewer"}
+    staff("reload", check=True)  # a new daemon reads both back, under the new name
+    assert status("reviewer")["limited_until"] == until
+    got = json.loads(staff("wait", held["id"], "--timeout", "0", "--json").stdout)
+    assert got["state"] == "queued" and got["to"] == "reviewer", got
+    monitors = json.loads(staff("monitors", "--json", check=True).stdout)
+    assert [(m["id"], m["agent"]) for m in monitors] == [(mid, "reviewer")], monitors
