@@ -632,6 +632,7 @@ class Server:
         for task in busy:
             self.sup.cancel(task.id)
         agent = await self.sup.remove(name)
+        self.monitors.forget_agent(name)
         configmod.forget_placed(self.sup.home / configmod.PLACED, name)
         return {**agent.status(), "removed": True}
 

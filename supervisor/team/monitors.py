@@ -235,6 +235,12 @@ class Monitors:
         if moved:
             self._save()
 
+    def forget_agent(self, name: str) -> None:
+        """A removed agent's monitors end with it (kept, a later agent of its name would
+        inherit them at the next start)."""
+        for m in [m for m in self.items.values() if m.agent == name]:
+            self.remove(m.id)
+
     def get(self, mid: str) -> Monitor:
         try:
             return self.items.get(mid) or self.finished[mid]

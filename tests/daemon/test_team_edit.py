@@ -47,9 +47,11 @@ def test_new_rename_remove_from_the_command_line(fake_team: Path, home: Path) ->
         assert r.returncode != 0 and why in r.stderr and "Traceback" not in r.stderr, (bad, r)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
+    staff("watch", "reviewer", "--until", r"regex:NEVER-\d+", check=True)
     r = staff("remove", "reviewer")
     assert r.returncode == 0 and "removed" in r.stdout, r
     assert "reviewer" not in names()
+    assert json.loads(staff("monitors", "--json", check=True).stdout) == []  # its monitors end too
     staff("down", check=True)
     staff("up", "-c", str(fake_team), check=True)
     assert sorted(names()) == ["coding", "planning", "testing"]  # it stays gone
