@@ -101,7 +101,7 @@ OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "logs": {"lines": (int,)},
     "answer": {"timeout": (int, float), "question": (str,)},  # the id of the question seen
     "screen": {"scrollback": (bool,)},
-    "inbox": {"all": (bool,), "to": (str,)},
+    "inbox": {"all": (bool,), "to": (str,), "since": (int, float)},  # since: items of that time or later
     "inbox_ack": {"ids": (list,)},
     "inbox_post": {"body": (str,), "source": (str,), "to": (str,), "task": (str,)},
     "watch": {"then": (str,), "notify": (list,), "task": (str,), "title": (str,), "repeat": (bool,)},

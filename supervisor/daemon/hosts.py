@@ -167,10 +167,13 @@ class Held:
         }
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _timed(item: Any) -> bool:
     """An inbox item the hub can order and date: an object with a finite numeric `time`."""
-    when = item.get("time") if isinstance(item, dict) else None
-    return isinstance(when, (int, float)) and not isinstance(when, bool) and math.isfinite(when)
+    return _number(item.get("time") if isinstance(item, dict) else None)
 
 
 class Keyed:
@@ -208,22 +211,34 @@ class Keyed:
 
 class Relayed:
     """The host's inbox items already put into the hub's inbox (their ids, in a file: 0600,
-    replaced atomically), so each is relayed once across reconnects and hub restarts; and
-    since when (items from before the hub first reached the host are the host's history)."""
+    replaced atomically), so each is relayed once across reconnects and hub restarts; since
+    when (items from before the hub first reached the host are the host's history); and the
+    watermark `last`, the host's time of the newest item its catch-up relayed: the next
+    catch-up asks only for items of that time or later (the ids settle ties), so a host's
+    long inbox is neither sent whole on every connect nor relayed again past `KEEP` ids."""
 
     KEEP = 2000
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.since = time.time()
+        self.last = 0.0
         self.ids: list[str] = []
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return
-        if isinstance(saved, dict) and isinstance(saved.get("since"), (int, float)):
+            saved = None
+        if isinstance(saved, dict) and _number(saved.get("since")):
             self.since = float(saved["since"])
+            self.last = float(saved["last"]) if _number(saved.get("last")) else 0.0
             self.ids = [i for i in saved.get("ids") or [] if isinstance(i, str)][-self.KEEP :]
+        else:  # kept now: a hub restarted before any relay still knows since when
+            with contextlib.suppress(OSError):
+                self.save()
+
+    def floor(self) -> float:
+        """The time the next catch-up asks from."""
+        return max(self.last, self.since - 1.0)
 
     def fresh(self, item: dict[str, Any]) -> bool:
         """Not relayed yet, and not from before the hub knew the host."""
@@ -231,10 +246,17 @@ class Relayed:
         new = isinstance(when, (int, float)) and when >= self.since - 1.0
         return new and isinstance(item.get("id"), str) and item["id"] not in self.ids
 
-    def add(self, item_id: str) -> None:
+    def add(self, item_id: str, when: float | None = None) -> None:
+        """`when`: the item's time, from a catch-up (which relays in time order): the new
+        watermark. Live events leave it: an older item may still wait in a catch-up's reply."""
         self.ids = [*self.ids, item_id][-self.KEEP :]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, {"since": self.since, "ids": self.ids})
+        if when is not None:
+            self.last = max(self.last, when)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_json_atomic(self.path, {"since": self.since, "last": self.last, "ids": self.ids})
 
 
 class Link:
@@ -447,12 +469,13 @@ class Link:
         fut = self._request("subscribe", relay, {})
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    def _relay_item(self, item: dict[str, Any]) -> None:
+    def _relay_item(self, item: dict[str, Any], *, caught_up: bool = False) -> None:
         """A host's inbox message (a stall, an exit, a monitor that fired there) goes to the
-        hub's inbox once, its agent and task named as the hub names them."""
+        hub's inbox once, its agent and task named as the hub names them. `caught_up`: from
+        the catch-up, in time order (moves the watermark)."""
         if self.post is None or not self.relayed.fresh(item):
             return
-        self.relayed.add(item["id"])
+        self.relayed.add(item["id"], float(item["time"]) if caught_up else None)
         host, task = self.spec.name, item.get("task")
         self.post(InboxItem(
             title=f"{host}: {str(item.get('title') or '')[:500]}",
@@ -463,16 +486,19 @@ class Link:
         ))
 
     async def _catch_up_inbox(self) -> None:
-        """What the host's inbox got while the link was down (every item it still keeps)."""
+        """What the host's inbox got while the link was down: the items it keeps from the
+        watermark on (an older agentstaff there sends them all: the same filter here)."""
         if self.post is None:
             return
-        got = await self.call("inbox", all=True)
+        floor = self.relayed.floor()
+        got = await self.call("inbox", all=True, since=floor)
         items = got.get("items") if isinstance(got, dict) else None
         good = [i for i in items if _timed(i)] if isinstance(items, list) else []
         if not isinstance(items, list) or len(good) != len(items):
             self._odd("inbox", "inbox items that are not objects with a numeric time")
         for item in sorted(good, key=lambda i: float(i["time"])):
-            self._relay_item(item)
+            if float(item["time"]) >= floor:
+                self._relay_item(item, caught_up=True)
 
     def _track(self, event: dict[str, Any]) -> None:
         """Keep the rows and the queue the router weighs (`Hosts.resolve`) as the host's events

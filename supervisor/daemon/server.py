@@ -442,6 +442,9 @@ class Server:
 
     async def cmd_inbox(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:
         items = self.sup.inbox.list(unread=not req.get("all"), to=req.get("to"))
+        since = req.get("since")
+        if since is not None:  # a hub's catch-up (hosts.py): only what came after its watermark
+            items = [i for i in items if i.time >= since]
         return {"items": [i.to_json() for i in items]}
 
     async def cmd_inbox_ack(self, req: dict[str, Any], w: asyncio.StreamWriter, rid: Any) -> Any:

@@ -334,3 +334,40 @@ async def test_the_tasks_queued_on_a_host_are_known_again_after_a_reconnect(
     link.took_status({"agents": []})  # an older agentstaff there: the queue is left to its events
     assert link.queued == {waits.id: "role:builder"}
     proc(sup, "near").finish("done")
+
+
+async def test_the_inbox_catch_up_asks_from_its_watermark_and_keeps_since_from_the_start(
+    hub: tuple[Supervisor, Hosts], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's first sight of a host is kept at once (a restart before any relay must not
+    move it past what the host posted meanwhile); each catch-up asks only for items of its
+    watermark's time or later, ties settled by the ids, and the host's daemon filters them."""
+    from supervisor.daemon.server import Server
+    from supervisor.team.inbox import InboxItem
+
+    sup, hosts = hub
+    link = hosts.links["b1"]
+    path = link.relayed.path
+    assert path.exists() and hostsmod.Relayed(path).since == link.relayed.since
+    link.relayed.since = 0.0
+    posted: list[str] = []
+    link.post = lambda item: posted.append(item.title)
+    asked: list[dict[str, Any]] = []
+    inbox = [{"id": f"i{n}", "time": float(t), "title": f"t{n}"} for n, t in enumerate([5, 7, 7, 3])]
+
+    async def call(cmd: str, on_event: Any = None, **fields: Any) -> Any:
+        asked.append(fields)
+        return {"items": [i for i in inbox if i["time"] >= fields.get("since", 0)]}
+
+    monkeypatch.setattr(link, "call", call)
+    await link._catch_up_inbox()
+    assert posted == ["b1: t3", "b1: t0", "b1: t1", "b1: t2"] and hostsmod.Relayed(path).last == 7.0
+    inbox.append({"id": "i4", "time": 7.0, "title": "t4"})  # posted in the same second as the last
+    await link._catch_up_inbox()
+    assert asked[-1]["since"] == 7.0 and posted[4:] == ["b1: t4"]
+    # the far side's filter
+    for t in (1.0, 2.0):
+        sup.post(InboxItem(title=f"at {t}", time=t))
+    server = Server(sup, tmp_path / "sock")
+    got = await server.cmd_inbox({"cmd": "inbox", "all": True, "since": 2.0}, None, None)  # type: ignore[arg-type]
+    assert [i["title"] for i in got["items"]] == ["at 2.0"]
