@@ -10,16 +10,18 @@ order bytes and tasks flow:
   process that holds the ptys so agents outlive the daemon (``keeper``), and the daemon's
   connection to it (``keeperclient``).
 - ``screen/``: the terminal emulator per agent (libghostty-vt or pyte) and ANSI snapshots.
-- ``detect/``: the state rules (``rules``; the data is in ``profiles/*.toml``) and getting an
-  answer out of a transcript or a screen (``answers``).
+- ``detect/``: the state rules (``rules``; the data is in ``profiles/*.toml``), getting an
+  answer out of a transcript or a screen (``answers``), and out of the other programs' own
+  session records (``sessionfiles/``: Codex, Gemini CLI, opencode, Aider).
 - ``agent/``: one agent's state machine (``agent``), the delivery of a task into it
   (``delivery``), the stall and draft watchers (``watchers``), the task record (``task``).
 - ``team/``: the team (``supervisor``: agents by name, the queue, routing, restarts; ``routing``:
   the one rule placing ``any``/``role:`` tasks here or on another host), the
   team file (``config``), the journal, the inbox, status files, worktrees; above them the
   features built on the team: the chief, pools, monitors (attached as ``Extension``s).
-- ``daemon/``: the process that owns a team: ``main``, the Unix socket ``server``, output
-  ``streams`` and recordings for watchers, the HTTP API.
+- ``daemon/``: the process that owns a team: ``main``, the Unix socket ``server``, the links
+  to other hosts' daemons (``hosts``), output ``streams`` and recordings for watchers, the
+  HTTP API and the web app.
 - ``client/``: everything that talks to a daemon through the protocol: ``cli/`` (the
   ``staff`` command; ``common`` holds what its subcommands share), ``console/``,
   ``workflows/``, attach, fan-out, the MCP server, the mail bridge.
