@@ -108,7 +108,7 @@ def monitor_out(host: str, monitor: dict[str, Any]) -> dict[str, Any]:
 
 def event_out(host: str, event: dict[str, Any]) -> dict[str, Any] | None:
     """A host's event as the hub relays it, or None for one that is the host's own business."""
-    if event.get("type") in ("hello", "inbox"):
+    if event.get("type") in ("hello", "inbox", "stopping"):  # the host's own daemon's business
         return None
     ev = dict(event)
     if isinstance(ev.get("agent"), str):

@@ -197,6 +197,9 @@ async def serve(cfg: configmod.Config, home: Path, *, ready: Any = None, foregro
         log.info("daemon stopping%s", " for a reload (agents keep running)" if reload else "")
         if server.hosts is not None:
             await server.hosts.close()  # the hosts' agents keep running there
+        # said before the clients are cut off: a console then knows whether the agents end
+        # with it (`staff down`) or outlive it (a reload), not from a race with the keeper
+        sup.publish({"type": "stopping", "reload": reload})
         await server.close()
         await sup.shutdown(keep_agents=reload and sup.keeper is not None)
         if sup.keeper is not None and not reload:

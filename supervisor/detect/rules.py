@@ -317,6 +317,9 @@ class Settings:
     ``$CODEX_HOME/sessions/…/rollout-*.jsonl``); "", the screen only."""
     session_flag: str = ""
     resume_flag: str = ""
+    unset_env: tuple[str, ...] = ()
+    """Variables the daemon's environment must not pass to the program (Gemini CLI runs
+    headless, no prompt, when it sees CI=true: under the daemon it has a real terminal)."""
     resume_argv: tuple[str, ...] = ()
     """Appended on a restart to resume the conversation, for a program that picks its own
     session id: {session} is the id read from its session files (Codex: ["resume",

@@ -153,7 +153,10 @@ class Supervisor:
     def add_agent(self, spec: AgentSpec) -> Agent:
         if spec.worktree:
             attach_worktree(spec, self.home)  # its own git worktree (worktrees.py)
+        profile = self._profile(spec.profile)
         env = dict(os.environ)
+        for name in profile.settings.unset_env:  # before the team file's env: that one wins
+            env.pop(name, None)
         env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
         env.setdefault("LANG", "C.UTF-8")
         env.update(spec.env)
@@ -164,7 +167,6 @@ class Supervisor:
             # the fake writes Claude-shaped transcripts and session files: keep them out of the
             # person's real ~/.claude, where a real Claude Code would list them for --resume
             env["CLAUDE_CONFIG_DIR"] = str(self.home / "fake-claude")
-        profile = self._profile(spec.profile)
         if spec.role_text and not profile.settings.role_flag:
             said = (f"{spec.role or spec.name}: the {profile.name} profile has no way to give a program "
                     "its role text, so role_text is not given to it (README: Other agents on the team)")

@@ -292,6 +292,8 @@ class Console:
         self.viewer = f"console-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.panes: dict[str, Pane] = {}
         self.held: set[str] = set()
+        self.stopping_for_good = False
+        """The daemon said it stops with its agents (`staff down`), not for a reload."""
         self.asked: set[str] = set()  # tasks given from the command line: their end is shown
         self.message = note
         """The status bar's message: what the last command did, an error, a note."""
@@ -722,6 +724,8 @@ class Console:
         elif kind == "removed":
             self._refresh()
             self.message = f"{ev.get('agent')} removed from the team"
+        elif kind == "stopping":
+            self.stopping_for_good = not ev.get("reload")
         elif kind == "inbox":
             self.inbox += 1
         elif kind == "host":  # a link to another host went down or came back
@@ -907,7 +911,7 @@ def run_console(
     why = asyncio.run(console.run())
     if why != DAEMON_GONE:
         print(f"staff: {why}; every agent keeps running (`staff console` comes back, `staff status` too)")
-    elif console.agents_live():
+    elif not console.stopping_for_good and console.agents_live():
         print("staff: the daemon went away; its agents keep running (`staff up` takes them back)")
     else:
         print("staff: the daemon stopped, and every agent with it (`staff up` starts the team again)")
